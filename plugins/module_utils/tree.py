@@ -70,25 +70,31 @@ class Tree:
         return [by_name[n] for n in self.index.select(query)]
 
     def layout(self, query: str | None = None) -> Layout:
+        """Groups, links, members and variables of the machines matching ``query`` (all when empty).
+
+        A machine is a direct member of one group per pair it carries and of the deepest tree-path group of each
+        of its tags; the shallower tree-path groups hold it through their children, as Ansible resolves nesting.
+        """
         machines = self.select(query)
         group_hosts: dict[str, list[str]] = {}
         parents: dict[str, str | None] = {}  # tree-path group -> parent group (insertion = parents first)
         host_vars: dict[str, dict[str, t.Any]] = {}
+        # Fleets repeat the same few thousand tags over many machines: work out each tag's groups once.
+        tag_groups: dict[Tag, tuple[str, ...]] = {}
         for machine in machines:
             mine: dict[str, None] = {}  # ordered set of this machine's groups
             for tag in machine.tags:
-                for key, value in tag.items():
-                    mine[group_name("%s_%s" % (key, value))] = None
-                parent = None
-                path = tag.path()
-                for depth in range(1, len(path) + 1):
-                    node = group_name(join_pairs(path[:depth]))
-                    if node not in parents:
-                        parents[node] = parent
-                    mine[node] = None
-                    parent = node
+                groups = tag_groups.get(tag)
+                if groups is None:
+                    groups = tag_groups[tag] = self._tag_groups(tag, parents)
+                for group in groups:
+                    mine[group] = None
             for group in mine:
-                group_hosts.setdefault(group, []).append(machine.name)
+                members = group_hosts.get(group)
+                if members is None:
+                    group_hosts[group] = [machine.name]
+                else:
+                    members.append(machine.name)
             hv: dict[str, t.Any] = {
                 "noops_tags": list(machine.raw_tags),
                 "noops_tag": dict(machine.tags[0]),
@@ -102,20 +108,38 @@ class Tree:
             if len(tag) == 1:
                 (key, value), = tag.items()
                 group = group_name("%s_%s" % (key, value))
-                group_hosts.setdefault(group, [])
             else:
-                path = tag.path()
-                group = group_name(join_pairs(path))
-                parent = None
-                for depth in range(1, len(path) + 1):
-                    node = group_name(join_pairs(path[:depth]))
-                    parents.setdefault(node, parent)
+                group = _path_groups(tag, parents)[-1]
+                for node in _path_groups(tag, parents):
                     group_hosts.setdefault(node, [])
-                    parent = node
+            group_hosts.setdefault(group, [])
             group_vars.setdefault(group, {}).update(node_vars)
         groups = list(parents) + [g for g in group_hosts if g not in parents]
         children = [(p, c) for c, p in parents.items() if p is not None]
         return Layout(groups, children, group_hosts, host_vars, group_vars)
+
+    @staticmethod
+    def _tag_groups(tag: Tag, parents: dict[str, str | None]) -> tuple[str, ...]:
+        """A tag's direct groups: one per pair, then its deepest tree-path group (recording the path's links)."""
+        groups = [group_name("%s_%s" % kv) for kv in tag.items()]
+        path = _path_groups(tag, parents)
+        if path:
+            groups.append(path[-1])
+        return tuple(dict.fromkeys(groups))
+
+
+def _path_groups(tag: Tag, parents: dict[str, str | None]) -> list[str]:
+    """The tree-path groups of a tag, root first; each one's parent is recorded in ``parents``."""
+    out: list[str] = []
+    parent = None
+    path = tag.path()
+    for depth in range(1, len(path) + 1):
+        node = group_name(join_pairs(path[:depth]))
+        if node not in parents:
+            parents[node] = parent
+        out.append(node)
+        parent = node
+    return out
 
 
 def _where(source: str, name: str | None = None) -> str:
