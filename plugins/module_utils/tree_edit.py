@@ -322,9 +322,9 @@ class TreeEdit:
         return "".join(difflib.unified_diff(self.original.splitlines(keepends=True), text.splitlines(keepends=True),
                                             "%s (before)" % self.path, "%s (after)" % self.path))
 
-    def save(self) -> Tree:
-        """Validate the edited document and replace the file atomically; returns the new tree."""
-        text = self.render()
+    def save(self, text: str | None = None) -> Tree:
+        """Validate the edited document (or ``text``, its rendering) and replace the file atomically."""
+        text = self.render() if text is None else text
         tree = self.validate(text)
         write_atomic(self.path, text, expect=self.original)
         return tree
