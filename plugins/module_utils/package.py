@@ -79,6 +79,29 @@ def is_secret_name(name: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS)
 
 
+def secrets_to_mask(values: t.Mapping[str, t.Any], config: ResolvedConfig | None = None) -> list[str]:
+    """The secret strings a result or message must not show: secret-named cluster values and secret config."""
+    found = set(config.secret_values()) if config else set()
+    for name, value in values.items():
+        if is_secret_name(name) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            if len(str(value)) >= MIN_SECRET_LEN:
+                found.add(str(value))
+    return sorted(found, key=len, reverse=True)     # longest first: a dsn before the password inside it
+
+
+def mask(obj: t.Any, secrets: t.Sequence[str], replacement: str = "********") -> t.Any:
+    """``obj`` (str, list, dict) with every occurrence of every secret replaced."""
+    if isinstance(obj, str):
+        for secret in secrets:
+            obj = obj.replace(secret, replacement)
+        return obj
+    if isinstance(obj, dict):
+        return {mask(k, secrets, replacement): mask(v, secrets, replacement) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [mask(v, secrets, replacement) for v in obj]
+    return obj
+
+
 # --------------------------------------------------------------------------- config.template.yml
 
 # "$$<" and "$${" escape a literal "$<" / "${"; spaces inside the brackets are tolerated ("$< user >").
@@ -829,7 +852,8 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
     infos: list[tuple[tarfile.TarInfo, bytes | None]] = []
     version_rel = TARGET_DIR + "/VERSION"
     for folder, dirs, files in os.walk(release):
-        dirs.sort()
+        # Byte-code caches appear when the program is run from the source tree; they are not part of it.
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         rel_folder = os.path.relpath(folder, src_dir).replace(os.sep, "/")
         infos.append((_dir_info(rel_folder, mtime), None))
         for name in sorted(files) + sorted(d for d in dirs if os.path.islink(os.path.join(folder, d))):
