@@ -1,0 +1,404 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Supervisor configs for one process (the seed's GOD file), as pure functions, and each instance's layout.
+
+``ProcessSpec`` is what ``noops.platform.supervisor_config`` was asked for; ``render(spec)`` turns it into the
+text of a god watch file, a supervisord ``[program:x]`` file or a systemd unit. ``instance_layout`` fixes where a
+supervisor instance keeps its files under a host's ``noops_root`` so that the role, both modules and the tests
+agree on paths without passing each one around.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401
+
+BACKENDS = ("god", "supervisord", "systemd")
+EXTENSIONS = {"god": ".god", "supervisord": ".conf", "systemd": ".service"}
+RESTART_POLICIES = ("always", "on-failure")
+SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP", "WINCH")
+GOD_DEFAULT_PORT = 17165
+GOD_PORT_BASE = 20000
+GOD_PORT_SPAN = 20000
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,199}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
+# Characters for which Ruby's exec, and so god, hands a command to /bin/sh; the other backends copy that rule.
+SHELL_META = set("*?{}[]<>()~&|\\$;'`\"\n#=%")
+
+HEADER = "Managed by noops.platform.supervisor_config; edits are overwritten on the next deploy."
+
+# god 0.13 calls Kernel#timeout, which Ruby 3 removed: without this every process check fails (testhosts §3).
+GOD_RUBY3_SHIM = """\
+require 'timeout'
+if defined?(God::System::SlashProcPoller)
+  class God::System::SlashProcPoller
+    def self.readable?(path)
+      Timeout.timeout(1) { File.read(path) }
+    rescue Timeout::Error
+      false
+    end
+  end
+end
+"""
+
+
+class SupervisorConfigError(ValueError):
+    """A spec value no backend can express; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    command: str
+    backend: str
+    version: str = ""
+    stop_command: str = ""
+    stop_signal: str = "TERM"
+    reload_signal: str = "HUP"
+    directory: str = ""
+    user: str = ""
+    group: str = ""
+    environment: dict = field(default_factory=dict)
+    stdout_log: str = ""
+    stderr_log: str = ""
+    stop_timeout: int = 10
+    restart: str = "always"
+    crash_times: int = 3
+    crash_within: int = 600
+    notify: str = ""
+    memory_max: int = 0
+    cpu_max: int = 0
+    interval: int = 5
+    god_shim: bool = False
+
+
+def parse_size(value) -> int:
+    """``"512M"`` / ``"1G"`` / ``1048576`` -> bytes (binary multiples, as god and systemd count)."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, int):
+        return value
+    match = SIZE_RE.match(str(value))
+    if not match:
+        raise SupervisorConfigError("memory_max: %r is not a size such as 512M, 2G or a byte count" % (value,))
+    return int(match.group(1)) * 1024 ** "BKMGT".index((match.group(2) or "B").upper())
+
+
+def validate(spec: ProcessSpec) -> None:
+    """Reject values that would render into a config the supervisor misreads (not merely refuses)."""
+    def bad(name, value, why):
+        raise SupervisorConfigError("%s: %r %s" % (name, value, why))
+
+    if spec.backend not in BACKENDS:
+        bad("backend", spec.backend, "is not one of %s" % ", ".join(BACKENDS))
+    if not NAME_RE.match(spec.name):
+        bad("name", spec.name, "must start with a letter or digit and hold only letters, digits and _ . @ -")
+    if not spec.command.strip():
+        bad("command", spec.command, "is empty")
+    for name in ("command", "stop_command", "version", "directory", "stdout_log", "stderr_log", "notify"):
+        if "\n" in getattr(spec, name) or "\r" in getattr(spec, name):
+            bad(name, getattr(spec, name), "must be a single line")
+    for name in ("stop_signal", "reload_signal"):
+        if getattr(spec, name) not in SIGNALS:
+            bad(name, getattr(spec, name), "is not one of %s" % ", ".join(SIGNALS))
+    for name in ("user", "group"):
+        if getattr(spec, name) and not USER_RE.match(getattr(spec, name)):
+            bad(name, getattr(spec, name), "is not a user or group name")
+    for name in ("directory", "stdout_log", "stderr_log"):
+        if getattr(spec, name) and not getattr(spec, name).startswith("/"):
+            bad(name, getattr(spec, name), "must be an absolute path")
+    if spec.restart not in RESTART_POLICIES:
+        bad("restart", spec.restart, "is not one of %s" % ", ".join(RESTART_POLICIES))
+    for name, low in (("stop_timeout", 1), ("crash_times", 1), ("crash_within", 1), ("interval", 1),
+                      ("memory_max", 0), ("cpu_max", 0)):
+        if getattr(spec, name) < low:
+            bad(name, getattr(spec, name), "must be at least %d" % low)
+    for key, value in spec.environment.items():
+        if not ENV_KEY_RE.match(key):
+            bad("environment", key, "is not a variable name")
+        if "\n" in value:
+            bad("environment." + key, value, "must be a single line")
+        if spec.backend == "supervisord" and '"' in value and "'" in value:
+            bad("environment." + key, value, "holds both quote kinds, which supervisord cannot parse")
+    if spec.backend == "systemd" and spec.notify and not spec.notify.endswith((".service", ".target")):
+        bad("notify", spec.notify, "must name a systemd unit (…service or …target) for OnFailure=")
+
+
+def warnings_for(spec: ProcessSpec) -> list:
+    """What the backend cannot honour, said once per write so a deploy log shows it."""
+    notes = []
+    if spec.backend == "supervisord":
+        if spec.stop_command:
+            notes.append("supervisord has no stop command: stop_command is kept as a label only and %s is sent "
+                         "to the process group instead" % spec.stop_signal)
+        if spec.cpu_max:
+            notes.append("supervisord cannot cap CPU: cpu_max=%d is not enforced (use god or systemd)" % spec.cpu_max)
+    if spec.backend == "god" and spec.restart == "on-failure":
+        notes.append("god cannot see exit codes: restart=on-failure restarts after every exit, like always")
+    return notes
+
+
+def labels(spec: ProcessSpec) -> list:
+    """Header comment lines (without the comment character)."""
+    lines = [HEADER, "noops-name: " + spec.name, "noops-backend: " + spec.backend]
+    if spec.version:
+        lines.append("noops-version: " + spec.version)
+    lines.append("noops-reload-signal: " + spec.reload_signal)
+    if spec.stop_command:
+        lines.append("noops-stop-command: " + spec.stop_command)
+    if spec.stdout_log:
+        lines.append("noops-log: " + spec.stdout_log)
+    if spec.stderr_log and spec.stderr_log != spec.stdout_log:
+        lines.append("noops-err-log: " + spec.stderr_log)
+    lines.append("noops-crash-loop: %d/%d" % (spec.crash_times, spec.crash_within))
+    if spec.notify:
+        lines.append("noops-notify: " + spec.notify)
+    return lines
+
+
+def environment(spec: ProcessSpec) -> dict:
+    env = dict(sorted(spec.environment.items()))
+    if spec.version:
+        env["NOOPS_VERSION"] = spec.version  # the seed's w.ver, visible to the program and to ps e
+    return env
+
+
+def needs_shell(command: str) -> bool:
+    return any(char in SHELL_META for char in command)
+
+
+def ruby_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def render_god(spec: ProcessSpec) -> str:
+    out = ["# " + line for line in labels(spec)]
+    if spec.god_shim:
+        out += ["", "# Ruby 3 removed Kernel#timeout, which god 0.13's /proc poller still calls."]
+        out += GOD_RUBY3_SHIM.splitlines()
+    secs = "%d.seconds"
+    out += ["", "God.watch do |w|",
+            "  w.name = %s" % ruby_str(spec.name),
+            "  w.interval = " + secs % spec.interval,
+            "  w.start = %s" % ruby_str(spec.command)]
+    if spec.stop_command:
+        out.append("  w.stop = %s" % ruby_str(spec.stop_command))
+    else:
+        # god setsid()s every process it starts: signal the whole group so that children of a wrapper script
+        # (sh run.sh -> java) stop with it instead of being orphaned, as supervisord's stopasgroup does.
+        out += ["  w.stop = lambda do",
+                "    pid = w.pid",
+                "    next unless pid",
+                "    begin",
+                "      ::Process.kill(%s, -pid)" % ruby_str(spec.stop_signal),
+                "    rescue Errno::ESRCH, Errno::EPERM",
+                "      ::Process.kill(%s, pid) rescue nil" % ruby_str(spec.stop_signal),
+                "    end",
+                "    deadline = Time.now + %d" % spec.stop_timeout,
+                "    sleep 0.2 while Time.now < deadline && (::Process.kill(0, pid) rescue false)",
+                "    ::Process.kill('KILL', -pid) rescue nil",
+                "  end"]
+    out.append("  w.stop_timeout = " + secs % spec.stop_timeout)
+    if spec.directory:
+        out.append("  w.dir = %s" % ruby_str(spec.directory))
+    if spec.user:
+        out.append("  w.uid = %s" % ruby_str(spec.user))
+    if spec.group:
+        out.append("  w.gid = %s" % ruby_str(spec.group))
+    if spec.stdout_log:
+        out.append("  w.log = %s" % ruby_str(spec.stdout_log))
+    if spec.stderr_log:
+        out.append("  w.err_log = %s" % ruby_str(spec.stderr_log))
+    env = environment(spec)
+    if env:
+        out.append("  w.env = {")
+        out += ["    %s => %s," % (ruby_str(key), ruby_str(value)) for key, value in env.items()]
+        out.append("  }")
+    out += ["  w.start_if do |start|",
+            "    start.condition(:process_running) do |c|",
+            "      c.interval = " + secs % spec.interval,
+            "      c.running = false",
+            "    end",
+            "  end"]
+    if spec.memory_max or spec.cpu_max:
+        out.append("  w.restart_if do |restart|")
+        if spec.memory_max:
+            out += ["    restart.condition(:memory_usage) do |c|",
+                    "      c.interval = " + secs % spec.interval,
+                    "      c.above = %d # kilobytes (%d bytes)" % (max(1, spec.memory_max // 1024), spec.memory_max),
+                    "      c.times = [3, 5]",
+                    "    end"]
+        if spec.cpu_max:
+            out += ["    restart.condition(:cpu_usage) do |c|",
+                    "      c.interval = " + secs % spec.interval,
+                    "      c.above = %d.percent" % spec.cpu_max,
+                    "      c.times = 5",
+                    "    end"]
+        out.append("  end")
+    # The seed's crash-loop rule; moving to :unmonitored is what "stop" means to god (no more restarts).
+    out += ["  w.lifecycle do |on|",
+            "    on.condition(:flapping) do |c|",
+            "      c.to_state = [:start, :restart]",
+            "      c.times = %d" % spec.crash_times,
+            "      c.within = " + secs % spec.crash_within,
+            "      c.transition = :unmonitored"]
+    if spec.notify:
+        out.append("      c.notify = %s" % ruby_str(spec.notify))
+    out += ["    end", "  end", "end"]
+    return "\n".join(out) + "\n"
+
+
+def ini_value(value: str) -> str:
+    return value.replace("%", "%%")  # supervisord expands %(name)s in every value
+
+
+def ini_env_value(value: str) -> str:
+    quote = "'" if '"' in value else '"'
+    return quote + ini_value(value) + quote
+
+
+def sh_single(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def render_supervisord(spec: ProcessSpec) -> str:
+    command = spec.command
+    if needs_shell(command):
+        command = "/bin/sh -c " + sh_single(command)
+    if spec.memory_max:
+        # supervisord has no memory control; an address-space rlimit is the nearest thing it can exec.
+        command = "prlimit --as=%d -- %s" % (spec.memory_max, command)
+    out = ["# " + line for line in labels(spec)]
+    out += ["", "[program:%s]" % spec.name,
+            "command=" + ini_value(command),
+            "autostart=true",
+            "autorestart=%s" % ("true" if spec.restart == "always" else "unexpected"),
+            # exits faster than startsecs count against startretries; FATAL afterwards is the quick crash loop,
+            # the noops listener covers slower ones (crash_times exits within crash_within seconds).
+            "startsecs=%d" % min(spec.interval, 10),
+            "startretries=%d" % spec.crash_times,
+            "stopsignal=" + spec.stop_signal,
+            "stopwaitsecs=%d" % spec.stop_timeout,
+            "stopasgroup=true",
+            "killasgroup=true"]
+    if spec.directory:
+        out.append("directory=" + ini_value(spec.directory))
+    if spec.user:
+        out.append("user=" + spec.user)
+    if spec.stdout_log:
+        out.append("stdout_logfile=" + ini_value(spec.stdout_log))
+    if spec.stderr_log and spec.stderr_log != spec.stdout_log:
+        out.append("stderr_logfile=" + ini_value(spec.stderr_log))
+    elif spec.stdout_log:
+        out.append("redirect_stderr=true")
+    env = environment(spec)
+    if env:
+        out.append("environment=" + ",".join("%s=%s" % (key, ini_env_value(value)) for key, value in env.items()))
+    return "\n".join(out) + "\n"
+
+
+def systemd_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return '"' + escaped + '"'
+
+
+def systemd_exec(command: str) -> str:
+    return "/bin/sh -c " + systemd_quote(command)
+
+
+def render_systemd(spec: ProcessSpec) -> str:
+    description = "noops %s" % spec.name + (" version %s" % spec.version if spec.version else "")
+    out = ["# " + line for line in labels(spec)]
+    out += ["", "[Unit]",
+            "Description=" + description.replace("%", "%%"),
+            "StartLimitIntervalSec=%d" % spec.crash_within,
+            "StartLimitBurst=%d" % spec.crash_times]
+    if spec.version:
+        out.append("X-Noops-Version=" + spec.version.replace("%", "%%"))
+    if spec.notify:
+        out.append("OnFailure=" + spec.notify)
+    out += ["", "[Service]", "Type=simple", "ExecStart=" + systemd_exec(spec.command)]
+    if spec.stop_command:
+        out.append("ExecStop=" + systemd_exec(spec.stop_command))
+    out.append("ExecReload=/bin/kill -%s $MAINPID" % spec.reload_signal)
+    out += ["KillSignal=SIG" + spec.stop_signal,
+            "KillMode=control-group",
+            "TimeoutStopSec=%d" % spec.stop_timeout,
+            "Restart=" + spec.restart,
+            "RestartSec=1"]
+    if spec.directory:
+        out.append("WorkingDirectory=" + spec.directory.replace("%", "%%"))
+    if spec.user:
+        out.append("User=" + spec.user)
+    if spec.group:
+        out.append("Group=" + spec.group)
+    for key, value in environment(spec).items():
+        out.append("Environment=" + systemd_quote("%s=%s" % (key, value)))
+    if spec.stdout_log:
+        out.append("StandardOutput=append:" + spec.stdout_log.replace("%", "%%"))
+        out.append("StandardError=append:" + (spec.stderr_log or spec.stdout_log).replace("%", "%%"))
+    if spec.memory_max:
+        out.append("MemoryMax=%d" % spec.memory_max)
+    if spec.cpu_max:
+        out.append("CPUQuota=%d%%" % spec.cpu_max)
+    out += ["", "[Install]", "WantedBy=multi-user.target"]
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"god": render_god, "supervisord": render_supervisord, "systemd": render_systemd}
+
+
+def render(spec: ProcessSpec) -> str:
+    validate(spec)
+    return RENDERERS[spec.backend](spec)
+
+
+def god_needs_shim(ruby_version: str, poller_source: str) -> bool:
+    """True when Ruby >= 3 runs a god whose /proc poller still calls the removed ``Kernel#timeout``."""
+    match = re.match(r"^(\d+)", ruby_version.strip())
+    if not match or int(match.group(1)) < 3:
+        return False
+    return re.search(r"(?<![.\w])timeout\s*\(", poller_source) is not None
+
+
+def god_port(root: str) -> int:
+    """god's default port for the machine's own instance; a stable port in 20000-39999 for each noops_root.
+
+    The ``supervisor`` role computes the same value in Jinja (``supervisor_god_port`` in its defaults).
+    """
+    if not root:
+        return GOD_DEFAULT_PORT
+    digest = hashlib.md5(root.encode("utf-8")).hexdigest()  # nosec - a spread, not security
+    return GOD_PORT_BASE + int(digest[:6], 16) % GOD_PORT_SPAN
+
+
+def instance_layout(root: str, backend: str) -> dict:
+    """Where one supervisor instance keeps its files on a host whose paths are prefixed by ``root``."""
+    root = (root or "").rstrip("/")
+    if backend == "systemd":
+        if root:
+            raise SupervisorConfigError("noops_root: %r is set, but systemd is one per machine; simulated hosts "
+                                        "must use god or supervisord" % root)
+        return {"conf_dir": "/etc/systemd/system", "run_dir": "/run/systemd", "log_dir": "/var/log/noops"}
+    base = "%s/etc/noops/supervisor/%s" % (root, backend)
+    run = "%s/var/run/noops/%s" % (root, backend)
+    layout = {"base_dir": base, "conf_dir": base + "/conf.d", "run_dir": run,
+              "log_dir": "%s/var/log/noops/%s" % (root, backend)}
+    if backend == "god":
+        layout.update(main_conf=base + "/main.god", pid_dir=run + "/pids", pidfile=run + "/god.pid",
+                      port=god_port(root), log=layout["log_dir"] + "/god.log")
+    else:
+        layout.update(main_conf=base + "/supervisord.conf", socket=run + "/supervisord.sock",
+                      pidfile=run + "/supervisord.pid", log=layout["log_dir"] + "/supervisord.log")
+    return layout
+
+
+def config_path(root: str, backend: str, name: str) -> str:
+    return "%s/%s%s" % (instance_layout(root, backend)["conf_dir"], name, EXTENSIONS[backend])

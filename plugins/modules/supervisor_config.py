@@ -1,0 +1,500 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: noops.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: supervisor_config
+short_description: Write one process's supervisor config (god watch, supervisord program or systemd unit)
+description:
+  - Renders the config that keeps one program running under C(god), C(supervisord) or C(systemd) - the seed's
+    GOD file - and writes it atomically, after checking that the supervisor can read it.
+  - Every file starts with C(# noops-*) label lines (name, version, log, reload signal, crash-loop rule) that
+    M(noops.platform.process) reads back; the version is also exported to the program as C(NOOPS_VERSION).
+  - The crash-loop rule (seed default 3 restarts within 10 minutes, then stop and notify) becomes god's
+    C(:flapping) lifecycle condition moving the watch to C(:unmonitored); supervisord's C(startretries) plus the
+    noops event listener that the C(noops.platform.supervisor) role installs; systemd's C(StartLimitBurst) and
+    C(StartLimitIntervalSec) with C(OnFailure=).
+  - Writing the file does not load it; use M(noops.platform.process) with O(noops.platform.process#module:state=present)
+    (or V(started), V(restarted)) for that.
+  - See C(docs/supervisors.md) in the collection for the file layout of each supervisor instance.
+version_added: "0.1.0"
+author: noops.platform contributors
+extends_documentation_fragment:
+  - ansible.builtin.files
+options:
+  name:
+    description:
+      - Process name; the god watch, supervisord program or systemd unit (without C(.service)) name.
+      - Letters, digits and C(_ . @ -), starting with a letter or digit.
+    type: str
+    required: true
+  backend:
+    description: Which supervisor reads the file (the host's C(noops_supervisor)).
+    type: str
+    required: true
+    choices: [god, supervisord, systemd]
+  command:
+    description:
+      - Command line that starts the program in the foreground (C(mod_start) in the seed).
+      - A line with shell characters runs through C(/bin/sh -c), as god does, in every backend.
+      - Required when O(state=present).
+    type: str
+  dest:
+    description:
+      - Where to write the file.
+      - Defaults to C(<root>/etc/noops/supervisor/<backend>/conf.d/<name>.god|.conf), which the instance started by
+        the C(noops.platform.supervisor) role loads, or C(/etc/systemd/system/<name>.service).
+    type: path
+  root:
+    description:
+      - The host's C(noops_root); prefixes the default O(dest) and log file so simulated hosts stay apart.
+      - Must be empty for O(backend=systemd) (one systemd per machine).
+    type: path
+    default: ""
+  state:
+    description: V(absent) removes the file (unload the process first with M(noops.platform.process)).
+    type: str
+    choices: [present, absent]
+    default: present
+  version:
+    description: Release version, written as a label, into C(NOOPS_VERSION) and (systemd) C(X-Noops-Version=).
+    type: str
+    default: ""
+  stop_command:
+    description:
+      - Command that stops the program (C(mod_stop)); god then waits O(stop_timeout) and kills what is left.
+      - Without it the supervisor sends O(stop_signal) to the process group.
+      - supervisord has no stop command; it keeps this as a label and warns.
+    type: str
+    default: ""
+  stop_signal:
+    description: Signal that stops the program when there is no O(stop_command).
+    type: str
+    default: TERM
+    choices: [HUP, INT, QUIT, KILL, USR1, USR2, TERM]
+  reload_signal:
+    description: Signal that makes the program reload its config (M(noops.platform.process) V(reloaded)).
+    type: str
+    default: HUP
+    choices: [HUP, INT, QUIT, USR1, USR2, TERM, WINCH, CONT]
+  directory:
+    description: Working folder of the program.
+    type: path
+  user:
+    description: User the program runs as (the supervisor must run as root to switch).
+    type: str
+  group:
+    description: Group the program runs as (supervisord takes the user's primary group).
+    type: str
+  environment:
+    description: Extra environment variables.
+    type: dict
+    default: {}
+  stdout_log:
+    description:
+      - File for the program's output.
+      - Defaults to C(<root>/var/log/noops/<backend>/<name>.log) for god and supervisord; the journal for systemd.
+    type: path
+  stderr_log:
+    description: File for the program's error output; defaults to O(stdout_log).
+    type: path
+  stop_timeout:
+    description: Seconds to wait after the stop before killing the process.
+    type: int
+    default: 10
+  restart:
+    description:
+      - V(always) restarts after every exit, V(on-failure) only after a crash or a non-zero exit.
+      - god cannot see exit codes and treats V(on-failure) like V(always).
+    type: str
+    default: always
+    choices: [always, on-failure]
+  crash_times:
+    description: Crash-loop rule - this many (re)starts ...
+    type: int
+    default: 3
+  crash_within:
+    description: ... within this many seconds stop the process instead of restarting it again.
+    type: int
+    default: 600
+  notify:
+    description:
+      - Whom to tell when the crash-loop rule stops the process.
+      - god - a contact or contact group name (C(c.notify)), defined in any C(*.god) file of the instance.
+      - supervisord - a shell command run by the noops listener with C(NOOPS_PROCESS) and C(NOOPS_EVENT) set.
+      - systemd - a unit for C(OnFailure=).
+    type: str
+    default: ""
+  memory_max:
+    description:
+      - Memory limit such as V(512M) or V(2G).
+      - god restarts the process when its resident memory stays above it (3 of 5 checks); systemd sets
+        C(MemoryMax=); supervisord starts the program under C(prlimit --as), an address-space limit (allocations
+        fail above it), which is coarser than resident memory.
+    type: str
+  cpu_max:
+    description:
+      - CPU limit in percent of one core.
+      - god restarts the process after 5 checks above it; systemd sets C(CPUQuota=); supervisord cannot enforce it.
+    type: int
+  interval:
+    description: Seconds between god's process checks; supervisord's C(startsecs) (at most 10).
+    type: int
+    default: 5
+  god_shim:
+    description:
+      - Put the Ruby 3 compatibility shim for god 0.13 at the top of a god file.
+      - V(auto) adds it when C(ruby) is 3 or newer and god's C(/proc) poller calls C(Kernel#timeout)
+        (and when that cannot be checked, since the shim is harmless).
+    type: str
+    default: auto
+    choices: [auto, always, never]
+  validate:
+    description:
+      - Check the new file before it replaces the old one - C(ruby -c) for god, supervisor's own config parser
+        for supervisord, C(systemd-analyze verify) for systemd. A missing checker is a warning, not a failure.
+    type: bool
+    default: true
+  supervisord_python:
+    description:
+      - Python that has the C(supervisor) package, for validating supervisord files.
+      - By default the interpreter named in the C(supervisord) script found on C(PATH) or in
+        C(/opt/noops/supervisor/bin).
+    type: path
+  backup:
+    description: Keep a timestamped copy of the file being replaced.
+    type: bool
+    default: false
+notes:
+  - Supports check mode and diff mode.
+seealso:
+  - module: noops.platform.process
+"""
+
+EXAMPLES = r"""
+- name: God watch for the seed's database-change-handler (3 restarts in 10 min -> stop, tell proc_down)
+  noops.platform.supervisor_config:
+    name: database-change-handler_production-sd
+    backend: god
+    command: sh /home/work/database-change-handler/bin/DbEventListener.sh -r
+    directory: /home/work/database-change-handler
+    user: root
+    group: root
+    stdout_log: /data/soft/database-change/logs/database-change.log
+    stop_timeout: 300
+    version: "139594"
+    notify: proc_down
+
+- name: Same program under this host's supervisord instance, with a memory cap
+  noops.platform.supervisor_config:
+    name: dch
+    backend: "{{ noops_supervisor }}"
+    root: "{{ noops_root | default('') }}"
+    command: "{{ noops_path }}/bin/run.sh"
+    version: "{{ version }}"
+    memory_max: 512M
+    environment:
+      JAVA_OPTS: -Xmx256m
+  register: dch_config
+
+- name: systemd unit that starts a notifier unit when the crash-loop rule trips
+  noops.platform.supervisor_config:
+    name: dch
+    backend: systemd
+    command: /home/work/dch/bin/run.sh
+    stop_command: /home/work/dch/bin/stop.sh
+    notify: noops-notify@dch.service
+    cpu_max: 150
+"""
+
+RETURN = r"""
+dest:
+  description: Path of the config file.
+  returned: always
+  type: str
+  sample: /srv/h1/etc/noops/supervisor/god/conf.d/dch.god
+name:
+  description: Process name.
+  returned: always
+  type: str
+backend:
+  description: Backend the file is written for.
+  returned: always
+  type: str
+version:
+  description: Version label written into the file.
+  returned: always
+  type: str
+content:
+  description: The rendered file.
+  returned: when O(state=present)
+  type: str
+god_shim:
+  description: Whether the god file carries the Ruby 3 shim.
+  returned: when O(backend=god) and O(state=present)
+  type: bool
+validated_by:
+  description: The check the new file passed, or why none ran.
+  returned: when the file changed
+  type: str
+  sample: ruby -c
+backup_file:
+  description: Copy of the replaced file.
+  returned: when O(backup=true) and the file changed
+  type: str
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
+    EXTENSIONS,
+    ProcessSpec,
+    SupervisorConfigError,
+    config_path,
+    god_needs_shim,
+    instance_layout,
+    parse_size,
+    render,
+    warnings_for,
+)
+
+SUPERVISORD_DIRS = ["/opt/noops/supervisor/bin", "/usr/local/bin", "/usr/bin"]
+
+# Parses one program file the way supervisord does at start-up (include inside a minimal main config).
+SUPERVISORD_CHECK = """
+import sys
+from supervisor.options import ServerOptions
+options = ServerOptions()
+try:
+    options.read_config(sys.argv[1])
+except (ValueError, OSError) as exc:
+    sys.stderr.write(str(exc))
+    sys.exit(2)
+"""
+
+RUBY_PROBE = ("print RUBY_VERSION; puts; "
+              "f = $LOAD_PATH.map { |d| File.join(d, 'god/system/slash_proc_poller.rb') }.find { |p| File.exist?(p) }; "
+              "print f.to_s")
+
+
+def detect_god_shim(module):
+    """(needed, reason) for god_shim=auto."""
+    ruby = module.get_bin_path("ruby")
+    if not ruby:
+        return True, "ruby not found"
+    rc, out, err = module.run_command([ruby, "-e", RUBY_PROBE])
+    lines = out.splitlines()
+    if rc != 0 or len(lines) < 2 or not lines[1]:
+        return True, "god's poller not found: %s" % (err.strip() or out.strip())
+    try:
+        with open(lines[1], encoding="utf-8") as handle:
+            source = handle.read()
+    except OSError as exc:
+        return True, "cannot read %s: %s" % (lines[1], exc)
+    return god_needs_shim(lines[0], source), "ruby %s, %s" % (lines[0], lines[1])
+
+
+def supervisord_python(module):
+    explicit = module.params["supervisord_python"]
+    if explicit:
+        return explicit
+    script = module.get_bin_path("supervisord", opt_dirs=SUPERVISORD_DIRS)
+    if not script:
+        return None
+    try:
+        with open(script, encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+    except OSError:
+        return None
+    match = re.match(r"^#!\s*(\S+)", first)
+    return match.group(1) if match else None
+
+
+def validate_file(module, backend, path):
+    """Return the checker's name; fail the module when the checker rejects the file."""
+    if backend == "god":
+        ruby = module.get_bin_path("ruby")
+        if not ruby:
+            return "skipped: ruby not installed"
+        rc, out, err = module.run_command([ruby, "-c", path])
+        if rc != 0:
+            module.fail_json(msg="god config for %s does not parse (ruby -c): %s"
+                             % (module.params["name"], (err or out).strip()))
+        return "ruby -c"
+    if backend == "supervisord":
+        python = supervisord_python(module)
+        if not python:
+            return "skipped: no python with supervisor found (set supervisord_python)"
+        main = os.path.join(module.tmpdir, "noops-check-supervisord.conf")
+        with open(main, "w", encoding="utf-8") as handle:
+            handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
+        rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
+        if rc == 1 and "No module named" in err:
+            return "skipped: %s has no supervisor package" % python
+        if rc != 0:
+            module.fail_json(msg="supervisord cannot read the program file for %s: %s"
+                             % (module.params["name"], (err or out).strip()))
+        return "supervisor.options"
+    analyze = module.get_bin_path("systemd-analyze")
+    if not analyze:
+        return "skipped: systemd-analyze not installed"
+    rc, out, err = module.run_command([analyze, "verify", path])
+    # verify exits 0 on many unit errors and only logs "…service:LINE: …"; treat those lines as failures.
+    problems = [line for line in (err + out).splitlines() if os.path.basename(path) + ":" in line]
+    if rc != 0 or problems:
+        module.fail_json(msg="systemd-analyze verify rejects the unit for %s: %s"
+                         % (module.params["name"], "; ".join(problems) or (err or out).strip()))
+    return "systemd-analyze verify"
+
+
+def build_spec(module, shim):
+    p = module.params
+    layout = instance_layout(p["root"], p["backend"])
+    stdout_log = p["stdout_log"] or ""
+    if not stdout_log and p["backend"] != "systemd":
+        stdout_log = "%s/%s.log" % (layout["log_dir"], p["name"])
+    return ProcessSpec(
+        name=p["name"], command=p["command"] or "", backend=p["backend"], version=p["version"],
+        stop_command=p["stop_command"], stop_signal=p["stop_signal"], reload_signal=p["reload_signal"],
+        directory=p["directory"] or "", user=p["user"] or "", group=p["group"] or "",
+        environment={str(k): str(v) for k, v in p["environment"].items()},
+        stdout_log=stdout_log, stderr_log=p["stderr_log"] or "", stop_timeout=p["stop_timeout"],
+        restart=p["restart"], crash_times=p["crash_times"], crash_within=p["crash_within"], notify=p["notify"],
+        memory_max=parse_size(p["memory_max"]), cpu_max=p["cpu_max"] or 0, interval=p["interval"], god_shim=shim)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
+            command=dict(type="str"),
+            dest=dict(type="path"),
+            root=dict(type="path", default=""),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            version=dict(type="str", default=""),
+            stop_command=dict(type="str", default=""),
+            stop_signal=dict(type="str", default="TERM", choices=["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM"]),
+            reload_signal=dict(type="str", default="HUP",
+                               choices=["HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "WINCH", "CONT"]),
+            directory=dict(type="path"),
+            user=dict(type="str"),
+            group=dict(type="str"),
+            environment=dict(type="dict", default={}),
+            stdout_log=dict(type="path"),
+            stderr_log=dict(type="path"),
+            stop_timeout=dict(type="int", default=10),
+            restart=dict(type="str", default="always", choices=["always", "on-failure"]),
+            crash_times=dict(type="int", default=3),
+            crash_within=dict(type="int", default=600),
+            notify=dict(type="str", default=""),
+            memory_max=dict(type="str"),
+            cpu_max=dict(type="int"),
+            interval=dict(type="int", default=5),
+            god_shim=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            validate=dict(type="bool", default=True),
+            supervisord_python=dict(type="path"),
+            backup=dict(type="bool", default=False),
+        ),
+        required_if=[("state", "present", ["command"])],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    module.run_command_environ_update = dict(LANGUAGE="C", LC_ALL="C")
+    p = module.params
+    try:
+        dest = p["dest"] or config_path(p["root"], p["backend"], p["name"])
+    except SupervisorConfigError as exc:
+        module.fail_json(msg=to_native(exc))
+    result = dict(changed=False, dest=dest, name=p["name"], backend=p["backend"], version=p["version"])
+    before = read_text(dest)
+
+    if p["state"] == "absent":
+        if before is not None:
+            result["changed"] = True
+            if module._diff:
+                result["diff"] = dict(before=before, after="", before_header=dest, after_header="(absent)")
+            if not module.check_mode:
+                if p["backup"]:
+                    result["backup_file"] = module.backup_local(dest)
+                os.unlink(dest)
+        module.exit_json(**result)
+
+    shim = p["god_shim"] == "always"
+    if p["backend"] == "god" and p["god_shim"] == "auto":
+        shim, reason = detect_god_shim(module)
+        module.debug("god_shim auto: %s (%s)" % (shim, reason))
+    try:
+        spec = build_spec(module, shim)
+        content = render(spec)
+    except SupervisorConfigError as exc:
+        module.fail_json(msg="%s config for %s: %s" % (p["backend"], p["name"], to_native(exc)), dest=dest)
+    for note in warnings_for(spec):
+        module.warn(note)
+    result["content"] = content
+    if p["backend"] == "god":
+        result["god_shim"] = shim
+
+    if before != content:
+        result["changed"] = True
+        if module._diff:
+            result["diff"] = dict(before=before or "", after=content,
+                                  before_header=dest if before is not None else "%s (absent)" % dest,
+                                  after_header=dest)
+        if not module.check_mode:
+            write(module, dest, content, spec, result)
+
+    file_args = module.load_file_common_arguments(p, path=dest)
+    if not module.check_mode or before is not None:
+        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    module.exit_json(**result)
+
+
+def make_folder(module, folder, owner=None, group=None):
+    if os.path.isdir(folder):
+        return
+    try:
+        os.makedirs(folder, 0o755)
+    except OSError as exc:
+        module.fail_json(msg="cannot create %s for %s: %s" % (folder, module.params["name"], to_native(exc)))
+    if owner or group:
+        module.set_owner_if_different(folder, owner, False) if owner else None
+        module.set_group_if_different(folder, group, False) if group else None
+
+
+def write(module, dest, content, spec, result):
+    make_folder(module, os.path.dirname(dest))
+    # Every supervisor refuses (or silently fails) to start a program whose log folder is missing.
+    for log in {spec.stdout_log, spec.stderr_log} - {""}:
+        make_folder(module, os.path.dirname(log), spec.user or None, spec.group or None)
+    # The temp file keeps the real base name: systemd-analyze derives the unit type from it.
+    tmp = os.path.join(module.tmpdir, os.path.basename(dest) or module.params["name"] + EXTENSIONS[module.params["backend"]])
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    if module.params["validate"]:
+        result["validated_by"] = validate_file(module, module.params["backend"], tmp)
+        if result["validated_by"].startswith("skipped"):
+            module.warn("%s not validated: %s" % (dest, result["validated_by"]))
+    if module.params["backup"] and os.path.exists(dest):
+        result["backup_file"] = module.backup_local(dest)
+    module.atomic_move(tmp, dest, unsafe_writes=module.params["unsafe_writes"])
+
+
+if __name__ == "__main__":
+    main()
