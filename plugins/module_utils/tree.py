@@ -52,10 +52,18 @@ class Tree:
         self.machines = machines
         self.nodes = nodes
         self.source = source
-        self.index = TreeIndex()
-        for machine in machines:
-            self.index.add(machine.name, machine.tags)
+        self._index: TreeIndex | None = None
         self._by_name = {m.name: m for m in machines}
+
+    @property
+    def index(self) -> TreeIndex:
+        """The query index, built on first use: an inventory without a query never needs it."""
+        if self._index is None:
+            index = TreeIndex()
+            for machine in self.machines:
+                index.add(machine.name, machine.tags)
+            self._index = index
+        return self._index
 
     def __len__(self) -> int:
         return len(self.machines)
@@ -159,7 +167,9 @@ def load_tree(doc: t.Any, source: str = "<tree>") -> Tree:
     if not isinstance(raw_machines, dict) or not raw_machines:
         raise TreeError("%s: field 'machines' must be a non-empty mapping of machine name -> entry, got %r"
                         % (source, _short(raw_machines)))
-    machines = [_load_machine(source, name, entry) for name, entry in raw_machines.items()]
+    # Most machines share their tag strings with others: parse each distinct string once.
+    parsed: dict[str, Tag] = {}
+    machines = [_load_machine(source, name, entry, parsed) for name, entry in raw_machines.items()]
     nodes: dict[str, tuple[Tag, dict[str, t.Any]]] = {}
     raw_nodes = doc.get("nodes") or {}
     if not isinstance(raw_nodes, dict):
@@ -169,7 +179,7 @@ def load_tree(doc: t.Any, source: str = "<tree>") -> Tree:
     return Tree(machines, nodes, source)
 
 
-def _load_machine(source: str, name: t.Any, entry: t.Any) -> Machine:
+def _load_machine(source: str, name: t.Any, entry: t.Any, parsed: dict[str, Tag]) -> Machine:
     if not isinstance(name, str) or not name.strip():
         raise TreeError("%s: machine name %r must be a non-empty string" % (source, name))
     where = _where(source, name)
@@ -187,10 +197,14 @@ def _load_machine(source: str, name: t.Any, entry: t.Any) -> Machine:
         raise TreeError("%s: field 'tags' must be a non-empty list of tags, got %r" % (where, _short(raw_tags)))
     tags = []
     for text in raw_tags:
-        try:
-            tags.append(Tag(split_pairs(text)))
-        except TagError as e:
-            raise TreeError("%s: tag %s" % (where, e)) from e
+        tag = parsed.get(text) if isinstance(text, str) else None
+        if tag is None:
+            try:
+                tag = Tag(split_pairs(text))
+            except TagError as e:
+                raise TreeError("%s: tag %s" % (where, e)) from e
+            parsed[text] = tag
+        tags.append(tag)
     address = entry.get("address")
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise TreeError("%s: field 'address' must be a host name or IP string, got %r" % (where, address))
