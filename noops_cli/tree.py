@@ -158,7 +158,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                     sub.add(Text(name, style="dim"))
 
     add(shown, root)
-    Console(highlight=False, soft_wrap=True).print(shown)
+    # A terminal crops to its width; a pipe or file gets whole lines (Rich would otherwise assume 80 columns).
+    width = None if sys.stdout.isatty() else 4096
+    Console(file=sys.stdout, highlight=False, width=width).print(shown)
     return 0
 
 

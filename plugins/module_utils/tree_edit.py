@@ -365,7 +365,10 @@ def write_atomic(path: str, text: str, expect: str | None = None) -> None:
                 now = None
             if now != expect:
                 raise EditError("%s: changed by someone else while being edited; nothing written, try again" % path)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+        except OSError as e:
+            raise EditError("%s: cannot write a temporary file in %s: %s" % (path, folder, e.strerror or e)) from e
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -377,7 +380,9 @@ def write_atomic(path: str, text: str, expect: str | None = None) -> None:
                     with contextlib.suppress(PermissionError):
                         os.chown(tmp, info.st_uid, info.st_gid)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(e, OSError):
+                raise EditError("%s: cannot write: %s" % (path, e.strerror or e)) from e
             raise
