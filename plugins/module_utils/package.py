@@ -747,7 +747,10 @@ def _lint_config(pkg: Package, problems: list[Problem]) -> dict[str, ResolvedCon
         except PackageError as e:
             found.append(Problem(ERROR, e.path, e.message))
         else:
-            configs[str(env)] = resolve_config(merged, lint_values(), where, found)
+            config = resolve_config(merged, lint_values(), where, found)
+            # A key that failed is reported once, here; a stand-in keeps templates using it from repeating that.
+            stand_ins = {k: "<unresolved %s>" % k for k in merged if k not in config.values}
+            configs[str(env)] = config._replace(values={**config.values, **stand_ins})
         for problem in found:
             by_message.setdefault(problem, []).append(str(env))
     for problem, in_envs in by_message.items():
@@ -805,6 +808,7 @@ def _lint_render(pkg: Package, entries: list[InitEntry], configs: dict[str, Reso
 def _lint_entry_points(pkg: Package, configs: dict[str, ResolvedConfig]) -> list[Problem]:
     """run.sh/stop.sh, or what mod_start/mod_stop point to under ${basedir}, exist and are executable."""
     problems = []
+    entry_points = set()
     for key, default in (("mod_start", DEFAULT_START), ("mod_stop", DEFAULT_STOP)):
         commands = {str(c.values[key]) for c in configs.values() if key in c.values} or {None}
         for command in sorted(commands, key=str):
@@ -817,8 +821,9 @@ def _lint_entry_points(pkg: Package, configs: dict[str, ResolvedConfig]) -> list
                                             "${basedir}; cannot check it" % (key, command)))
                     continue
             rel = "%s/%s" % (TARGET_DIR, rels[0])
+            entry_points.add(rel)
             full = pkg.abspath(rel)
-            what = "%s (%s)" % (key, command) if command else "%s (default)" % key
+            what = "%s (%s)" % (key, command) if command else "%s (not set: default %s)" % (key, default)
             if not os.path.isfile(full):
                 problems.append(Problem(ERROR, pkg.where(rel), "missing entry point for %s" % what))
             elif not os.stat(full).st_mode & 0o111:
@@ -827,6 +832,8 @@ def _lint_entry_points(pkg: Package, configs: dict[str, ResolvedConfig]) -> list
     if os.path.isdir(bin_dir):
         for name in sorted(os.listdir(bin_dir)):
             full = os.path.join(bin_dir, name)
+            if "%s/bin/%s" % (TARGET_DIR, name) in entry_points:
+                continue            # already an ERROR above
             if os.path.isfile(full) and not os.stat(full).st_mode & 0o111 and _has_shebang(full):
                 problems.append(Problem(WARNING, pkg.where("%s/bin/%s" % (TARGET_DIR, name)),
                                         "script with #! is not executable"))

@@ -1,0 +1,164 @@
+"""check_tar_members (the unpack guard shared with the thor role) and the deterministic build."""
+
+import hashlib
+import io
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.noops.platform.plugins.module_utils.package import (
+    ERROR, WARNING, PackageError, Problem, build_package, check_tar_members, lint_package, open_package,
+)
+from pkgfiles import HELLO, copy_hello
+
+
+def member(name, kind=tarfile.REGTYPE, linkname="", mode=0o644):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.mode = mode
+    return info
+
+
+DIR = tarfile.DIRTYPE
+SYM = tarfile.SYMTYPE
+LNK = tarfile.LNKTYPE
+
+
+@pytest.mark.parametrize("members, problems", [
+    ([member("release", DIR), member("release/target/bin/run.sh", mode=0o755)], []),
+    ([member("./release/target/a")], []),
+    ([member("release/target/lib.so", SYM, "lib.so.1")], []),
+    ([member("release/target/bin/x", SYM, "../lib/x")], []),
+    ([member("release/target/a"), member("release/target/b", LNK, "release/target/a")], []),
+    ([member("/etc/passwd")], [(ERROR, "/etc/passwd", "absolute member name")]),
+    ([member("release/../../x")], [(ERROR, "release/../../x", "member name contains '..'")]),
+    ([member("release/target/../../x")], [(ERROR, "release/target/../../x", "member name contains '..'")]),
+    ([member("other/file")], [(ERROR, "other/file", "member outside release/")]),
+    ([member("release/target/s", SYM, "/etc/shadow")],
+     [(ERROR, "release/target/s", "symlink to absolute path /etc/shadow escapes release/")]),
+    ([member("release/target/s", SYM, "../../../etc")],
+     [(ERROR, "release/target/s", "symlink to ../../../etc escapes release/")]),
+    ([member("release/s", SYM, "../release-other/x")],
+     [(ERROR, "release/s", "symlink to ../release-other/x escapes release/")]),
+    ([member("release/target/h", LNK, "/etc/shadow")],
+     [(ERROR, "release/target/h", "hard link to /etc/shadow escapes release/")]),
+    ([member("release/target/h", LNK, "release/../etc/shadow")],
+     [(ERROR, "release/target/h", "hard link to release/../etc/shadow escapes release/")]),
+    ([member("release/target/h", LNK, "release/target/later"), member("release/target/later")],
+     [(ERROR, "release/target/h", "hard link to release/target/later, which is not an earlier member")]),
+    ([member("release/target/dev", tarfile.CHRTYPE)], [(ERROR, "release/target/dev", "device file not allowed "
+                                                                                      "in a package")]),
+    ([member("release/target/blk", tarfile.BLKTYPE)], [(ERROR, "release/target/blk", "device file not allowed "
+                                                                                      "in a package")]),
+    ([member("release/target/fifo", tarfile.FIFOTYPE)], [(ERROR, "release/target/fifo", "fifo not allowed in a "
+                                                                                        "package")]),
+    ([member("release/target/bin/su", mode=0o4755)],
+     [(WARNING, "release/target/bin/su", "setuid/setgid bit set (mode 4755)")]),
+], ids=["ok", "dot-slash", "sym-sibling", "sym-up-inside", "hardlink-earlier", "absolute", "dotdot",
+        "dotdot-deep", "outside-root", "sym-absolute", "sym-escape", "sym-prefix-trick", "hard-absolute",
+        "hard-dotdot", "hard-forward", "chr-device", "blk-device", "fifo", "setuid"])
+def test_check_tar_members(members, problems):
+    assert check_tar_members(members) == [Problem(*p) for p in problems]
+
+
+def write_tar(path, members):
+    """members: (TarInfo, bytes | None)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return str(path)
+
+
+def test_lint_tarball_reports_bad_members_and_skips_them(tmp_path):
+    built = str(tmp_path / "hello.tar.gz")
+    build_package(HELLO, built)
+    with tarfile.open(built) as src:
+        members = [(m, src.extractfile(m).read() if m.isreg() else None) for m in src.getmembers()]
+    evil = tmp_path / "evil.tar.gz"
+    write_tar(evil, members + [(member("release/target/conf", SYM, "/etc"), None),
+                               (member("../escape.txt"), b"x")])
+    problems = lint_package(str(evil))
+    assert problems == [
+        Problem(ERROR, "%s/release/target/conf" % evil, "symlink to absolute path /etc escapes release/"),
+        Problem(ERROR, "%s/../escape.txt" % evil, "member name contains '..'"),
+    ]
+    assert not (tmp_path / "escape.txt").exists()
+    with pytest.raises(PackageError) as e:
+        with open_package(str(evil)):
+            pass
+    assert str(e.value) == "%s/release/target/conf: symlink to absolute path /etc escapes release/" % evil
+
+
+def test_lint_unreadable_tarball(tmp_path):
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    [problem] = lint_package(str(bad))
+    assert problem.level == ERROR and problem.path == str(bad)
+    assert problem.message.startswith("not a readable tarball")
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_build_is_deterministic(tmp_path):
+    src = copy_hello(tmp_path / "src")
+    first = str(tmp_path / "a.tar.gz")
+    members = build_package(src, first, version="1.2.3")
+    # New mtimes, a byte-code cache and another umask must not change a byte.
+    for folder, _, files in os.walk(src):
+        for name in files:
+            os.utime(os.path.join(folder, name), (1e9, 1e9))
+    os.makedirs(os.path.join(src, "release/target/bin/__pycache__"))
+    with open(os.path.join(src, "release/target/bin/__pycache__/hello.cpython-311.pyc"), "wb") as f:
+        f.write(b"cache")
+    os.chmod(os.path.join(src, "release/deploy/init.yml"), 0o600)
+    second = str(tmp_path / "b.tar.gz")
+    assert build_package(src, second, version="1.2.3") == members
+    assert sha(first) == sha(second)
+    assert members == sorted(members)
+    with tarfile.open(first) as tar:
+        infos = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile("release/target/VERSION").read() == b"1.2.3\n"
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in infos.values()} == {(0, 0, "", "", 0)}
+    assert infos["release/target/bin/run.sh"].mode == 0o755
+    assert infos["release/deploy/init.yml"].mode == 0o644
+    assert infos["release/target/bin"].isdir() and infos["release/target/bin"].mode == 0o755
+    assert not any("__pycache__" in name for name in infos)
+    assert check_tar_members(infos.values()) == []
+    assert lint_package(first) == []
+
+
+def test_build_changes_with_content(tmp_path):
+    src = copy_hello(tmp_path / "src")
+    build_package(src, str(tmp_path / "a.tar.gz"), version="1")
+    build_package(src, str(tmp_path / "b.tar.gz"), version="2")
+    assert sha(str(tmp_path / "a.tar.gz")) != sha(str(tmp_path / "b.tar.gz"))
+
+
+def test_build_keeps_inner_symlinks_and_refuses_escaping_ones(tmp_path):
+    src = copy_hello(tmp_path / "src")
+    os.symlink("hello.py", os.path.join(src, "release/target/bin/hello"))
+    build_package(src, str(tmp_path / "ok.tar.gz"))
+    with tarfile.open(str(tmp_path / "ok.tar.gz")) as tar:
+        link = tar.getmember("release/target/bin/hello")
+        assert link.issym() and link.linkname == "hello.py"
+    os.symlink("/etc", os.path.join(src, "release/target/etc"))
+    with pytest.raises(PackageError) as e:
+        build_package(src, str(tmp_path / "bad.tar.gz"))
+    assert str(e.value) == "%s/release/target/etc: symlink to absolute path /etc escapes release/" % src
+    assert not (tmp_path / "bad.tar.gz").exists()
+    assert [n for n in os.listdir(str(tmp_path)) if n.startswith(".noops-build")] == []
+
+
+def test_build_needs_release(tmp_path):
+    with pytest.raises(PackageError) as e:
+        build_package(str(tmp_path), str(tmp_path / "x.tar.gz"))
+    assert str(e.value) == "%s: no release/ folder to build from" % tmp_path
