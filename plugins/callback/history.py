@@ -1,0 +1,424 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: history
+type: notification
+short_description: Record every playbook run as a task in the noops deploy history
+description:
+  - Records each C(ansible-playbook) run as a task in the history store (SQLite by default, PostgreSQL by DSN) —
+    an increasing id, initiator, service, cluster, version, playbook, start and end time, status
+    (running, paused, success, failed, cancelled, interrupted), per-host progress (pending, deploying, success,
+    failed, skipped, unreachable, with start, end and release) and a per-host log of task results
+    (task name, changed, message, output tail), plus the masked cluster.yml used.
+  - Secrets never reach the store; results of C(no_log) tasks are reduced to "output hidden (no_log)"; values of
+    keys that look secret (passwd, password, secret, token, key…) are masked, and those values are also
+    scrubbed from every message and output tail.
+  - Never breaks a run. A store that is down or locked gives one warning, the run goes on, the buffered record
+    is retried and the task is marked as having an incomplete record. SIGINT/SIGTERM mark it interrupted.
+  - Writes happen from a background thread in batches; the playbook's thread only appends to a buffer.
+  - Sets the environment variables C(NOOPS_TASK_ID) and C(NOOPS_HISTORY_DSN) in the controller process at the
+    first play, so M(noops.platform.task_control) and C(lookup('env', 'NOOPS_TASK_ID')) find the task.
+  - Run C(noops tasks list|show|log) to read the history and C(noops tasks pause|resume|cancel) to control a run.
+version_added: 0.1.0
+requirements:
+  - psycopg 3 for a PostgreSQL store
+options:
+  dsn:
+    description:
+      - Where the history lives - a file path, V(sqlite:///path) or a V(postgresql://) URL.
+      - Default V(${XDG_DATA_HOME:-~/.local/share}/noops/history.db).
+    type: str
+    env:
+      - name: NOOPS_HISTORY_DSN
+    ini:
+      - section: noops_history
+        key: dsn
+  lock_timeout:
+    description: Seconds to wait for a locked store (or to connect) before a write counts as failed.
+    type: float
+    default: 5.0
+    env:
+      - name: NOOPS_HISTORY_LOCK_TIMEOUT
+    ini:
+      - section: noops_history
+        key: lock_timeout
+  flush_interval:
+    description: Seconds between two batched writes while the run goes on (what C(noops tasks show) lags at most).
+    type: float
+    default: 1.0
+    env:
+      - name: NOOPS_HISTORY_FLUSH_INTERVAL
+    ini:
+      - section: noops_history
+        key: flush_interval
+  output_tail:
+    description: Characters of output (stdout, stderr, returned data) kept per result, from the end.
+    type: int
+    default: 2000
+    ini:
+      - section: noops_history
+        key: output_tail
+  progress_roles:
+    description:
+      - Roles whose tasks move a host through deploying to success in a deploy; other tasks only count when
+        they fail. Matched against the role's short name.
+    type: list
+    elements: str
+    default: [thor]
+    ini:
+      - section: noops_history
+        key: progress_roles
+  service_var:
+    description: Variable (extra var, play var or fact) naming the service - the job tag - of a deploy.
+    type: str
+    default: odin_service
+    ini:
+      - section: noops_history
+        key: service_var
+  cluster_var:
+    description: Variable naming the cluster of a deploy.
+    type: str
+    default: odin_cluster
+    ini:
+      - section: noops_history
+        key: cluster_var
+  version_var:
+    description: Variable holding the version being deployed (also each host's release unless it sets C(thor_release)).
+    type: str
+    default: odin_version
+    ini:
+      - section: noops_history
+        key: version_var
+  cluster_file_var:
+    description: Variable holding the path of the cluster.yml used; its masked text is kept with the task.
+    type: str
+    default: cluster_file
+    ini:
+      - section: noops_history
+        key: cluster_file_var
+  initiator_vars:
+    description:
+      - Extra vars that name who started the run, first set wins (AWX and Tower pass these); then the
+        environment variable C(NOOPS_USER), then the login name.
+    type: list
+    elements: str
+    default: [awx_user_name, tower_user_name]
+    ini:
+      - section: noops_history
+        key: initiator_vars
+"""
+
+EXAMPLES = r"""
+# ansible.cfg
+# [defaults]
+# callbacks_enabled = noops.platform.history
+# [noops_history]
+# dsn = postgresql://noops@db.example.com/noops
+
+# Or for one run:
+#   ANSIBLE_CALLBACKS_ENABLED=noops.platform.history NOOPS_HISTORY_DSN=/srv/noops/history.db ansible-playbook deploy.yml
+#   noops tasks list
+"""
+
+import atexit
+import getpass
+import os
+import signal
+import socket
+import time
+import typing as t
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.noops.platform.plugins.module_utils.history_control import final_status
+from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
+from ansible_collections.noops.platform.plugins.module_utils.history_record import (
+    HostProgress, Recorder, summarize_result,
+)
+from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+    DSN_ENV, HistoryStore, resolve_dsn,
+)
+
+TASK_ID_ENV = "NOOPS_TASK_ID"
+# A result carrying this key (set by noops.platform.task_control) ended the run on an operator's cancel.
+CANCEL_MARKER = "noops_cancelled"
+_CLUSTER_FILE_LIMIT = 256 * 1024
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "noops.platform.history"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display: t.Any = None) -> None:
+        super().__init__(display=display)
+        self._pid = os.getpid()
+        self._recorder: Recorder | None = None
+        self._progress = HostProgress()
+        self._masker = Masker()
+        self._playbook = ""
+        self._done = False
+        self._cancelled = False
+        self._interrupted: str | None = None
+        self._warned = False
+        self._task_progress = False
+        self._fields: dict[str, t.Any] = {}
+        self._previous_handlers: dict[int, t.Any] = {}
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self._dsn = resolve_dsn(self.get_option("dsn"))
+        self._lock_timeout = float(self.get_option("lock_timeout"))
+        self._flush_interval = float(self.get_option("flush_interval"))
+        self._tail = int(self.get_option("output_tail"))
+        self._progress_roles = frozenset(r.split(".")[-1] for r in self.get_option("progress_roles") or ())
+        self._vars = {
+            "service": self.get_option("service_var"),
+            "cluster": self.get_option("cluster_var"),
+            "version": self.get_option("version_var"),
+            "cluster_file": self.get_option("cluster_file_var"),
+        }
+        self._initiator_vars = list(self.get_option("initiator_vars") or ())
+
+    # -- helpers
+
+    def _open_store(self) -> HistoryStore:
+        return HistoryStore(self._dsn, lock_timeout=self._lock_timeout)
+
+    def _warn_once(self) -> None:
+        """Show the store's first error once, from the playbook's thread (the writer thread only notes it)."""
+        rec = self._recorder
+        if rec is not None and rec.error and not self._warned:
+            self._warned = True
+            self._display.warning("noops history: %s; the run goes on, task %s is recorded as incomplete"
+                                  % (rec.error, rec.task_id if rec.task_id is not None else "(not yet created)"))
+
+    def _is_progress_task(self, task: t.Any) -> bool:
+        role = getattr(task, "_role", None)
+        if role is None:
+            return False
+        try:
+            name = role.get_name(include_role_fqcn=False)
+        except TypeError:
+            name = role.get_name()
+        return name.split(".")[-1] in self._progress_roles
+
+    def _learn_vars(self, data: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+        """Remember secrets in ``data`` and return the recognised task fields it carries."""
+        if not data:
+            return {}
+        self._masker.learn(data)
+        found = {}
+        for field, var in self._vars.items():
+            value = data.get(var)
+            if value not in (None, ""):
+                found[field] = str(value)
+        return found
+
+    def _apply_fields(self, found: t.Mapping[str, t.Any]) -> None:
+        changes = {k: v for k, v in found.items() if self._fields.get(k) != v}
+        if not changes:
+            return
+        self._fields.update(changes)
+        update = {k: self._masker.scrub(v) for k, v in changes.items() if k in ("service", "cluster", "version")}
+        if "cluster_file" in changes:
+            update.update(self._read_cluster_file(changes["cluster_file"]))
+        if self._recorder is None:
+            return
+        if "service" in changes:
+            for row in self._progress.set_deploy():
+                self._recorder.host(row)
+        if update:
+            self._recorder.update_task(**update)
+
+    def _read_cluster_file(self, path: str) -> dict[str, t.Any]:
+        try:
+            with open(os.path.expanduser(path), "rb") as f:
+                text = f.read(_CLUSTER_FILE_LIMIT).decode("utf-8", errors="replace")
+        except OSError:
+            return {"cluster_file": path}
+        return {"cluster_file": path, "cluster_yml": mask_document_text(text, self._masker)}
+
+    def _initiator(self, extra_vars: t.Mapping[str, t.Any]) -> str:
+        for var in self._initiator_vars:
+            if extra_vars.get(var):
+                return str(extra_vars[var])
+        if os.environ.get("NOOPS_USER"):
+            return os.environ["NOOPS_USER"]
+        try:
+            return getpass.getuser()
+        except Exception:
+            return "uid-%d" % os.getuid()
+
+    # -- signals and exit
+
+    def _install_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous_handlers[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):  # not the main thread: leave signals alone
+                pass
+        atexit.register(self._at_exit)
+
+    def _on_signal(self, signum: int, frame: t.Any) -> None:
+        previous = self._previous_handlers.get(signum)
+        # Workers are forked from this process and inherit the handler: only the controller records.
+        if os.getpid() == self._pid and not self._done:
+            self._interrupted = signal.Signals(signum).name
+            if signum != signal.SIGINT:
+                # SIGTERM ends the process without running atexit: write the record now.
+                self._finish(None)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL or previous is None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    def _at_exit(self) -> None:
+        if os.getpid() == self._pid and not self._done:
+            self._finish(None)
+
+    def _finish(self, failed: bool | None) -> None:
+        rec = self._recorder
+        if rec is None or self._done:
+            return
+        self._done = True
+        ended = time.time()
+        for row in self._progress.finish(ended):
+            rec.host(row)
+        if self._interrupted is None and failed is None:
+            # No stats: the run stopped on an error (or was interrupted before the handler saw it).
+            failed = True
+        status = final_status(bool(failed), self._cancelled, self._interrupted is not None)
+        fields: dict[str, t.Any] = {"status": status, "ended_at": ended}
+        if rec.incomplete:
+            fields["incomplete"] = 1
+        rec.close(fields, timeout=self._lock_timeout + 5)
+        self._warn_once()
+
+    # -- events
+
+    def v2_playbook_on_start(self, playbook: t.Any) -> None:
+        self._playbook = os.path.basename(getattr(playbook, "_file_name", "") or "")
+
+    def v2_playbook_on_play_start(self, play: t.Any) -> None:
+        try:
+            vm = play.get_variable_manager()
+            extra_vars = dict(vm.extra_vars or {}) if vm is not None else {}
+            inventory = getattr(vm, "_inventory", None)
+            hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+        except Exception:
+            extra_vars, hosts = {}, []
+        found = self._learn_vars(extra_vars)
+        found.update({k: v for k, v in self._learn_vars(play.get_vars() or {}).items() if k not in found})
+        # Inventory variables that look secret are scrubbed from output too (db_passwd in host or group vars).
+        seen_groups = set()
+        for host in hosts:
+            self._masker.learn(getattr(host, "vars", None) or {})
+            for group in host.get_groups():
+                if group.name not in seen_groups:
+                    seen_groups.add(group.name)
+                    self._masker.learn(getattr(group, "vars", None) or {})
+        if any(r.get_name().split(".")[-1] in self._progress_roles for r in play.get_roles()):
+            self._progress.set_deploy()
+        if "service" in found:
+            self._progress.set_deploy()
+
+        if self._recorder is None:
+            self._start(extra_vars, found)
+        else:
+            self._apply_fields(found)
+        for row in self._progress.add_hosts(h.name for h in hosts):
+            self._recorder.host(row)
+        self._warn_once()
+
+    def _start(self, extra_vars: t.Mapping[str, t.Any], found: t.Mapping[str, t.Any]) -> None:
+        self._fields = dict(found)
+        fields = {
+            "playbook": self._playbook or "(unknown)",
+            "initiator": self._masker.scrub(self._initiator(extra_vars)),
+            "status": "running",
+            "started_at": time.time(),
+            "controller": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        fields.update({k: self._masker.scrub(v) for k, v in found.items() if k in ("service", "cluster", "version")})
+        if found.get("cluster_file"):
+            fields.update(self._read_cluster_file(found["cluster_file"]))
+        self._recorder = Recorder(self._open_store, flush_interval=self._flush_interval)
+        task_id = self._recorder.start(fields)
+        if task_id is not None:
+            os.environ[TASK_ID_ENV] = str(task_id)
+            os.environ[DSN_ENV] = self._dsn
+        self._install_handlers()
+
+    def v2_playbook_on_task_start(self, task: t.Any, is_conditional: bool) -> None:
+        progress = self._is_progress_task(task)
+        self._task_progress = progress
+        if self._recorder is None:
+            return
+        if progress:
+            for row in self._progress.set_deploy():
+                self._recorder.host(row)
+        else:
+            for row in self._progress.end_progress(time.time()):
+                self._recorder.host(row)
+
+    def v2_playbook_on_handler_task_start(self, task: t.Any) -> None:
+        self.v2_playbook_on_task_start(task, False)
+
+    def _record(self, result: t.Any, outcome: str) -> None:
+        rec = self._recorder
+        if rec is None:
+            return
+        if rec.error and not self._warned:
+            self._warn_once()
+        data = result.result
+        task = result.task
+        host = result.host.get_name()
+        now = time.time()
+        facts = data.get("ansible_facts")
+        release, skip = None, False
+        if facts:
+            self._apply_fields(self._learn_vars(facts))
+            release = facts.get("thor_release")
+            skip = bool(facts.get("thor_skipped"))
+        cancelled = bool(data.get(CANCEL_MARKER))
+        if cancelled:
+            self._cancelled = True
+        no_log = bool(getattr(task, "no_log", False))
+        message, output = summarize_result(data, no_log, self._tail, self._masker)
+        progress = self._is_progress_task(task)
+        if release is None and progress and outcome in ("ok", "changed"):
+            release = self._fields.get("version")
+        row = self._progress.result(host, outcome, progress, now, message=message if outcome in (
+            "failed", "unreachable") else None, release=release, skip=skip, counts=not cancelled)
+        if row:
+            rec.host(row)
+        rec.log({
+            "host": host, "at": now, "task_name": self._masker.scrub(result.task_name or task.action),
+            "action": task.action, "status": outcome, "changed": 1 if data.get("changed") else 0,
+            "message": message, "output": output,
+        })
+
+    def v2_runner_on_ok(self, result: t.Any) -> None:
+        self._record(result, "changed" if result.result.get("changed") else "ok")
+
+    def v2_runner_on_failed(self, result: t.Any, ignore_errors: bool = False) -> None:
+        self._record(result, "ignored" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result: t.Any) -> None:
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result: t.Any) -> None:
+        self._record(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats: t.Any) -> None:
+        failed = any(stats.failures.values()) or any(stats.dark.values())
+        self._finish(bool(failed))

@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""States of a recorded task and of its hosts, and the rules for moving between them.
+
+A task has two fields that must not be confused:
+
+* ``status`` is what the run reports: running, paused, success, failed, cancelled, interrupted.
+* ``control`` is what an operator asked for: ``run``, ``pause`` or ``cancel``. The rollout reads it between
+  batches (``noops.platform.task_control``): ``pause`` holds the run and turns the status to paused,
+  ``run`` lets it go on, ``cancel`` ends it before the next batch.
+
+A ``pause_step`` pause is the same state: the rollout sets ``control`` to ``pause`` itself, so the run is
+continued with ``noops tasks resume`` from any terminal, or under AWX where no terminal exists.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+TASK_STATUSES = ("running", "paused", "success", "failed", "cancelled", "interrupted")
+ACTIVE_STATUSES = frozenset(("running", "paused"))
+FINAL_STATUSES = frozenset(TASK_STATUSES) - ACTIVE_STATUSES
+CONTROLS = ("run", "pause", "cancel")
+CONTROL_ACTIONS = {"pause": "pause", "resume": "run", "cancel": "cancel"}
+
+HOST_STATUSES = ("pending", "deploying", "success", "failed", "skipped", "unreachable")
+FINAL_HOST_STATUSES = frozenset(("success", "failed", "skipped", "unreachable"))
+
+# Which host status may follow which. A host that failed or was unreachable stays so: a later task
+# cannot turn a failure into success. A success may still become failed (a check after the deploy
+# failed on that host).
+_HOST_NEXT: dict[str, frozenset[str]] = {
+    "pending": frozenset(("deploying", "success", "failed", "skipped", "unreachable")),
+    "deploying": frozenset(("success", "failed", "skipped", "unreachable")),
+    "success": frozenset(("failed", "unreachable")),
+    "skipped": frozenset(("deploying", "failed", "unreachable")),
+    "failed": frozenset(),
+    "unreachable": frozenset(),
+}
+
+
+class ControlError(ValueError):
+    """A control request that does not fit the task's state (the message says why)."""
+
+
+def host_transition(current: str | None, new: str) -> str:
+    """The host status after an event that suggests ``new``; unknown or backward moves keep ``current``."""
+    if new not in HOST_STATUSES:
+        raise ValueError("unknown host status %r (one of %s)" % (new, ", ".join(HOST_STATUSES)))
+    if current is None or current == new:
+        return new
+    return new if new in _HOST_NEXT.get(current, frozenset()) else current
+
+
+def control_request(task_id: int, status: str, control: str, action: str) -> str:
+    """The new ``control`` value for an operator's ``action`` (pause, resume, cancel) on a task.
+
+    Raises ControlError when the request makes no sense, e.g. pausing a finished task or resuming one
+    that is neither paused nor asked to pause.
+    """
+    if action not in CONTROL_ACTIONS:
+        raise ControlError("unknown action %r (one of %s)" % (action, ", ".join(CONTROL_ACTIONS)))
+    if status in FINAL_STATUSES:
+        raise ControlError("task %d already ended (%s): nothing to %s" % (task_id, status, action))
+    if control == "cancel":
+        raise ControlError("task %d is being cancelled: it ends before its next batch" % task_id)
+    if action == "resume" and status != "paused" and control != "pause":
+        raise ControlError("task %d is %s and not paused: nothing to resume" % (task_id, status))
+    return CONTROL_ACTIONS[action]
+
+
+def final_status(failed: bool, cancelled: bool, interrupted: bool) -> str:
+    """The status a run ends with; an interruption or a cancel outranks host failures."""
+    if interrupted:
+        return "interrupted"
+    if cancelled:
+        return "cancelled"
+    return "failed" if failed else "success"
+
+
+class Decision(t.NamedTuple):
+    """What the rollout does at a batch boundary: go on, hold, or stop."""
+
+    action: str  # "continue", "wait", "cancel"
+    message: str
+
+
+def decide(task: t.Mapping[str, t.Any]) -> Decision:
+    """The rollout's decision from the task's current row (status, control, control_by, control_at)."""
+    control = task.get("control") or "run"
+    if control == "cancel":
+        return Decision("cancel", "task %s cancelled by %s at %s" % (
+            task.get("id"), task.get("control_by") or "unknown", format_time(task.get("control_at"))))
+    if control == "pause":
+        reason = task.get("control_reason")
+        return Decision("wait", "task %s paused by %s at %s%s" % (
+            task.get("id"), task.get("control_by") or "unknown", format_time(task.get("control_at")),
+            (": %s" % reason) if reason else ""))
+    return Decision("continue", "task %s running" % task.get("id"))
+
+
+def format_time(epoch: float | None) -> str:
+    """Local wall-clock time of an epoch timestamp, as the task list shows it."""
+    if epoch is None:
+        return "-"
+    import time as _time
+
+    return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(float(epoch)))
