@@ -103,3 +103,13 @@ def test_public_hides_secret_values():
     config = resolve_config({"pw": "$<db_passwd>", "user": "$<user>"}, VALUES, SRC)
     assert config.public() == {"pw": "<secret>", "user": "work"}
     assert config.secret_values() == ["pw-1234"]
+
+
+def test_mask_hides_secret_values_everywhere():
+    from ansible_collections.noops.platform.plugins.module_utils.package import mask, secrets_to_mask
+    config = resolve_config({"pw": "$<db_passwd>", "dsn": "u:${pw}@h", "user": "$<user>"}, VALUES, SRC)
+    secrets = secrets_to_mask({"db_passwd": "pw-1234", "api_token": "tok-5678", "user": "work", "key": "abc"},
+                              config)
+    assert secrets == ["u:pw-1234@h", "tok-5678", "pw-1234"]    # longest first; "abc" is too short to search
+    assert mask({"msg": "dsn u:pw-1234@h, pw pw-1234", "l": ["tok-5678", 1]}, secrets) == \
+        {"msg": "dsn ********, pw ********", "l": ["********", 1]}

@@ -7,7 +7,8 @@ pid_file=$(sed -n 's/^pid_file *= *//p' "$conf" | head -n 1)
 pid=$(cat "$pid_file")
 kill -TERM "$pid" 2>/dev/null || exit 0
 i=0
-while kill -0 "$pid" 2>/dev/null; do
+# hello removes its pid file on the way out; a not-yet-reaped (zombie) process has stopped too.
+while [ -f "$pid_file" ] && kill -0 "$pid" 2>/dev/null; do
     i=$((i + 1))
     [ "$i" -gt 100 ] && { echo "hello (pid $pid) did not stop in 10 s" >&2; exit 1; }
     sleep 0.1
