@@ -1,0 +1,89 @@
+"""`python tests/hosts ...`: set up podman, run a Molecule scenario, bring a namespace fleet up or down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .common import HostsError
+
+
+def _podman_setup(args: argparse.Namespace) -> int:
+    from . import podman
+
+    start = time.monotonic()
+    report = podman.prepare()
+    report["seconds"] = round(time.monotonic() - start, 1)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _molecule(args: argparse.Namespace) -> int:
+    from . import molecule, podman
+
+    podman.prepare()
+    return molecule.run_scenario(args.scenario, args.command, extra_args=args.args, stream=True).returncode
+
+
+def _fleet_up(args: argparse.Namespace) -> int:
+    from .netns import Fleet
+
+    fleet = Fleet(args.count, args.workdir)
+    fleet.up()
+    inventory = fleet.write_inventory(fmt=args.format)
+    print(json.dumps({"workdir": str(fleet.workdir), "inventory": str(inventory),
+                      "hosts": {h.name: h.ip for h in fleet.hosts}}, indent=2))
+    return 0
+
+
+def _fleet_down(args: argparse.Namespace) -> int:
+    from .netns import Fleet
+
+    Fleet.load(args.workdir).down()
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from . import netns
+
+    removed = netns.cleanup_stale(include_live=args.all)
+    print(json.dumps(removed, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tests/hosts", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("podman-setup", help="make podman usable, build or reuse the images, unpack collections")
+    p.set_defaults(handler=_podman_setup)
+
+    p = sub.add_parser("molecule", help="run `molecule COMMAND -s SCENARIO` with the harness environment")
+    p.add_argument("scenario")
+    p.add_argument("command", nargs="?", default="test")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to molecule after the scenario")
+    p.set_defaults(handler=_molecule)
+
+    p = sub.add_parser("fleet-up", help="start COUNT namespace hosts with sshd; prints the inventory path")
+    p.add_argument("count", type=int)
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--format", choices=("ini", "yaml"), default="yaml")
+    p.set_defaults(handler=_fleet_up)
+
+    p = sub.add_parser("fleet-down", help="stop the fleet recorded in WORKDIR and remove its namespaces")
+    p.add_argument("--workdir", type=Path, required=True)
+    p.set_defaults(handler=_fleet_down)
+
+    p = sub.add_parser("cleanup", help="remove fleets whose owning process is gone (--all: every fleet)")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(handler=_cleanup)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except HostsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
