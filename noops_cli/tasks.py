@@ -1,0 +1,284 @@
+"""``noops tasks``: the deploy history (list, show, log) and control of a running rollout (pause, resume, cancel)."""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import fnmatch
+import getpass
+import json
+import os
+import sys
+import typing as t
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from noops_cli.main import CliError
+from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+    ControlError, TASK_STATUSES, format_time,
+)
+from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+    HistoryStore, StoreError, resolve_dsn,
+)
+from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+
+_STATUS_STYLE = {
+    "running": "cyan", "deploying": "cyan", "paused": "yellow", "pending": "dim", "success": "green",
+    "failed": "red", "unreachable": "red", "cancelled": "magenta", "interrupted": "magenta", "skipped": "dim",
+    "changed": "yellow", "ok": "green", "ignored": "dim",
+}
+
+
+def register(subparsers: t.Any) -> None:
+    parser = subparsers.add_parser(
+        "tasks", help="deploy history and control of running rollouts",
+        description="Every ansible-playbook run recorded by the noops.platform.history callback is a task. The "
+                    "store is --dsn, else $NOOPS_HISTORY_DSN, else [noops_history] dsn in ansible.cfg, else "
+                    "${XDG_DATA_HOME:-~/.local/share}/noops/history.db.")
+    parser.add_argument("--dsn", help="history store: a path, sqlite:///path or postgresql://...")
+    sub = parser.add_subparsers(dest="tasks_command", metavar="ACTION")
+    sub.required = True
+
+    ls = sub.add_parser("list", help="tasks, newest first")
+    ls.add_argument("--service", metavar="QUERY",
+                    help="a tag query over the tasks' services (job.x_service.y, service.dch,!cluster.staging*); "
+                         "a service that is not a tag is matched as a shell glob")
+    ls.add_argument("--status", choices=TASK_STATUSES)
+    ls.add_argument("--limit", type=int, default=50, help="at most this many tasks (0: all; default 50)")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(handler=run_list)
+
+    show = sub.add_parser("show", help="one task with its per-host progress")
+    show.add_argument("task_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--cluster-yml", action="store_true", help="also print the (masked) cluster.yml used")
+    show.set_defaults(handler=run_show)
+
+    log = sub.add_parser("log", help="the per-host log of task results")
+    log.add_argument("task_id", type=int, metavar="ID")
+    log.add_argument("--host", metavar="H", help="only this host")
+    log.add_argument("--json", action="store_true")
+    log.set_defaults(handler=run_log)
+
+    for action, text in (("pause", "hold the rollout before its next batch"),
+                         ("resume", "let a paused rollout go on"),
+                         ("cancel", "end the rollout before its next batch (hosts already done stay as they are)")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("task_id", type=int, metavar="ID")
+        p.add_argument("--reason", help="why (shown by show)")
+        p.set_defaults(handler=run_control, action=action)
+
+    prune = sub.add_parser("prune", help="delete ended tasks older than some days")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    prune.set_defaults(handler=run_prune)
+
+
+# --- store and helpers -------------------------------------------------------------------------------
+
+
+def config_dsn() -> str | None:
+    """``[noops_history] dsn`` from the ansible.cfg Ansible itself would read (ANSIBLE_CONFIG, ./, ~/, /etc)."""
+    try:
+        from ansible.config.manager import find_ini_config_file
+        path = find_ini_config_file()
+    except Exception:
+        path = None
+    if not path or not os.path.isfile(path):
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+    except configparser.Error as e:
+        raise CliError("%s: %s" % (path, e)) from e
+    return parser.get("noops_history", "dsn", fallback=None) or None
+
+
+def open_history(args: argparse.Namespace) -> HistoryStore:
+    dsn = resolve_dsn(args.dsn, config_dsn())
+    try:
+        return HistoryStore(dsn)
+    except StoreError as e:
+        raise CliError(str(e)) from e
+
+
+def _task_or_fail(store: HistoryStore, task_id: int) -> dict[str, t.Any]:
+    task = store.get_task(task_id)
+    if task is None:
+        raise CliError("no task %d in %s" % (task_id, store.name))
+    return task
+
+
+def _console() -> Console:
+    # Piped output (less, grep, CI logs) keeps whole rows instead of rich's 80-column default.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _styled(status: str | None) -> Text:
+    return Text(status or "-", style=_STATUS_STYLE.get(status or "", ""))
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if start is None or end is None:
+        return "-"
+    secs = int(round(end - start))
+    return "%dm%02ds" % divmod(secs, 60) if secs >= 60 else "%ds" % secs
+
+
+def _json(data: t.Any) -> int:
+    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def select_by_service(tasks: t.Sequence[dict[str, t.Any]], query: str) -> list[dict[str, t.Any]]:
+    """Tasks whose service matches a tag query (or, for a service that is not a tag, the query as a glob)."""
+    try:
+        parse_query(query)
+        is_query = True
+    except TagError:
+        is_query = False
+    index = TreeIndex()
+    keys = []
+    for task in tasks:
+        key = str(task["id"])
+        service = task.get("service")
+        if service:
+            try:
+                index.add(key, [Tag.parse(service)])
+            except TagError:
+                pass
+        keys.append(key)
+    chosen = set(index.select(query)) if is_query and len(index) else set()
+    out = []
+    for task in tasks:
+        service = task.get("service") or ""
+        if str(task["id"]) in chosen or (str(task["id"]) not in index and fnmatch.fnmatchcase(service, query)):
+            out.append(task)
+    return out
+
+
+# --- handlers --------------------------------------------------------------------------------------------
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with open_history(args) as store:
+        try:
+            # The service filter runs in Python (tag queries), so it sees every task of that status.
+            tasks = store.list_tasks(status=args.status, limit=None if args.service or not args.limit else args.limit)
+        except StoreError as e:
+            raise CliError(str(e)) from e
+    if args.service:
+        tasks = select_by_service(tasks, args.service)
+        if args.limit:
+            tasks = tasks[:args.limit]
+    if args.json:
+        return _json(tasks)
+    table = Table(title="tasks in %s" % store.name, title_justify="left")
+    for col in ("id", "initiator", "service", "version", "started", "ended", "status", "control", "playbook"):
+        table.add_column(col, no_wrap=col in ("id", "started", "ended", "status"))
+    for task in tasks:
+        status = _styled(task["status"])
+        if task.get("incomplete"):
+            status.append(" (incomplete record)", style="yellow")
+        control = task.get("control") or "run"
+        table.add_row(str(task["id"]), task["initiator"], task.get("service") or "-", task.get("version") or "-",
+                      format_time(task["started_at"]), format_time(task.get("ended_at")), status,
+                      "-" if control == "run" else "%s by %s" % (control, task.get("control_by") or "?"),
+                      task["playbook"])
+    _console().print(table)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with open_history(args) as store:
+        task = _task_or_fail(store, args.task_id)
+        hosts = store.task_hosts(args.task_id)
+    if args.json:
+        return _json({"task": task, "hosts": hosts})
+    console = _console()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    counts: dict[str, int] = {}
+    for h in hosts:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    control = task.get("control") or "run"
+    for label, value in (
+            ("task", str(task["id"])), ("initiator", task["initiator"]), ("service", task.get("service") or "-"),
+            ("cluster", task.get("cluster") or "-"), ("version", task.get("version") or "-"),
+            ("playbook", task["playbook"]), ("started", format_time(task["started_at"])),
+            ("ended", format_time(task.get("ended_at"))), ("status", _styled(task["status"])),
+            ("control", "-" if control == "run" and not task.get("control_by") else "%s (by %s at %s%s)" % (
+                control, task.get("control_by") or "?", format_time(task.get("control_at")),
+                ", %s" % task["control_reason"] if task.get("control_reason") else "")),
+            ("hosts", ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "-"),
+            ("record", "incomplete (the store failed during the run)" if task.get("incomplete") else "complete"),
+            ("controller", "%s pid %s" % (task.get("controller") or "?", task.get("pid") or "?"))):
+        head.add_row(label, value)
+    console.print(head)
+    table = Table(title="hosts (%d)" % len(hosts), title_justify="left")
+    for col in ("host", "status", "start", "end", "took", "release", "message"):
+        table.add_column(col, no_wrap=col in ("host", "status", "start", "end"))
+    for h in hosts:
+        table.add_row(h["host"], _styled(h["status"]), format_time(h.get("started_at")), format_time(h.get("ended_at")),
+                      _duration(h.get("started_at"), h.get("ended_at")), h.get("release") or "-", h.get("message") or "")
+    console.print(table)
+    if args.cluster_yml and task.get("cluster_yml"):
+        console.print(Text("cluster.yml (%s)" % (task.get("cluster_file") or "?"), style="bold"))
+        console.print(Text(task["cluster_yml"]))
+    return 0
+
+
+def run_log(args: argparse.Namespace) -> int:
+    with open_history(args) as store:
+        _task_or_fail(store, args.task_id)
+        rows = store.task_log(args.task_id, args.host)
+    if args.json:
+        return _json(rows)
+    if not rows:
+        raise CliError("task %d has no log%s" % (args.task_id, " for host %s" % args.host if args.host else ""), 1)
+    table = Table(title="log of task %d%s" % (args.task_id, " on %s" % args.host if args.host else ""),
+                  title_justify="left", show_lines=False)
+    for col in ("time", "host", "task", "status", "message / output"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        text = row.get("message") or ""
+        if row.get("output"):
+            text = (text + "\n" if text else "") + row["output"]
+        table.add_row(format_time(row["at"])[11:], row.get("host") or "-", row.get("task_name") or "",
+                      _styled(row["status"]), text)
+    _console().print(table)
+    return 0
+
+
+def run_control(args: argparse.Namespace) -> int:
+    by = os.environ.get("NOOPS_USER") or getpass.getuser()
+    with open_history(args) as store:
+        try:
+            task = store.request_control(args.task_id, args.action, by=by, reason=args.reason)
+        except KeyError:
+            raise CliError("no task %d in %s" % (args.task_id, store.name)) from None
+        except ControlError as e:
+            raise CliError(str(e), 1) from e
+        except StoreError as e:
+            raise CliError(str(e)) from e
+    what = {"pause": "will pause before its next batch", "resume": "resumes",
+            "cancel": "will be cancelled before its next batch"}[args.action]
+    print("task %d %s (status %s, control %s, by %s)" % (args.task_id, what, task.get("status"),
+                                                           task.get("control"), by))
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    if args.older_than < 0:
+        raise CliError("--older-than must be >= 0 days, got %s" % args.older_than)
+    with open_history(args) as store:
+        try:
+            count = store.prune(args.older_than * 86400)
+        except StoreError as e:
+            raise CliError(str(e)) from e
+    print("pruned %d task(s) older than %g day(s)" % (count, args.older_than))
+    return 0
