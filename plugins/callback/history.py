@@ -125,6 +125,8 @@ EXAMPLES = r"""
 """
 
 import atexit
+import contextlib
+import functools
 import getpass
 import os
 import signal
@@ -149,6 +151,28 @@ CANCEL_MARKER = "noops_cancelled"
 _CLUSTER_FILE_LIMIT = 256 * 1024
 
 
+def _never_breaks(method: t.Callable[..., None]) -> t.Callable[..., None]:
+    """A history bug must never fail a deploy: any error is shown once as a warning and recording stops."""
+
+    @functools.wraps(method)
+    def wrapper(self: "CallbackModule", *args: t.Any, **kwargs: t.Any) -> None:
+        # After an error only the end of the run is still recorded (status, times, incomplete).
+        if self._broken and method.__name__ != "v2_playbook_on_stats":
+            return
+        try:
+            method(self, *args, **kwargs)
+        except Exception as e:
+            if not self._broken:
+                self._broken = True
+                self._display.warning("noops history: recording stopped after an internal error in %s: %s: %s"
+                                      % (method.__name__, type(e).__name__, e))
+            with contextlib.suppress(Exception):
+                if self._recorder is not None:
+                    self._recorder.incomplete = True
+
+    return wrapper
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -169,6 +193,7 @@ class CallbackModule(CallbackBase):
         self._task_progress = False
         self._fields: dict[str, t.Any] = {}
         self._previous_handlers: dict[int, t.Any] = {}
+        self._broken = False
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -273,7 +298,8 @@ class CallbackModule(CallbackBase):
             self._interrupted = signal.Signals(signum).name
             if signum != signal.SIGINT:
                 # SIGTERM ends the process without running atexit: write the record now.
-                self._finish(None)
+                with contextlib.suppress(Exception):
+                    self._finish(None)
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_DFL or previous is None:
@@ -282,7 +308,8 @@ class CallbackModule(CallbackBase):
 
     def _at_exit(self) -> None:
         if os.getpid() == self._pid and not self._done:
-            self._finish(None)
+            with contextlib.suppress(Exception):
+                self._finish(None)
 
     def _finish(self, failed: bool | None) -> None:
         rec = self._recorder
@@ -304,15 +331,19 @@ class CallbackModule(CallbackBase):
 
     # -- events
 
+    @_never_breaks
     def v2_playbook_on_start(self, playbook: t.Any) -> None:
         self._playbook = os.path.basename(getattr(playbook, "_file_name", "") or "")
 
+    @_never_breaks
     def v2_playbook_on_play_start(self, play: t.Any) -> None:
         try:
             vm = play.get_variable_manager()
             extra_vars = dict(vm.extra_vars or {}) if vm is not None else {}
             inventory = getattr(vm, "_inventory", None)
-            hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+            # A serial play starts once per batch with the inventory restricted to that batch: list every
+            # host of the play (still within --limit) so hosts of later batches show as pending.
+            hosts = inventory.get_hosts(play.hosts, ignore_restrictions=True) if inventory is not None else []
         except Exception:
             extra_vars, hosts = {}, []
         found = self._learn_vars(extra_vars)
@@ -358,6 +389,7 @@ class CallbackModule(CallbackBase):
             os.environ[DSN_ENV] = self._dsn
         self._install_handlers()
 
+    @_never_breaks
     def v2_playbook_on_task_start(self, task: t.Any, is_conditional: bool) -> None:
         progress = self._is_progress_task(task)
         self._task_progress = progress
@@ -370,6 +402,7 @@ class CallbackModule(CallbackBase):
             for row in self._progress.end_progress(time.time()):
                 self._recorder.host(row)
 
+    @_never_breaks
     def v2_playbook_on_handler_task_start(self, task: t.Any) -> None:
         self.v2_playbook_on_task_start(task, False)
 
@@ -407,18 +440,23 @@ class CallbackModule(CallbackBase):
             "message": message, "output": output,
         })
 
+    @_never_breaks
     def v2_runner_on_ok(self, result: t.Any) -> None:
         self._record(result, "changed" if result.result.get("changed") else "ok")
 
+    @_never_breaks
     def v2_runner_on_failed(self, result: t.Any, ignore_errors: bool = False) -> None:
         self._record(result, "ignored" if ignore_errors else "failed")
 
+    @_never_breaks
     def v2_runner_on_skipped(self, result: t.Any) -> None:
         self._record(result, "skipped")
 
+    @_never_breaks
     def v2_runner_on_unreachable(self, result: t.Any) -> None:
         self._record(result, "unreachable")
 
+    @_never_breaks
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
         failed = any(stats.failures.values()) or any(stats.dark.values())
         self._finish(bool(failed))

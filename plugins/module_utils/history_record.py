@@ -177,12 +177,14 @@ class HostProgress:
         return rows
 
     def finish(self, now: float) -> list[dict[str, t.Any]]:
-        self.end_progress(now)
+        """The run ended: every host gets its final status (hosts never reached stay pending)."""
+        rows = {row["host"]: row for row in self.end_progress(now)}
         self.finished = True
         for h in self._hosts.values():
             if h.any_result and h.ended_at is None:
                 h.ended_at = now
-        return self.changed_rows()
+        rows.update((row["host"], row) for row in self.changed_rows())
+        return list(rows.values())
 
     def changed_rows(self) -> list[dict[str, t.Any]]:
         return [row for row in (self._row_if_changed(h) for h in self._hosts.values()) if row]
