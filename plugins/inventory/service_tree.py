@@ -19,7 +19,10 @@ description:
   - Host vars are C(noops_tags) (the tags as written), C(noops_tag) (the first tag as a mapping key -> value),
     C(ansible_host) (from C(address)) and the machine's own C(vars). The vars of a C(nodes) entry become group vars
     of that tree-path group, or of the pair group when the node is a single pair.
-  - Values in the tree are data; Jinja expressions in them are not evaluated.
+  - Values in the tree are data; Jinja expressions in them are not evaluated (C(ansible-inventory --list) shows
+    them as C(__ansible_unsafe)). Use O(compose) to derive variables with Jinja.
+  - With O(cache) on, the cache holds the source document (as JSON text) and the source it came from; groups and
+    variables are rebuilt from it on every run, and a run that read the cache does not write it back.
   - The inventory config file name must end in C(.noops.yml) or C(.noops.yaml), or be C(service_tree.yml) or
     C(service_tree.yaml).
 extends_documentation_fragment:
@@ -34,7 +37,8 @@ options:
   source:
     description:
       - Where the tree document comes from. A path (relative paths start at the folder of this config file, C(~) is
-        expanded) to a YAML file, or an C(http://) or C(https://) URL that answers a GET with the document as JSON.
+        expanded) to a YAML file (a name ending in C(.json) is read as JSON), or an C(http://) or C(https://) URL
+        that answers a GET with the document as JSON.
     type: str
     required: true
   query:
@@ -50,6 +54,7 @@ options:
   token:
     description:
       - "Bearer token for an URL source, sent as C(Authorization: Bearer <token>)."
+      - Replaces an C(Authorization) entry of O(headers). It never appears in messages.
       - Prefer the environment variable over writing the token into the config file.
     type: str
     env:
@@ -97,21 +102,31 @@ compose:
 import json
 import os
 import typing as t
+from urllib.parse import urlsplit, urlunsplit
 
+from ansible import constants as C
 from ansible.errors import AnsibleParserError
+from ansible.inventory.host import Host
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.path import basedir
+
+try:
+    from ansible.utils.vars import validate_variable_name
+except ImportError:  # older ansible-core: every host variable goes through Host.set_variable
+    validate_variable_name = None
 
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
-try:  # libyaml's loader is several times faster on big trees
-    import yaml
-    _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-except ImportError:  # pragma: no cover - ansible-core requires PyYAML
-    yaml = None
+import yaml
+from yaml.nodes import ScalarNode
+
+# libyaml's loader is several times faster on big trees; the pure-Python one is the fallback.
+_BaseYamlLoader: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _MAP, _SEQ = ("tag:yaml.org,2002:%s" % kind for kind in ("str", "map", "seq"))
 
 CONFIG_SUFFIXES = (".noops.yml", ".noops.yaml")
 CONFIG_NAMES = ("service_tree.yml", "service_tree.yaml")
@@ -137,47 +152,147 @@ def resolve_source(source: str, config_path: str) -> str:
     return os.path.normpath(path)
 
 
+def redact_url(url: str) -> str:
+    """The URL without ``user:password@``, for messages and error text."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
 def request_headers(headers: t.Mapping[str, t.Any] | None, token: str | None) -> dict[str, str]:
-    """Headers for an URL source: the configured ones, JSON accepted, the token as a bearer credential."""
+    """Headers for an URL source: JSON accepted, the configured ones, the token as the bearer credential."""
     out = {"Accept": "application/json"}
     out.update({str(k): str(v) for k, v in (headers or {}).items()})
     if token:
+        for key in [k for k in out if k.lower() == "authorization"]:
+            del out[key]
         out["Authorization"] = "Bearer %s" % token
     return out
 
 
 def read_tree_file(path: str) -> t.Any:
+    """Parse a tree file: JSON for a ``.json`` name (much faster on big fleets), YAML otherwise."""
     try:
         with open(path, "rb") as f:
-            return yaml.load(f, Loader=_YamlLoader)
+            data = f.read()
     except OSError as e:
         raise AnsibleParserError("cannot read tree file %s: %s" % (path, e.strerror or e)) from e
+    if path.endswith(".json"):
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise AnsibleParserError("tree file %s is not valid JSON: %s" % (path, e)) from e
+    try:
+        return load_yaml(data)
     except yaml.YAMLError as e:
         raise AnsibleParserError("tree file %s is not valid YAML: %s" % (path, e)) from e
 
 
-def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_certs: bool) -> t.Any:
+class _TreeYamlLoader(_BaseYamlLoader):  # type: ignore[misc, valid-type]
+    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim."""
+
+    def resolve(self, kind, value, implicit):
+        # Most of a tree is names, tags and words: a plain scalar whose first character starts no implicit
+        # type (int, float, bool, null, timestamp, ...) is a string, exactly as the full resolver would say.
+        if kind is ScalarNode and implicit[0] and value and value[0] not in self.yaml_implicit_resolvers:
+            return _STR
+        return super().resolve(kind, value, implicit)
+
+
+class _Unusual(Exception):
+    """A node the quick builder leaves to PyYAML's constructor (merge keys, custom tags, complex keys)."""
+
+
+def load_yaml(data: bytes | str) -> t.Any:
+    """yaml.safe_load with the same result, about 1.5x faster on a big tree, rejecting duplicate keys.
+
+    PyYAML's generic constructor spends most of the load in per-node Python dispatch; plain maps, lists and
+    strings (nearly all of a tree) are built here directly, other scalars through the constructor, and anything
+    unusual falls back to the constructor for the whole document. A repeated key (a machine listed twice) is
+    an error instead of silently keeping the last entry.
+    """
+    loader = _TreeYamlLoader(data)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _build(loader, node)
+        except (_Unusual, RecursionError):
+            return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _build(loader: t.Any, node: t.Any) -> t.Any:
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _MAP:
+        out: dict[t.Any, t.Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _STR:
+                key = key_node.value
+            elif isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = loader.construct_object(key_node)
+            else:
+                raise _Unusual()
+            if key in out:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        "found duplicate key %r" % (key,), key_node.start_mark)
+            out[key] = _build(loader, value_node)
+        return out
+    if tag == _SEQ:
+        return [_build(loader, item) for item in node.value]
+    if isinstance(node, ScalarNode):
+        return loader.construct_object(node)
+    raise _Unusual()
+
+
+def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_certs: bool) -> str:
+    """The body of a GET on ``url`` as text; errors name the URL (never its credentials) and the HTTP status."""
+    shown = redact_url(url)
     try:
         response = open_url(url, headers=headers, timeout=timeout, validate_certs=validate_certs,
                             http_agent="noops-service-tree")
         body = response.read()
     except HTTPError as e:
-        raise AnsibleParserError("tree source %s answered HTTP %s %s" % (url, e.code, e.reason)) from e
+        raise AnsibleParserError("tree source %s answered HTTP %s %s" % (shown, e.code, e.reason)) from e
     except URLError as e:
-        raise AnsibleParserError("cannot reach tree source %s: %s" % (url, to_native(e.reason))) from e
+        raise AnsibleParserError("cannot reach tree source %s: %s" % (shown, to_native(e.reason))) from e
     except (OSError, ValueError) as e:  # timeouts, refused connections, bad URLs
-        raise AnsibleParserError("cannot read tree source %s: %s" % (url, to_native(e))) from e
+        raise AnsibleParserError("cannot read tree source %s: %s" % (shown, to_native(e))) from e
     try:
-        return json.loads(to_text(body, errors="surrogate_or_strict"))
+        return to_text(body, errors="surrogate_or_strict")
+    except UnicodeError as e:
+        raise AnsibleParserError("tree source %s did not return UTF-8 text: %s" % (shown, e)) from e
+
+
+def parse_json_text(text: str, where: str) -> t.Any:
+    try:
+        return json.loads(text)
     except ValueError as e:
-        raise AnsibleParserError("tree source %s did not return JSON: %s" % (url, e)) from e
+        raise AnsibleParserError("tree source %s did not return JSON: %s" % (where, e)) from e
+
+
+def _plain_name(key: t.Any) -> bool:
+    """True for a name Host.set_variable stores as is, without a warning (a plain, valid identifier)."""
+    if validate_variable_name is None or type(key) is not str:
+        return False
+    try:
+        validate_variable_name(key)
+    except Exception:
+        return False
+    return True
 
 
 def _fast_path_fits(data: t.Any) -> bool:
     """True when the inventory has the internals ``_populate_direct`` writes to (as in ansible-core 2.15 to 2.19)."""
     group = data.groups.get("all") if isinstance(getattr(data, "groups", None), dict) else None
     return (isinstance(getattr(data, "hosts", None), dict) and hasattr(data, "_groups_dict_cache")
-            and group is not None and isinstance(getattr(group, "hosts", None), list)
+            and hasattr(data, "current_source") and group is not None
+            and isinstance(getattr(group, "hosts", None), list) and isinstance(getattr(group, "child_groups", None), list)
             and hasattr(group, "_hosts_cache") and hasattr(group, "host_names"))
 
 
@@ -192,34 +307,50 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
 
-        source = resolve_source(self.get_option("source"), path)
+        raw_source = self.get_option("source")
+        if not isinstance(raw_source, str) or not raw_source.strip():
+            raise AnsibleParserError("%s: option 'source' must be a tree file path or an http(s):// URL, got %r"
+                                     % (path, raw_source))
+        source = resolve_source(raw_source.strip(), path)
         doc = self._source_document(source, path, cache)
+        shown = redact_url(source) if is_url(source) else source
         try:
-            tree = load_tree(doc, source)
-            layout = tree.layout(self.get_option("query") or None)
-        except (TreeError, TagError) as e:
+            tree = load_tree(doc, shown)
+        except TreeError as e:
             raise AnsibleParserError(to_native(e)) from e
+        query = self.get_option("query")
+        try:
+            layout = tree.layout(query or None)
+        except TagError as e:
+            raise AnsibleParserError("%s: option 'query': %s" % (path, e)) from e
         self._populate(layout)
+
+    # -- the source document --------------------------------------------------------------------------------------
 
     def _source_document(self, source: str, path: str, cache: bool) -> t.Any:
         """The raw tree document, from the inventory cache when allowed (the cache holds the source, not groups)."""
         use_cache = self.get_option("cache")
-        read_cache = use_cache and cache
         cache_key = self.get_cache_key(path)
-        if read_cache:
-            try:
-                return self._cache[cache_key]
-            except KeyError:
-                pass
+        shown = redact_url(source) if is_url(source) else source
+        if use_cache and cache:
+            entry = self._cache.get(cache_key)
+            # An entry remembers its source, so that editing `source:` never serves the old tree.
+            if isinstance(entry, dict) and entry.get("source") == source and isinstance(entry.get("document"), str):
+                return parse_json_text(entry["document"], "%s (cached)" % shown)
         if is_url(source):
-            doc = fetch_tree_url(source, request_headers(self.get_option("headers"), self.get_option("token")),
-                                 self.get_option("timeout"), self.get_option("validate_certs"))
+            text = fetch_tree_url(source, request_headers(self.get_option("headers"), self.get_option("token")),
+                                  self.get_option("timeout"), self.get_option("validate_certs"))
+            doc = parse_json_text(text, shown)
         else:
             doc = read_tree_file(source)
-        # Written only after a fresh read: a cache just read is never rewritten.
+            text = json.dumps(doc) if use_cache else ""
         if use_cache:
-            self._cache[cache_key] = doc
+            # Written only after a fresh read (a cache just read is never rewritten). JSON text rather than the
+            # parsed tree: the cache layer deep-copies and compares what it stores, one string is cheap to do so.
+            self._cache[cache_key] = {"source": source, "document": text}
         return doc
+
+    # -- groups, hosts and variables ------------------------------------------------------------------------------
 
     def _populate(self, layout: Layout) -> None:
         data = getattr(self.inventory, "__wrapped__", self.inventory)
@@ -251,31 +382,64 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     @staticmethod
     def _populate_direct(data, layout: Layout) -> None:
-        """The same result as ``_populate_public``, built in time linear in the number of memberships.
+        """The same inventory as ``_populate_public`` followed by ``reconcile_inventory``, in linear time.
 
-        Per membership, ``InventoryData.add_child`` walks the group's ancestors twice (``Host.add_group`` and
-        ``Group.clear_hosts_cache``) and, through the inventory wrapper, copies every variable value to tag it with
-        its origin; on 30,000 machines that is most of the parse time. Here every group's ancestors are computed
-        once, after all links exist, and the memberships Ansible would record are written straight into
-        ``Group.hosts``/``Group.host_names`` and ``Host.groups``; variables go through ``Group``/``Host``
-        ``set_variable`` (name checks and merging kept) on the unwrapped InventoryData, so values stay untrusted
-        plain data. tests/unit/plugins/inventory checks that both ways give the same inventory.
+        Why it touches InventoryData/Group/Host attributes: per membership, ``add_child`` walks the group's
+        ancestors twice (``Host.add_group``, ``Group.clear_hosts_cache``); per variable, the inventory wrapper
+        deep-copies the value to tag it with its origin and ``Host.set_variable`` re-validates the name;
+        ``reconcile_inventory`` then walks every host of every top-level group to add ``all``. On 30,000 machines
+        that was most of the parse time. Here groups and links go through the public methods while the groups
+        are empty (top-level groups linked to ``all`` first, as reconcile would, when nothing else is pending),
+        then each group's ancestors are computed once and memberships are written straight into
+        ``Group.hosts``/``Group.host_names`` and ``Host.groups``, and host variables into ``Host.vars`` when
+        ``set_variable`` would only have assigned them. Values stay plain, untrusted data (no origin tag).
+        tests/unit/plugins/inventory checks that both ways give the same groups, links, depths, members and vars.
         """
+        groups = data.groups
+        existing = set(groups)
         for group in layout.groups:
             data.add_group(group)
+        # reconcile_inventory() links every group without a parent to `all`, walking its hosts; doing it now,
+        # while the groups are empty, is the same link for free. Only when no earlier group waits for that link,
+        # so that `all` lists its children in the order reconcile would.
+        if all(g.parent_groups for name, g in groups.items() if name != "all" and name in existing):
+            has_parent = {child for _, child in layout.children}
+            for group in layout.groups:
+                if group not in has_parent and group not in existing:
+                    data.add_child("all", group)
         for parent, child in layout.children:
             data.add_child(parent, child)
-        groups = data.groups
         for group, group_vars in layout.group_vars.items():
             target = groups[group]
             for key, value in group_vars.items():
                 target.set_variable(key, value)
+
         hosts = data.hosts
+        source = data.current_source
+        if source:
+            source_dir = basedir(source)
+        else:
+            source, source_dir = None, None
+        plain_keys: set[str] = set()  # variable names set_variable would accept without a warning
         for name, host_vars in layout.host_vars.items():
-            data.add_host(name)
-            host = hosts[name]
+            host = hosts.get(name)
+            if host is None and name not in C.LOCALHOST:
+                # what add_host does for a new, not-localhost name
+                host = hosts[name] = Host(name)
+                host.vars["inventory_file"] = source
+                host.vars["inventory_dir"] = source_dir
+            else:
+                data.add_host(name)
+                host = hosts[name]
+            own = host.vars
             for key, value in host_vars.items():
-                host.set_variable(key, value)
+                if key in plain_keys and key not in own:
+                    own[key] = value
+                else:
+                    host.set_variable(key, value)
+                    if _plain_name(key):
+                        plain_keys.add(key)
+
         touched = set()
         for group_text, members in layout.group_hosts.items():
             if not members:
@@ -291,7 +455,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 host = hosts[name]
                 group.hosts.append(host)
                 names.add(name)
-                # what Host.add_group records: the group's ancestors first, then the group
+                # what Host.add_group records: the group's ancestors, then the group
                 mine = host.groups
                 for ancestor in ancestors:
                     if ancestor not in mine:
@@ -309,7 +473,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not (compose or groups or keyed_groups):
             return
         strict = self.get_option("strict")
-        for name, host_vars in layout.host_vars.items():
+        for name in layout.host_vars:
             host_vars = self.inventory.get_host(name).get_vars()
             self._set_composite_vars(compose, host_vars, name, strict=strict)
             self._add_host_to_composed_groups(groups, host_vars, name, strict=strict)
