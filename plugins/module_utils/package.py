@@ -718,8 +718,8 @@ def _lint_target_dirs(pkg: Package) -> list[Problem]:
     for name in FORBIDDEN_TARGET_DIRS:
         rel = "%s/%s" % (TARGET_DIR, name)
         if os.path.lexists(pkg.abspath(rel)):
-            problems.append(Problem(ERROR, pkg.where(rel), "logs and data belong under data_path, not in the "
-                                                            "program tree"))
+            problems.append(Problem(ERROR, pkg.where(rel),
+                                    "logs and data belong under data_path, not in the program tree"))
     return problems
 
 
@@ -878,7 +878,7 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
         info.size = len(data)
         infos.append((info, data))
     infos.sort(key=lambda pair: pair[0].name)
-    errors = [p for p in check_tar_members(i for i, _ in infos) if p.level == ERROR]
+    errors = [p for p in check_tar_members(info for info, data in infos) if p.level == ERROR]
     if errors:
         raise PackageError("%s/%s" % (src_dir, errors[0].path), errors[0].message)
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -902,7 +902,7 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return [info.name for info, _ in infos]
+    return [info.name for info, data in infos]
 
 
 def _normalised(info: tarfile.TarInfo, mtime: int, mode: int) -> tarfile.TarInfo:

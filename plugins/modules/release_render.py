@@ -22,7 +22,7 @@ description:
     the result.
   - This is an action plugin; it never connects to the host.
 version_added: "0.1.0"
-author: noops maintainers
+author: noops maintainers (!UNKNOWN)
 options:
   package:
     description:

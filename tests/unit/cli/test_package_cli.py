@@ -82,7 +82,8 @@ def test_build_refuses_a_broken_package(noops, tmp_path):
     status, out, err = noops("package", "build", os.path.join(DATA, "erb_control"), "-o", out_tar)
     assert status == 1
     assert len(out) == 3 and all(line.startswith("ERROR ") for line in out)
-    assert err == ["noops: %s: 3 lint error(s); not building (--no-lint to override)" % os.path.join(DATA, "erb_control")]
+    src = os.path.join(DATA, "erb_control")
+    assert err == ["noops: %s: 3 lint error(s); not building (--no-lint to override)" % src]
     assert not os.path.exists(out_tar)
     status, out, err = noops("package", "build", os.path.join(DATA, "erb_control"), "-o", out_tar, "--no-lint")
     assert status == 0 and os.path.exists(out_tar)

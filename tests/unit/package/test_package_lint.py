@@ -83,8 +83,8 @@ CASES = [
     (_edit(INIT, "name: ${basedir}/conf/mon.conf", "name: ${base_dir}/conf/mon.conf"), ERROR, INIT,
      "entry 'monitor' name: ${base_dir} names no config key"),
     (_edit(TEMPLATES + "/mon.conf.erb", "notify = <%= to_email %>", "<% if to_email %>\nnotify\n<% end %>"),
-     ERROR, TEMPLATES + "/mon.conf.erb", "line 5: ERB code tag '<% if to_email %>' is not supported: only <%= name %>, <%# comment %> and the trim "
-     "forms are (use a .j2 template)"),
+     ERROR, TEMPLATES + "/mon.conf.erb", "line 5: ERB code tag '<% if to_email %>' is not supported: only "
+     "<%= name %>, <%# comment %> and the trim forms are (use a .j2 template)"),
     (_edit(TEMPLATES + "/hello.conf.j2", "workers = {{ workers }}", "workers = {{ worker_count }}"), ERROR,
      TEMPLATES + "/hello.conf.j2", "undefined variable line 9: 'worker_count' is undefined"),
     (_edit(CONFIG, "  workers: 2\n", ""), ERROR, TEMPLATES + "/hello.conf.j2",
