@@ -33,7 +33,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from ansible_collections.noops.platform.plugins.module_utils.source import parse_yaml
 from ansible_collections.noops.platform.plugins.module_utils.tags import PATH_KEYS, Tag, TagError
@@ -56,29 +55,44 @@ def _round_trip_yaml(text: str) -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # tags are long: never fold a line the file did not fold
-    mapping = _mapping_indent(text)
-    try:
-        # ruamel guesses only the block sequences: "indent" is where an item's content starts relative to its
-        # parent key, "block_seq_indent" where the dash sits.
-        _data, sequence, offset = load_yaml_guess_indent(text)
-    except YAMLError:
-        sequence, offset = None, None
-    if sequence is None:
-        sequence, offset = mapping * 2, mapping  # new lists look like the DESIGN example: "tags:\n  - TAG"
-    yaml.indent(mapping=mapping, sequence=sequence, offset=offset or 0)
+    mapping, sequence, offset = guess_indent(text)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml
 
 
 _NESTED_KEY = re.compile(r"( +)[^\s#-][^:#]*:(\s|$)")
+_BLOCK_KEY = re.compile(r"( *)[^\s#-][^:#]*:\s*(#.*)?$")
+_DASH = re.compile(r"( *)-( +)\S")
 
 
-def _mapping_indent(text: str) -> int:
-    """Indentation of the first nested mapping key (2 when the file has none)."""
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as ruamel names them, read from the file's first
+    nested key and first block list; a file without block lists gets the DESIGN layout "tags:\n  - TAG".
+
+    Read with two regular expressions rather than ruamel's own guess, which parses the whole file a second time.
+    """
+    mapping = offset = gap = None
+    previous = None
     for line in text.splitlines():
-        match = _NESTED_KEY.match(line)
-        if match:
-            return len(match.group(1))
-    return 2
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if mapping is None:
+            match = _NESTED_KEY.match(line)
+            if match:
+                mapping = len(match.group(1))
+        if offset is None and previous is not None:
+            dash = _DASH.match(line)
+            if dash:
+                offset = len(dash.group(1)) - len(previous.group(1))
+                gap = len(dash.group(2))
+        previous = _BLOCK_KEY.match(line)
+        if mapping is not None and offset is not None:
+            break
+    mapping = mapping or 2
+    if offset is None or offset < 0 or gap is None:
+        offset, gap = mapping, 1
+    # ruamel's "sequence" is where an item's content starts relative to its key: after the dash and its spaces
+    return mapping, offset + 1 + gap, offset
 
 
 # --- comment bookkeeping -----------------------------------------------------------------------------------------

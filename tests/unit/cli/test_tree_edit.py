@@ -167,3 +167,14 @@ def test_last_machine_cannot_be_removed(tmp_path):
     path.write_text("machines:\n  only: {tags: [cop.x]}\n")
     with pytest.raises(EditError, match="only: is the last machine"):
         TreeEdit.open(str(path)).remove_machine("only")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (open(EXAMPLE, encoding="utf-8").read(), (2, 4, 2)),
+    (WIDE, (4, 2, 0)),
+    ("machines:\n  a: {tags: [x.y]}\n", (2, 4, 2)),                     # no block list: the DESIGN layout
+    ("# c\nmachines:\n   a:\n      tags:   # eol\n         -   x.y\n", (3, 7, 3)),
+    ("machines:\n  a:\n    tags:\n    - x.y\n", (2, 2, 0)),
+])
+def test_guess_indent(text, expected):
+    assert tree_edit.guess_indent(text) == expected
