@@ -286,7 +286,7 @@ class Recorder:
                 self._store = None
         with self._cond:
             pending = bool(self._fields or self._hosts or self._logs or self._create)
-        return not pending and self.error is None
+        return not pending
 
     # -- the writer
 

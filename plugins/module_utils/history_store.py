@@ -148,6 +148,8 @@ TASK_FIELDS = ("playbook", "initiator", "service", "cluster", "version", "status
                "control", "control_by", "control_at", "control_reason")
 HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message")
 LOG_FIELDS = ("host", "at", "task_name", "action", "status", "changed", "message", "output")
+# NOT NULL columns of a log row get these when a caller leaves them out, rather than failing the whole batch.
+_LOG_DEFAULTS = {"changed": 0, "status": "ok", "at": 0.0}
 # A fixed 64-bit key for PostgreSQL's advisory lock, so two processes never migrate at once.
 _PG_MIGRATION_LOCK = 0x6E6F6F7073686973
 
@@ -331,7 +333,8 @@ class HistoryStore:
                     hosts: t.Iterable[t.Mapping[str, t.Any]], logs: t.Iterable[t.Mapping[str, t.Any]]) -> None:
         """Task fields, host rows (upserted by host) and log rows of one task, in one transaction."""
         host_rows = [tuple([task_id] + [h.get(f) for f in HOST_FIELDS]) for h in hosts]
-        log_rows = [tuple([task_id] + [row.get(f) for f in LOG_FIELDS]) for row in logs]
+        log_rows = [tuple([task_id] + [_LOG_DEFAULTS.get(f) if row.get(f) is None else row.get(f) for f in LOG_FIELDS])
+                    for row in logs]
         cols = _check_fields(task_fields or {}, TASK_FIELDS)
         with self._write("cannot record task %d" % task_id):
             if cols:

@@ -1,0 +1,178 @@
+"""Per-host progress from task results, result summaries, and the buffered writer."""
+
+import pytest
+
+from ansible_collections.noops.platform.plugins.module_utils.history_mask import MASK, Masker
+from ansible_collections.noops.platform.plugins.module_utils.history_record import (
+    NO_LOG_MESSAGE, HostProgress, Recorder, summarize_result,
+)
+from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+
+# Events: ("result", host, outcome, progress) | ("task", progress) for a task start | ("skipflag", host).
+DEPLOY_CASES = [
+    pytest.param(
+        [("result", "a", "changed", True), ("result", "a", "ok", True), ("task", False)],
+        {"a": "success", "b": "pending"}, id="deploy-one-batch-then-next-batch-starts"),
+    pytest.param(
+        [("result", "a", "changed", True)],
+        {"a": "deploying", "b": "pending"}, id="deploy-in-progress"),
+    pytest.param(
+        [("result", "a", "ok", False), ("result", "b", "ok", False)],
+        {"a": "pending", "b": "pending"}, id="deploy-odin-tasks-do-not-move-hosts"),
+    pytest.param(
+        [("result", "a", "changed", True), ("result", "a", "failed", True), ("task", False)],
+        {"a": "failed", "b": "pending"}, id="deploy-thor-failure"),
+    pytest.param(
+        [("result", "a", "skipped", True), ("result", "a", "skipped", True), ("task", False)],
+        {"a": "skipped", "b": "pending"}, id="deploy-all-thor-tasks-skipped"),
+    pytest.param(
+        [("result", "a", "changed", True), ("skipflag", "a"), ("task", False)],
+        {"a": "skipped", "b": "pending"}, id="deploy-thor-says-already-at-version"),
+    pytest.param(
+        [("result", "a", "unreachable", True)],
+        {"a": "unreachable", "b": "pending"}, id="deploy-unreachable"),
+    pytest.param(
+        [("result", "a", "changed", True), ("task", False), ("result", "a", "failed", False)],
+        {"a": "failed", "b": "pending"}, id="deploy-check-after-batch-fails"),
+    pytest.param(
+        [("result", "a", "changed", True), ("task", False), ("result", "b", "failed", False, False)],
+        {"a": "success", "b": "pending"}, id="deploy-cancel-leaves-next-batch-pending"),
+    pytest.param(
+        [("result", "a", "ignored", True), ("task", False)],
+        {"a": "success", "b": "pending"}, id="deploy-ignored-error-is-not-failure"),
+]
+
+
+@pytest.mark.parametrize("events, expected", DEPLOY_CASES)
+def test_deploy_progress(events, expected):
+    p = HostProgress(deploy=True)
+    p.add_hosts(["a", "b"])
+    _play(p, events)
+    assert _statuses(p) == expected
+
+
+@pytest.mark.parametrize("events, expected", [
+    ([("result", "a", "ok", False)], {"a": "deploying", "b": "pending"}),
+    ([("result", "a", "ok", False), ("result", "b", "failed", False)], {"a": "deploying", "b": "failed"}),
+])
+def test_generic_progress_while_running(events, expected):
+    p = HostProgress()
+    p.add_hosts(["a", "b"])
+    _play(p, events)
+    assert _statuses(p) == expected
+
+
+@pytest.mark.parametrize("events, expected", [
+    ([("result", "a", "ok", False), ("result", "b", "skipped", False)], {"a": "success", "b": "skipped"}),
+    ([("result", "a", "changed", False), ("result", "b", "unreachable", False)],
+     {"a": "success", "b": "unreachable"}),
+    ([], {"a": "pending", "b": "pending"}),
+])
+def test_generic_progress_at_the_end(events, expected):
+    p = HostProgress()
+    p.add_hosts(["a", "b"])
+    _play(p, events)
+    rows = p.finish(100.0)
+    assert _statuses(p) == expected
+    # Rows at the end are the hosts the end decides; failures were written when they happened.
+    assert {r["host"] for r in rows} == {h for h, s in expected.items() if s in ("success", "skipped")}
+
+
+def test_deploy_finish_closes_the_last_batch_and_sets_times():
+    p = HostProgress(deploy=True)
+    p.add_hosts(["a"])
+    p.result("a", "changed", True, 10.0, release="93043")
+    rows = p.finish(12.5)
+    assert rows == [{"host": "a", "status": "success", "started_at": 10.0, "ended_at": 12.5,
+                     "release": "93043", "message": None}]
+
+
+def test_rows_only_when_something_changed():
+    p = HostProgress(deploy=True)
+    assert len(p.add_hosts(["a", "b"])) == 2
+    assert p.add_hosts(["a", "b"]) == []
+    assert p.result("a", "changed", True, 1.0)["status"] == "deploying"
+    assert p.result("a", "ok", True, 2.0) is None
+
+
+def _play(p, events):
+    now = 0.0
+    for ev in events:
+        now += 1
+        if ev[0] == "result":
+            counts = ev[4] if len(ev) > 4 else True
+            p.result(ev[1], ev[2], ev[3], now, message="m", counts=counts)
+        elif ev[0] == "task":
+            if not ev[1]:
+                p.end_progress(now)
+        elif ev[0] == "skipflag":
+            p.result(ev[1], "ok", True, now, skip=True)
+
+
+def _statuses(p):
+    return {h.name: p.status_of(h) for h in p._hosts.values()}
+
+
+@pytest.mark.parametrize("result, no_log, message, output", [
+    ({"msg": "hello"}, False, "hello", None),
+    ({"stdout": "line1\nline2", "stderr": "warn", "rc": 0}, False, "", "line1\nline2\n[stderr] warn"),
+    ({"stdout": "x" * 50}, False, "", "…" + "x" * 30),
+    ({"msg": "pw hunter22"}, False, "pw %s" % MASK, None),
+    ({"stdout": "hunter22"}, True, NO_LOG_MESSAGE, None),
+    ({"censored": "the output has been hidden"}, False, NO_LOG_MESSAGE, None),
+    ({"db_passwd": "hunter22", "changed": False}, False, "", '{"db_passwd": "%s"}' % MASK),
+    ({"results": [{"msg": "a", "failed": True}, {"censored": "x", "_ansible_no_log": True}]}, False,
+     "2 item(s): a; %s" % NO_LOG_MESSAGE, None),
+    ({"skip_reason": "Conditional result was False", "skipped": True}, False, "Conditional result was False", None),
+])
+def test_summarize_result(result, no_log, message, output):
+    masker = Masker()
+    masker.add_secret("hunter22")
+    assert summarize_result(result, no_log, 30, masker) == (message, output)
+
+
+class FlakyStore:
+    """Opens a real SQLite store, but only after ``failures`` attempts have failed like a locked store."""
+
+    def __init__(self, path, failures):
+        self.path, self.failures, self.attempts = path, failures, 0
+
+    def __call__(self):
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise StoreError("history store %s: cannot open: database is locked" % self.path)
+        return HistoryStore(str(self.path))
+
+
+@pytest.mark.parametrize("failures, incomplete", [(0, 0), (2, 1)])
+def test_recorder_writes_batches_and_survives_a_store_that_is_down(tmp_path, failures, incomplete):
+    opener = FlakyStore(tmp_path / "h.db", failures)
+    rec = Recorder(opener, flush_interval=60)
+    task_id = rec.start({"playbook": "p.yml", "initiator": "ann"})
+    assert (task_id is None) == (failures > 0)
+    rec.host({"host": "a", "status": "deploying", "started_at": 1.0})
+    for i in range(5):
+        rec.log({"host": "a", "at": float(i), "task_name": "t%d" % i, "status": "ok", "changed": 0})
+    if failures:
+        assert rec.flush() is False  # second failure: kept in the buffer
+    rec.host({"host": "a", "status": "success", "started_at": 1.0, "ended_at": 2.0})
+    assert rec.close({"status": "success", "ended_at": 3.0}, timeout=10)
+    assert (rec.error is not None) == (failures > 0)
+    with HistoryStore(str(tmp_path / "h.db")) as store:
+        [task] = store.list_tasks()
+        assert (task["status"], task["incomplete"], task["initiator"]) == ("success", incomplete, "ann")
+        assert [h["status"] for h in store.task_hosts(task["id"])] == ["success"]
+        assert [r["task_name"] for r in store.task_log(task["id"])] == ["t0", "t1", "t2", "t3", "t4"]
+
+
+def test_recorder_bounds_its_buffer_and_marks_incomplete(tmp_path):
+    rec = Recorder(FlakyStore(tmp_path / "h.db", 0), flush_interval=60, max_buffer=3)
+    rec.start({"playbook": "p.yml", "initiator": "ann"})
+    for i in range(5):
+        rec.log({"host": "a", "at": float(i), "status": "ok"})
+    rec.close({"status": "success", "ended_at": 1.0}, timeout=10)
+    assert rec.dropped == 2
+    with HistoryStore(str(tmp_path / "h.db")) as store:
+        task = store.list_tasks()[0]
+        assert task["incomplete"] == 1
+        assert len(store.task_log(task["id"])) == 3
