@@ -317,12 +317,13 @@ class CallbackModule(CallbackBase):
             return
         self._done = True
         ended = time.time()
-        for row in self._progress.finish(ended):
-            rec.host(row)
+        completed = failed is not None and self._interrupted is None
         if self._interrupted is None and failed is None:
             # No stats: the run stopped on an error (or was interrupted before the handler saw it).
             failed = True
         status = final_status(bool(failed), self._cancelled, self._interrupted is not None)
+        for row in self._progress.finish(ended, completed=completed, note="run %s" % status):
+            rec.host(row)
         fields: dict[str, t.Any] = {"status": status, "ended_at": ended}
         if rec.incomplete:
             fields["incomplete"] = 1

@@ -176,8 +176,21 @@ class HostProgress:
                     rows.append(row)
         return rows
 
-    def finish(self, now: float) -> list[dict[str, t.Any]]:
-        """The run ended: every host gets its final status (hosts never reached stay pending)."""
+    def finish(self, now: float, completed: bool = True, note: str | None = None) -> list[dict[str, t.Any]]:
+        """The run ended: every host gets its final status (hosts never reached stay pending).
+
+        When the run did not complete (interrupted, stopped on an error), hosts caught half-way stay
+        ``deploying`` with ``note`` as their message instead of being called a success.
+        """
+        if not completed:
+            rows = {}
+            for h in self._hosts.values():
+                if self.status_of(h) == "deploying":
+                    h.message = note
+                    row = self._row_if_changed(h)
+                    if row:
+                        rows[h.name] = row
+            return list(rows.values())
         rows = {row["host"]: row for row in self.end_progress(now)}
         self.finished = True
         for h in self._hosts.values():

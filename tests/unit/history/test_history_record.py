@@ -176,3 +176,16 @@ def test_recorder_bounds_its_buffer_and_marks_incomplete(tmp_path):
         task = store.list_tasks()[0]
         assert task["incomplete"] == 1
         assert len(store.task_log(task["id"])) == 3
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_an_interrupted_run_leaves_hosts_half_way(deploy):
+    p = HostProgress(deploy=deploy)
+    p.add_hosts(["a", "b", "c"])
+    p.result("a", "changed", True, 1.0)
+    if deploy:
+        p.end_progress(2.0)  # a's batch is done
+    p.result("b", "changed", True, 3.0)
+    rows = {r["host"]: r for r in p.finish(4.0, completed=False, note="run interrupted")}
+    assert rows["b"]["status"] == "deploying" and rows["b"]["message"] == "run interrupted"
+    assert _statuses(p) == {"a": "success" if deploy else "deploying", "b": "deploying", "c": "pending"}

@@ -1,0 +1,108 @@
+"""``noops tasks`` on a seeded SQLite store."""
+
+import json
+
+import pytest
+
+from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+from noops_cli.main import main
+
+SERVICES = [
+    ("job.carddav_service.carddav_cluster.production-lg_pdl.micloud_owt.miliao_cop.xiaomi", "success"),
+    ("job.dch_service.dch_cluster.production-hh_pdl.account_owt.miliao_cop.xiaomi", "failed"),
+    ("job.dch_service.dch_cluster.staging_pdl.account_owt.miliao_cop.xiaomi", "running"),
+    ("site.yml", "success"),  # a service that is not a tag: matched as a glob
+]
+
+
+@pytest.fixture
+def store_dsn(tmp_path, monkeypatch):
+    dsn = str(tmp_path / "h.db")
+    monkeypatch.setenv("NOOPS_HISTORY_DSN", dsn)
+    monkeypatch.setenv("NOOPS_USER", "carol")
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "none.cfg"))
+    with HistoryStore(dsn) as store:
+        for i, (service, status) in enumerate(SERVICES):
+            tid = store.create_task(playbook="deploy.yml", initiator="ann", service=service, version="v%d" % i,
+                                    status=status, started_at=1000.0 + i, cluster_yml="dch:\n  db_passwd: ********\n")
+            store.write_batch(tid, None, [{"host": "lg-mc-fe%d.bj" % j, "status": "success", "started_at": 1.0,
+                                           "ended_at": 2.0, "release": "v%d" % i} for j in range(2)],
+                              [{"host": "lg-mc-fe0.bj", "at": 1.5, "task_name": "stage", "status": "changed",
+                                "changed": 1, "message": "", "output": "staged v%d" % i},
+                               {"host": "lg-mc-fe1.bj", "at": 1.6, "task_name": "start", "status": "ok"}])
+    return dsn
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("argv, ids", [
+    (["tasks", "list", "--json"], [4, 3, 2, 1]),
+    (["tasks", "list", "--json", "--status", "success"], [4, 1]),
+    (["tasks", "list", "--json", "--service", "service.dch"], [3, 2]),
+    (["tasks", "list", "--json", "--service", "service.dch,!cluster.staging"], [2]),
+    (["tasks", "list", "--json", "--service", "cluster.production-*"], [2, 1]),
+    (["tasks", "list", "--json", "--service", "site.*"], [4]),
+    (["tasks", "list", "--json", "--service", "service.dch", "--status", "running"], [3]),
+    (["tasks", "list", "--json", "--limit", "2"], [4, 3]),
+])
+def test_list(store_dsn, capsys, argv, ids):
+    assert [t["id"] for t in _json(capsys, argv)] == ids
+
+
+def test_list_table_and_show_and_log(store_dsn, capsys):
+    assert main(["tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "job.dch_service.dch_cluster.staging" in out and "running" in out
+    assert main(["tasks", "show", "2", "--cluster-yml"]) == 0
+    out = capsys.readouterr().out
+    assert "lg-mc-fe0.bj" in out and "lg-mc-fe1.bj" in out and "v1" in out and "db_passwd: ********" in out
+    shown = _json(capsys, ["tasks", "show", "2", "--json"])
+    assert shown["task"]["service"].startswith("job.dch") and len(shown["hosts"]) == 2
+    assert [r["task_name"] for r in _json(capsys, ["tasks", "log", "2", "--json"])] == ["stage", "start"]
+    assert [r["host"] for r in _json(capsys, ["tasks", "log", "2", "--host", "lg-mc-fe1.bj", "--json"])] == [
+        "lg-mc-fe1.bj"]
+    assert main(["tasks", "log", "2"]) == 0
+    assert "staged v1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, status, err", [
+    (["tasks", "show", "77"], 2, "noops: no task 77 in"),
+    (["tasks", "pause", "77"], 2, "noops: no task 77 in"),
+    (["tasks", "pause", "1"], 1, "noops: task 1 already ended (success): nothing to pause"),
+    (["tasks", "resume", "3"], 1, "noops: task 3 is running and not paused: nothing to resume"),
+    (["tasks", "log", "2", "--host", "nope"], 1, "noops: task 2 has no log for host nope"),
+    (["tasks", "prune", "--older-than", "-1"], 2, "noops: --older-than must be >= 0 days"),
+])
+def test_errors(store_dsn, capsys, argv, status, err):
+    assert main(argv) == status
+    assert capsys.readouterr().err.startswith(err)
+
+
+def test_pause_resume_cancel(store_dsn, capsys):
+    assert main(["tasks", "pause", "3", "--reason", "look at lg first"]) == 0
+    assert "task 3 will pause before its next batch" in capsys.readouterr().out
+    with HistoryStore(store_dsn) as store:
+        task = store.get_task(3)
+    assert (task["control"], task["control_by"], task["control_reason"]) == ("pause", "carol", "look at lg first")
+    assert main(["tasks", "resume", "3"]) == 0
+    assert main(["tasks", "cancel", "3"]) == 0
+    assert main(["tasks", "resume", "3"]) == 1
+    assert "being cancelled" in capsys.readouterr().err
+
+
+def test_prune(store_dsn, capsys):
+    assert main(["tasks", "prune", "--older-than", "1"]) == 0
+    assert "pruned 3 task(s)" in capsys.readouterr().out  # the running one stays
+    assert [t["id"] for t in _json(capsys, ["tasks", "list", "--json"])] == [3]
+
+
+def test_dsn_from_ansible_cfg(tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[noops_history]\ndsn = %s\n" % (tmp_path / "from-cfg.db"))
+    monkeypatch.delenv("NOOPS_HISTORY_DSN", raising=False)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(cfg))
+    assert _json(capsys, ["tasks", "list", "--json"]) == []
+    assert (tmp_path / "from-cfg.db").exists()
