@@ -400,8 +400,11 @@ class CallbackModule(CallbackBase):
             for row in self._progress.set_deploy():
                 self._recorder.host(row)
         else:
-            for row in self._progress.end_progress(time.time()):
+            rows = self._progress.end_progress(time.time())
+            for row in rows:
                 self._recorder.host(row)
+            if rows:
+                self._recorder.kick()
 
     @_never_breaks
     def v2_playbook_on_handler_task_start(self, task: t.Any) -> None:

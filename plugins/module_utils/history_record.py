@@ -242,6 +242,7 @@ class Recorder:
         self._store: HistoryStore | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._kicked = False
         self._io_lock = threading.Lock()
         self.task_id: int | None = None
         self.incomplete = False
@@ -280,6 +281,12 @@ class Recorder:
                 self.dropped += 1
                 self.incomplete = True
 
+    def kick(self) -> None:
+        """Flush soon rather than at the next interval (a batch ended: operators look at it now)."""
+        with self._cond:
+            self._kicked = True
+            self._cond.notify_all()
+
     def close(self, fields: t.Mapping[str, t.Any], timeout: float) -> bool:
         """Final fields, last flush, stop the writer; True when everything reached the store."""
         with self._cond:
@@ -306,8 +313,9 @@ class Recorder:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._closing:
+                if not self._closing and not self._kicked:
                     self._cond.wait(self._interval)
+                self._kicked = False
                 closing = self._closing
             self.flush()
             if closing:

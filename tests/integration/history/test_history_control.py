@@ -1,0 +1,130 @@
+"""Pause, resume and cancel a running rollout from another process, through noops.platform.task_control."""
+
+import os
+import signal
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+pytestmark = pytest.mark.slow
+
+ROLLOUT = """\
+- name: Roll out in batches
+  hosts: all
+  gather_facts: false
+  serial: 1
+  vars:
+    odin_service: job.hello_service.hello_cluster.production-lg_cop.xiaomi
+    odin_version: "42"
+  tasks:
+    - name: Honour pause and cancel before the batch
+      noops.platform.task_control:
+        poll: 0.3
+    - name: Deploy the batch
+      ansible.builtin.include_role:
+        name: thor
+      vars:
+        thor_stage_cmd: sleep 0.5
+%s
+"""
+PAUSE_STEP = """\
+    - name: Pause after every batch
+      noops.platform.task_control:
+        pause: true
+        reason: "pause_step 1"
+        poll: 0.3
+"""
+
+
+def _task_id(store):
+    tasks = store.list_tasks()
+    return tasks[0]["id"] if tasks else None
+
+
+def _successes(store, task_id):
+    return sorted(h["host"] for h in store.task_hosts(task_id) if h["status"] == "success")
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_pause_resume_then_cancel_from_another_terminal(runner):
+    proc = runner.start(runner.playbook(ROLLOUT % ""), hosts=6)
+    try:
+        task_id = runner.wait_for(lambda s: _task_id(s), "the task on record", proc=proc)
+        runner.wait_for(lambda s: _successes(s, task_id), "a first batch done", proc=proc)
+        out = runner.noops("pause", str(task_id), "--reason", "check the canary")
+        assert out.returncode == 0, out.stderr
+        runner.wait_for(lambda s: s.get_task(task_id)["status"] == "paused", "the run to hold", proc=proc)
+        time.sleep(1.5)  # the callback writes every flush_interval (1 s): let the last batch's rows land
+        held = runner.wait_for(lambda s: _successes(s, task_id), "hosts", proc=proc)
+        time.sleep(2.0)
+        with runner.store() as store:
+            # Held: no batch went on while paused, and the remaining hosts are still pending.
+            assert _successes(store, task_id) == held
+            assert store.get_task(task_id)["control_reason"] == "check the canary"
+            pending = [h["host"] for h in store.task_hosts(task_id) if h["status"] == "pending"]
+        assert pending and proc.poll() is None
+
+        assert runner.noops("resume", str(task_id)).returncode == 0
+        runner.wait_for(lambda s: len(_successes(s, task_id)) > len(held), "the run to go on", proc=proc)
+        assert runner.noops("cancel", str(task_id)).returncode == 0
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        _stop(proc)
+    assert proc.returncode != 0
+    assert "task %d cancelled by tester at " % task_id in output
+    task, rows, log = runner.only_task()
+    assert (task["status"], task["control"], task["control_by"]) == ("cancelled", "cancel", "tester")
+    statuses = [rows["h%d" % i]["status"] for i in range(1, 7)]
+    # Hosts done before the cancel stay done, the rest were never touched; none is called failed.
+    done = statuses.count("success")
+    assert len(held) < done < 6
+    assert statuses == ["success"] * done + ["pending"] * (6 - done)
+    assert any(r["task_name"] == "Honour pause and cancel before the batch" and r["status"] == "failed" for r in log)
+
+
+def test_pause_step_is_continued_with_resume(runner):
+    proc = runner.start(runner.playbook(ROLLOUT % PAUSE_STEP), hosts=2)
+    try:
+        task_id = runner.wait_for(lambda s: _task_id(s), "the task on record", proc=proc)
+        for batch in (1, 2):
+            task = runner.wait_for(lambda s: (lambda t: t if t["status"] == "paused" else None)(s.get_task(task_id)),
+                                   "pause_step pause %d" % batch, proc=proc)
+            assert (task["control"], task["control_by"], task["control_reason"]) == ("pause", "pause_step",
+                                                                                   "pause_step 1")
+            runner.wait_for(lambda s: len(_successes(s, task_id)) == batch, "batch %d on record" % batch, proc=proc)
+            assert runner.noops("resume", str(task_id)).returncode == 0
+            runner.wait_for(lambda s: s.get_task(task_id)["status"] != "paused", "resume %d" % batch, proc=proc)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, output
+    task, rows, _ = runner.only_task()
+    assert task["status"] == "success"
+    assert {h: r["status"] for h, r in rows.items()} == {"h1": "success", "h2": "success"}
+    assert "noops tasks resume %d" % task_id in output
+
+
+def test_pause_timeout_fails_the_run(runner):
+    play = ROLLOUT % PAUSE_STEP.replace("poll: 0.3", "poll: 0.3\n        timeout: 1")
+    proc = runner.run(runner.playbook(play), hosts=1)
+    assert proc.returncode != 0
+    assert "still paused after 1 s (timeout)" in proc.stdout
+    task, _, _ = runner.only_task()
+    assert task["status"] == "failed"
+
+
+def test_without_the_callback_control_warns_and_the_run_goes_on(runner):
+    cfg = runner.tmp / "plain.cfg"
+    cfg.write_text("[defaults]\ncollections_path = %s\n" % os.path.join(ROOT, "collections"))
+    runner.env.pop("ANSIBLE_CALLBACKS_ENABLED")
+    proc = runner.run(runner.playbook(ROLLOUT % ""), hosts=1, env={"ANSIBLE_CONFIG": str(cfg)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "no task on record" in out
