@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,19 @@ def _fleet_up(args: argparse.Namespace) -> int:
     fleet.up()
     inventory = fleet.write_inventory(fmt=args.format)
     print(json.dumps({"workdir": str(fleet.workdir), "inventory": str(inventory),
-                      "hosts": {h.name: h.ip for h in fleet.hosts}}, indent=2))
+                      "hosts": {h.name: h.ip for h in fleet.hosts}}, indent=2), flush=True)
+    if args.detach:
+        return 0
+    # Hold the fleet until Ctrl-C or SIGTERM, then tear it down: the launchers stay this process's children and
+    # are reaped here (with --detach they are orphans; `fleet-down` stops them later).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("fleet up; Ctrl-C to tear it down", file=sys.stderr, flush=True)
+    try:
+        signal.pause()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        fleet.down()
     return 0
 
 
@@ -67,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to molecule after the scenario")
     p.set_defaults(handler=_molecule)
 
-    p = sub.add_parser("fleet-up", help="start COUNT namespace hosts with sshd; prints the inventory path")
+    p = sub.add_parser("fleet-up", help="start COUNT namespace hosts with sshd, print the inventory path, hold them until Ctrl-C")
     p.add_argument("count", type=int)
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--format", choices=("ini", "yaml"), default="yaml")
+    p.add_argument("--detach", action="store_true", help="return at once, leaving the fleet up for fleet-down")
     p.set_defaults(handler=_fleet_up)
 
     p = sub.add_parser("fleet-down", help="stop the fleet recorded in WORKDIR and remove its namespaces")
