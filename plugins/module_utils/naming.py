@@ -9,10 +9,13 @@ rest; ties keep the given (inventory) order. Pure Python so the lookup plugin an
 
 from __future__ import annotations
 
+import re
 import typing as t
 
-from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
+from ansible_collections.noops.platform.plugins.module_utils.query import Term, TreeIndex, parse_query
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, group_name
+
+_GLOB = re.compile(r"[*?\[]")
 
 SAME_IDC, SAME_LOC, ELSEWHERE = 0, 1, 2
 
@@ -66,12 +69,38 @@ def endpoint(host: NamedHost, port: int | None = None) -> str:
     return "%s:%d" % (address, port)
 
 
-def resolve(hosts: t.Sequence[NamedHost], query: str, place: Place = NOWHERE, port: int | None = None) -> list[str]:
+def resolve(hosts: t.Sequence[NamedHost], query: str | t.Sequence[Term], place: Place = NOWHERE,
+            port: int | None = None) -> list[str]:
     """Endpoints of the hosts matching ``query``, nearest to ``place`` first. Raises TagError on a bad query."""
-    terms = parse_query(query)
+    terms = parse_query(query) if isinstance(query, str) else query
     index = TreeIndex()
     for host in hosts:
         index.add(host.name, host.tags)
     chosen = set(index.select(terms))
     matching = [host for host in hosts if host.name in chosen]
     return [endpoint(host, port) for host in order_by_proximity(matching, place)]
+
+
+def candidate_hosts(query: str | t.Sequence[Term], groups: t.Mapping[str, t.Iterable[str]]) -> set[str] | None:
+    """The only hosts that can match ``query``, read from the inventory's pair groups; None = every host.
+
+    The service_tree inventory puts every machine carrying ``key.value`` into group ``key_value``, so a plain term
+    can only match members of all its exact pairs' groups; "&" and "!" terms only narrow further. Resolving then
+    reads the variables of these hosts only, instead of every host of the inventory. A term whose pairs are all
+    globs or have no group gives no narrowing.
+    """
+    terms = parse_query(query) if isinstance(query, str) else query
+    plain = [term for term in terms if term.op == ""]
+    if not plain:
+        return None
+    hosts: set[str] = set()
+    for term in plain:
+        members = [groups[name] for name in
+                   (group_name("%s_%s" % pair) for pair in term.pairs if not _GLOB.search(pair[1])) if name in groups]
+        if not members:
+            return None
+        narrowed = set(members[0])
+        for more in members[1:]:
+            narrowed.intersection_update(more)
+        hosts |= narrowed
+    return hosts

@@ -3,7 +3,8 @@
 import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.naming import (
-    ELSEWHERE, NOWHERE, SAME_IDC, SAME_LOC, NamedHost, Place, endpoint, order_by_proximity, proximity, resolve,
+    ELSEWHERE, NOWHERE, SAME_IDC, SAME_LOC, NamedHost, Place, candidate_hosts, endpoint, order_by_proximity,
+    proximity, resolve,
 )
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
 
@@ -97,6 +98,34 @@ def test_resolve_bad_query(query):
         resolve(FLEET, query)
 
 
+GROUPS = {
+    "service_zk": ["z1", "z2", "z3"],
+    "idc_lg": ["z1", "w1"],
+    "cluster_production_lg": ["z1"],          # "production-lg" and "production.lg" share the mangled name
+    "service_web": ["w1"],
+}
+
+CANDIDATES = [
+    ("service.zk", {"z1", "z2", "z3"}),
+    ("service.zk_idc.lg", {"z1"}),                                  # intersection of the pair groups
+    ("service.zk_cluster.production-lg", {"z1"}),
+    ("service.zk_idc.sd", {"z1", "z2", "z3"}),                        # a pair without a group does not narrow ...
+    ("idc.sd", None),                                                 # ... unless no pair of the term has a group
+    ("service.zk,service.web", {"z1", "z2", "z3", "w1"}),
+    ("service.zk,!idc.lg", {"z1", "z2", "z3"}),                       # "!" and "&" only shrink the answer later
+    ("service.zk,&idc.lg", {"z1", "z2", "z3"}),
+    ("!idc.lg", None),                                                # no plain term: every host
+    ("service.z*", None),                                             # globs: every host
+    ("service.z*_idc.lg", {"z1", "w1"}),                              # the exact pair still narrows
+    ("service.zk,service.w*", None),                                  # one unnarrowed term opens it all
+]
+
+
+@pytest.mark.parametrize("query, expected", CANDIDATES)
+def test_candidate_hosts(query, expected):
+    assert candidate_hosts(query, GROUPS) == expected
+
+
 # --- the lookup plugin, through Ansible's plugin loader, with plain dicts standing in for hostvars ----------------
 
 @pytest.fixture(scope="module")
@@ -163,3 +192,32 @@ def test_lookup_errors(naming, terms, options, hostvars, message):
     with pytest.raises(AnsibleError) as err:
         naming.run(terms, variables={"hostvars": hostvars, "inventory_hostname": "lg-zk01.bj"}, **options)
     assert message in str(err.value)
+
+
+def test_lookup_reads_only_the_pair_groups(naming):
+    # The inventory's service_zk group leaves lg-zk01.bj out on purpose: with use_groups the lookup trusts the
+    # group (and so misses it), without it every host is read. The caller is always read for its place.
+    variables = {"hostvars": HOSTVARS, "inventory_hostname": "lg-web01.bj",
+                 "groups": {"service_zk": ["hh-zk01.bj", "sd-zk01.bj"], "all": list(HOSTVARS)}}
+    assert naming.run(["service.zk"], variables=variables) == ["10.3.0.1", "sd-zk01.bj"]
+    assert naming.run(["service.zk"], variables=variables, use_groups=False) == ["10.1.0.1", "10.3.0.1", "sd-zk01.bj"]
+
+
+class CountingHostvars(dict):
+    """hostvars that count which hosts had their variables read."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.read = []
+
+    def __getitem__(self, name):
+        self.read.append(name)
+        return super().__getitem__(name)
+
+
+def test_lookup_reads_candidates_and_caller_only(naming):
+    hostvars = CountingHostvars(HOSTVARS)
+    groups = {"service_zk": ["hh-zk01.bj", "lg-zk01.bj", "sd-zk01.bj"], "service_web": ["lg-web01.bj"]}
+    variables = {"hostvars": hostvars, "inventory_hostname": "plain", "groups": groups}
+    assert naming.run(["service.web"], variables=variables) == ["10.1.9.1"]
+    assert sorted(set(hostvars.read)) == ["lg-web01.bj", "plain"]
