@@ -151,6 +151,17 @@ CANCEL_MARKER = "noops_cancelled"
 _CLUSTER_FILE_LIMIT = 256 * 1024
 
 
+def _result_data(result: t.Any) -> t.Mapping[str, t.Any]:
+    """The result's data as handed to callbacks (already censored for no_log).
+
+    ``result.result`` converts the whole result to native types for every callback separately, which costs
+    more than everything else this callback does per result; the few keys read here are plain strings,
+    numbers and lists either way, and every string is copied with str() before it is stored.
+    """
+    data = getattr(result, "_return_data", None)
+    return data if isinstance(data, dict) else result.result
+
+
 def _never_breaks(method: t.Callable[..., None]) -> t.Callable[..., None]:
     """A history bug must never fail a deploy: any error is shown once as a warning and recording stops."""
 
@@ -416,7 +427,7 @@ class CallbackModule(CallbackBase):
             return
         if rec.error and not self._warned:
             self._warn_once()
-        data = result.result
+        data = _result_data(result)
         task = result.task
         host = result.host.get_name()
         now = time.time()
@@ -425,6 +436,7 @@ class CallbackModule(CallbackBase):
         if facts:
             self._apply_fields(self._learn_vars(facts))
             release = facts.get("thor_release")
+            release = str(release) if release not in (None, "") else None
             skip = bool(facts.get("thor_skipped"))
         cancelled = bool(data.get(CANCEL_MARKER))
         if cancelled:
@@ -439,14 +451,14 @@ class CallbackModule(CallbackBase):
         if row:
             rec.host(row)
         rec.log({
-            "host": host, "at": now, "task_name": self._masker.scrub(result.task_name or task.action),
+            "host": host, "at": now, "task_name": str(self._masker.scrub(result.task_name or task.action)),
             "action": task.action, "status": outcome, "changed": 1 if data.get("changed") else 0,
             "message": message, "output": output,
         })
 
     @_never_breaks
     def v2_runner_on_ok(self, result: t.Any) -> None:
-        self._record(result, "changed" if result.result.get("changed") else "ok")
+        self._record(result, "changed" if _result_data(result).get("changed") else "ok")
 
     @_never_breaks
     def v2_runner_on_failed(self, result: t.Any, ignore_errors: bool = False) -> None:

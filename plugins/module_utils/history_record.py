@@ -40,7 +40,7 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
     if no_log or result.get("_ansible_no_log") or "censored" in result:
         return NO_LOG_MESSAGE, None
     message = result.get("msg")
-    if not isinstance(message, str):
+    if message is not None and not isinstance(message, str):
         message = "" if message is None else json.dumps(masker.mask(message), default=str, ensure_ascii=False)
     if not message and result.get("skip_reason"):
         message = str(result["skip_reason"])
@@ -65,8 +65,9 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
     extra = {k: v for k, v in result.items() if k not in _QUIET_KEYS and not k.startswith("_ansible")}
     if extra:
         parts.append(json.dumps(masker.mask(extra), default=str, ensure_ascii=False, sort_keys=True))
-    output = _tail("\n".join(parts), tail) if parts and tail > 0 else None
-    return (masker.scrub(message) or "")[:max(tail, 200)], masker.scrub(output)
+    output = _tail("\n".join(str(p) for p in parts), tail) if parts and tail > 0 else None
+    # str(): results may carry str subclasses (Ansible's tagged values); the store gets plain strings.
+    return str(masker.scrub(message) or "")[:max(tail, 200)], (str(masker.scrub(output)) if output else None)
 
 
 class _Host:
