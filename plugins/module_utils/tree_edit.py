@@ -35,7 +35,7 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from ansible_collections.noops.platform.plugins.module_utils.source import parse_yaml
-from ansible_collections.noops.platform.plugins.module_utils.tags import PATH_KEYS, Tag, TagError
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
 try:
