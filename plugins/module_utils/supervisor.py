@@ -202,7 +202,9 @@ def render_god(spec: ProcessSpec) -> str:
                 "      ::Process.kill(%s, pid) rescue nil" % ruby_str(spec.stop_signal),
                 "    end",
                 "    deadline = Time.now + %d" % spec.stop_timeout,
-                "    sleep 0.2 while Time.now < deadline && (::Process.kill(0, pid) rescue false)",
+                # a zombie has exited: where nothing reaps god's orphans (containers), kill(0) still succeeds
+                "    alive = lambda { |p| (File.read(\"/proc/#{p}/stat\") !~ /\\) [ZX] /) rescue false }",
+                "    sleep 0.2 while Time.now < deadline && alive.call(pid)",
                 "    ::Process.kill('KILL', -pid) rescue nil",
                 "  end"]
     out.append("  w.stop_timeout = " + secs % spec.stop_timeout)

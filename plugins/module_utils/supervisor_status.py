@@ -83,10 +83,6 @@ def proc_stat_starttime(stat_text: str) -> int:
     return int(rest[19])
 
 
-def proc_stat_ppid(stat_text: str) -> int:
-    return int(stat_text[stat_text.rindex(")") + 2:].split()[1])
-
-
 def boot_time(proc: str = "/proc") -> float:
     with open(os.path.join(proc, "stat"), encoding="ascii") as handle:
         for line in handle:
@@ -121,20 +117,33 @@ def start_time(pid, proc: str = "/proc") -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
 
 
-def children_map(proc: str = "/proc") -> dict:
-    """{ppid: [pid, ...]} for every process visible now."""
-    tree = {}
+def proc_stat_ids(stat_text: str) -> tuple:
+    """(ppid, process group, session) from one /proc/PID/stat line."""
+    fields = stat_text[stat_text.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def proc_table(proc: str = "/proc") -> dict:
+    """{pid: (ppid, pgrp, session)} for every process visible now."""
+    table = {}
     for entry in os.listdir(proc):
         if entry.isdigit():
             try:
-                tree.setdefault(proc_stat_ppid(_read(os.path.join(proc, entry, "stat"))), []).append(int(entry))
+                table[int(entry)] = proc_stat_ids(_read(os.path.join(proc, entry, "stat")))
             except (OSError, ValueError, IndexError):
                 continue  # exited while we looked
-    return tree
+    return table
 
 
-def process_tree(pid: int, children: dict) -> list:
-    """``pid`` and all its descendants, parents first (the order in which to freeze them)."""
+def process_tree(pid: int, table: dict) -> list:
+    """``pid``, its descendants, and every process still in its group or session, parents first.
+
+    god and supervisord make each program a group (and god a session) leader; a child that double-forked away
+    from the tree still carries the leader's group or session, and the seed's "nuke" must reach it too.
+    """
+    children = {}
+    for child, (ppid, _pgrp, _sid) in table.items():
+        children.setdefault(ppid, []).append(child)
     order, todo = [], [pid]
     while todo:
         current = todo.pop(0)
@@ -142,6 +151,8 @@ def process_tree(pid: int, children: dict) -> list:
             continue
         order.append(current)
         todo.extend(sorted(children.get(current, [])))
+    order += sorted(other for other, (_ppid, pgrp, sid) in table.items()
+                    if other not in order and other != 1 and pid in (pgrp, sid))
     return order
 
 

@@ -1,0 +1,630 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: noops.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: process
+short_description: Start, stop, restart, reload or nuke supervised processes and report their state (Frigga)
+description:
+  - The seed's Frigga page as a module - per host, the status of every supervised process (name, state, pid, start
+    time, version, log tail) and the actions start, stop, restart, reload and nuke.
+  - Works with the instance of C(god), C(supervisord) or C(systemd) that the C(noops.platform.supervisor) role runs
+    for the host's C(noops_root); configs come from M(noops.platform.supervisor_config).
+  - Changes something only when the state must change; V(restarted) and V(reloaded) always act.
+version_added: "0.1.0"
+author: noops.platform contributors
+options:
+  name:
+    description:
+      - Process name. Without it the module reports every process of the instance, and applies O(state) (except
+        V(absent)) to each config found in the instance's config folder.
+    type: str
+  state:
+    description:
+      - V(present) loads (or reloads a changed) config into the supervisor - god C(load), supervisord
+        C(reread)+C(update), systemd C(daemon-reload)+C(enable). god and supervisord start a newly loaded
+        process at once.
+      - V(started), V(restarted), V(reloaded) first do what V(present) does.
+      - V(stopped) stops the process; god's stop is asynchronous, so the module waits until the process is gone.
+      - V(reloaded) sends the reload signal from the config's C(noops-reload-signal) label (default C(HUP)) to a
+        running process, and starts a stopped one.
+      - V(killed) is the seed's "nuke" - SIGKILL to the whole process tree (descendants and every process still in
+        its group or session), without a graceful stop and without a restart - god C(unmonitor) first; supervisord
+        and systemd are told to stop while the tree is frozen with SIGSTOP, so they neither wait nor restart.
+      - V(absent) stops the process and removes it from the supervisor (the file stays; remove it with
+        M(noops.platform.supervisor_config)).
+      - Omitted - only report.
+    type: str
+    choices: [started, stopped, restarted, reloaded, killed, present, absent]
+  backend:
+    description: Which supervisor the host runs (its C(noops_supervisor)).
+    type: str
+    required: true
+    choices: [god, supervisord, systemd]
+  root:
+    description: The host's C(noops_root); selects the supervisor instance and its default paths.
+    type: path
+    default: ""
+  god_port:
+    description:
+      - Port of the god instance; default 17165 without O(root), else the port the C(noops.platform.supervisor) role
+        derives from the root.
+    type: int
+  supervisord_conf:
+    description: Main config of the supervisord instance; default C(<root>/etc/noops/supervisor/supervisord/supervisord.conf).
+    type: path
+  supervisorctl:
+    description:
+      - The C(supervisorctl) program; default from C(PATH) or C(/opt/noops/supervisor/bin) (the role's venv).
+      - The role sets the fact C(supervisor_supervisorctl).
+    type: path
+  conf_dir:
+    description: Folder of the process configs (for labels and for O(name)-less actions); default from O(root).
+    type: path
+  pid_dir:
+    description: god's pid file folder; default C(<root>/var/run/noops/god/pids), as the role's main.god sets it.
+    type: path
+  log_lines:
+    description: Return this many last lines of each reported process's log (its C(noops-log) label, or the journal).
+    type: int
+    default: 0
+  timeout:
+    description: Seconds to wait for a process to reach the requested state.
+    type: int
+    default: 30
+notes:
+  - Supports check mode; nothing is started, stopped or signalled then, and RV(changed) tells what would change.
+  - A supervisor instance that is not running is an error naming it (C(god on port 17165 is not running ...)).
+seealso:
+  - module: noops.platform.supervisor_config
+"""
+
+EXAMPLES = r"""
+- name: What runs on this host (Frigga's list), with the last 20 log lines each
+  noops.platform.process:
+    backend: "{{ noops_supervisor }}"
+    root: "{{ noops_root | default('') }}"
+    log_lines: 20
+  register: frigga
+
+- name: Load the new config and restart the service after a deploy
+  noops.platform.process:
+    name: dch
+    backend: god
+    state: restarted
+
+- name: Nuke a wedged process (SIGKILL its tree, no restart)
+  noops.platform.process:
+    name: dch
+    backend: supervisord
+    root: /srv/sim/h1
+    state: killed
+
+- name: Start again
+  noops.platform.process:
+    name: dch
+    backend: supervisord
+    root: /srv/sim/h1
+    state: started
+"""
+
+RETURN = r"""
+processes:
+  description: Every reported process (the named one, or all of the instance), after the action.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Process name., type: str, sample: dch}
+    state:
+      description: running, starting, stopping, stopped, backoff, fatal, exited, absent or unknown.
+      type: str
+      sample: running
+    raw_state: {description: The supervisor's own word (god C(up), supervisord C(RUNNING), systemd C(active)).,
+                type: str, sample: up}
+    pid: {description: Main pid while running, else null., type: int, sample: 104881}
+    start_time: {description: When the running pid started (local time)., type: str, sample: "2013-08-05 14:32:59"}
+    version: {description: Version label of the config file., type: str, sample: "93043"}
+    log: {description: Log file from the config label., type: str}
+    log_lines: {description: Last O(log_lines) lines of the log., type: list, elements: str, returned: when O(log_lines) > 0}
+actions:
+  description: What was done, in order (C(name:action)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["dch:load", "dch:start"]
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
+    EXTENSIONS,
+    SupervisorConfigError,
+    god_port,
+    instance_layout,
+)
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
+    UP_STATES,
+    normalise,
+    parse_god_status,
+    parse_supervisorctl_status,
+    parse_systemctl_show,
+    pid_alive,
+    proc_table,
+    process_tree,
+    read_pidfile,
+    start_time,
+    tail_lines,
+)
+
+SUPERVISOR_DIRS = ["/opt/noops/supervisor/bin", "/usr/local/bin"]
+LISTENER = "noops_crashloop"
+POLL = 0.25
+
+
+class Backend:
+    """One supervisor instance; subclasses run its tool. ``status()`` -> {name: (raw state, pid or None)}."""
+
+    def __init__(self, module, layout):
+        self.module = module
+        self.layout = layout
+        self.ext = EXTENSIONS[self.kind]
+
+    kind = ""
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **extra)
+
+    def config(self, name):
+        return os.path.join(self.layout["conf_dir"], name + self.ext)
+
+    def configured(self):
+        try:
+            files = sorted(os.listdir(self.layout["conf_dir"]))
+        except OSError:
+            return []
+        return [f[:-len(self.ext)] for f in files if f.endswith(self.ext)]
+
+    def state(self, name, statuses):
+        if name not in statuses:
+            return "absent", None
+        raw, pid = statuses[name]
+        return normalise(self.kind, raw), pid
+
+    def wait(self, name, wanted, what, old_pid=None):
+        """Poll until the normalised state is in ``wanted`` (and the pid is not ``old_pid``); fail after the timeout."""
+        deadline = time.time() + self.module.params["timeout"]
+        while True:
+            current, pid = self.state(name, self.status())
+            if current in wanted and (old_pid is None or pid != old_pid):
+                return current, pid
+            if time.time() > deadline:
+                self.fail("%s did not %s within %ss under %s: it is %s"
+                          % (name, what, self.module.params["timeout"], self.describe(), current))
+            time.sleep(POLL)
+
+
+class God(Backend):
+    kind = "god"
+
+    def __init__(self, module, layout):
+        super().__init__(module, layout)
+        self.bin = module.get_bin_path("god", True)
+        self.port = module.params["god_port"] or layout["port"]
+        self.pid_dir = module.params["pid_dir"] or layout["pid_dir"]
+
+    def describe(self):
+        return "god on port %d" % self.port
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.bin, "-p", str(self.port)] + list(args))
+        if "server is not available" in out:
+            self.fail("god on port %d is not running: %s" % (self.port, out.strip()))
+        if check and rc != 0:
+            self.fail("god -p %d %s failed (rc %d): %s" % (self.port, " ".join(args), rc, (err or out).strip()))
+        return rc, out
+
+    def status(self):
+        _rc, out = self.run("status", check=False)
+        result = {}
+        for name, raw in parse_god_status(out).items():
+            pid = read_pidfile(os.path.join(self.pid_dir, name + ".pid"))
+            result[name] = (raw, pid if pid_alive(pid) else None)
+        return result
+
+    def state(self, name, statuses):
+        current, pid = super().state(name, statuses)
+        # god reports "up" as soon as it monitors a watch, before its start command has run.
+        if current == "running" and pid is None:
+            current = "starting"
+        if current == "stopped" and pid is not None:
+            current = "stopping"  # god stop is asynchronous: unmonitored while the old process still exits
+        return current, pid
+
+    def load(self, name):
+        self.run("load", self.config(name))
+
+    def unload(self, name):
+        self.run("remove", name)
+
+    def start(self, name):
+        self.wait(name, ("stopped", "running", "starting", "absent"), "finish stopping")
+        self.run("start", name)
+
+    def stop(self, name):
+        self.run("stop", name)
+
+    def restart(self, name):
+        current, _pid = self.state(name, self.status())
+        self.run("start" if current == "stopped" else "restart", name)
+
+    def signal(self, name, sig):
+        self.run("signal", name, sig)
+
+    def nuke(self, name, pid):
+        self.run("unmonitor", name)  # god would restart what we kill otherwise
+        kill_tree(pid)
+
+
+class Supervisord(Backend):
+    kind = "supervisord"
+
+    def __init__(self, module, layout):
+        super().__init__(module, layout)
+        self.bin = module.params["supervisorctl"] or module.get_bin_path("supervisorctl", True,
+                                                                           opt_dirs=SUPERVISOR_DIRS)
+        self.conf = module.params["supervisord_conf"] or layout["main_conf"]
+
+    def describe(self):
+        return "supervisord for %s" % self.conf
+
+    def argv(self, *args):
+        return [self.bin, "-c", self.conf] + list(args)
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command(self.argv(*args))
+        text = (out + err).strip()
+        if "no such file" in text or "refused connection" in text or "Connection refused" in text:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, text))
+        if check and rc != 0:
+            self.fail("supervisorctl -c %s %s failed (rc %d): %s" % (self.conf, " ".join(args), rc, text))
+        return rc, out
+
+    def status(self):
+        _rc, out = self.run("status", check=False)
+        return {name: (info["state"], info["pid"]) for name, info in parse_supervisorctl_status(out).items()
+                if name != LISTENER}
+
+    def pending(self):
+        """Programs whose file is new or changed since supervisord read it (``reread``)."""
+        _rc, out = self.run("reread")
+        changed = set()
+        for line in out.splitlines():
+            name, _, what = line.partition(":")
+            if what.strip() in ("available", "changed"):
+                changed.add(name.strip())
+        return changed
+
+    def load(self, name):
+        self.run("update", name)
+
+    def unload(self, name):
+        self.run("remove", name)
+
+    def start(self, name):
+        self.run("start", name)
+
+    def stop(self, name):
+        self.run("stop", name)
+
+    def restart(self, name):
+        self.run("restart", name)
+
+    def signal(self, name, sig):
+        self.run("signal", sig, name)
+
+    def nuke(self, name, pid):
+        tree = freeze_tree(pid)
+        # supervisorctl stop waits for the exit; while it waits the program is STOPPING, so the SIGKILL below is
+        # an expected death and supervisord does not restart it. The frozen tree cannot react to the TERM.
+        stopper = subprocess.Popen(self.argv("stop", name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, LANGUAGE="C", LC_ALL="C"))
+        self.wait(name, ("stopping", "stopped", "exited", "fatal"), "begin stopping")
+        kill_tree(pid, tree)
+        stopper.communicate(timeout=self.module.params["timeout"])
+
+
+class Systemd(Backend):
+    kind = "systemd"
+    PROPS = ["Id", "LoadState", "ActiveState", "MainPID", "NeedDaemonReload", "UnitFileState"]
+
+    def __init__(self, module, layout):
+        super().__init__(module, layout)
+        self.bin = module.get_bin_path("systemctl", True)
+        try:
+            with open("/proc/1/comm", encoding="ascii") as handle:
+                init = handle.read().strip()
+        except OSError as exc:
+            init = str(exc)
+        if init != "systemd":
+            self.fail("systemd is not running on this host: PID 1 is %s" % init)
+
+    def describe(self):
+        return "systemd"
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.bin] + list(args))
+        if check and rc != 0:
+            self.fail("systemctl %s failed (rc %d): %s" % (" ".join(args), rc, (err or out).strip()))
+        return rc, out
+
+    def show(self, names):
+        args = ["show"] + ["-p" + prop for prop in self.PROPS] + [n + ".service" for n in names]
+        return {unit["Id"][:-len(".service")]: unit for unit in parse_systemctl_show(self.run(*args)[1])
+                if unit.get("Id", "").endswith(".service")}
+
+    def status(self):
+        units = self.show(self.configured()) if self.configured() else {}
+        return {name: (unit["ActiveState"], int(unit["MainPID"]) or None) for name, unit in units.items()
+                if unit.get("LoadState") == "loaded"}
+
+    def pending(self):
+        return {name for name, unit in self.show(self.configured()).items()
+                if unit.get("NeedDaemonReload") == "yes" or unit.get("LoadState") == "not-found"}
+
+    def load(self, name):
+        self.run("daemon-reload")
+        self.run("enable", name + ".service")
+
+    def unload(self, name):
+        self.run("disable", name + ".service")
+
+    def start(self, name):
+        self.run("start", name + ".service")
+
+    def stop(self, name):
+        self.run("stop", name + ".service")
+
+    def restart(self, name):
+        self.run("restart", name + ".service")
+
+    def signal(self, name, sig):
+        self.run("kill", "--kill-whom=main", "--signal=SIG" + sig, name + ".service")
+
+    def nuke(self, name, pid):
+        self.run("kill", "--signal=SIGSTOP", name + ".service")
+        self.run("stop", "--no-block", name + ".service")
+        self.run("kill", "--signal=SIGKILL", name + ".service")
+
+
+BACKENDS = {"god": God, "supervisord": Supervisord, "systemd": Systemd}
+
+
+def freeze_tree(pid):
+    tree = [p for p in process_tree(pid, proc_table()) if p != os.getpid()]
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGSTOP)  # nothing in the tree may fork or restart a sibling meanwhile
+        except OSError:
+            pass
+    return tree
+
+
+def kill_tree(pid, tree=None):
+    tree = tree if tree is not None else freeze_tree(pid)
+    # a process may have joined the group between the freeze and now
+    tree += [p for p in process_tree(pid, proc_table()) if p not in tree and p != os.getpid()]
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.time() + 5
+    while any(pid_alive(member) for member in tree) and time.time() < deadline:
+        time.sleep(0.05)
+
+
+class Frigga:
+    """Apply one state to one process; record what was done."""
+
+    def __init__(self, module, backend):
+        self.module = module
+        self.backend = backend
+        self.actions = []
+        self._pending = None
+
+    def act(self, name, action, *args):
+        self.actions.append("%s:%s" % (name, action))
+        if not self.module.check_mode:
+            getattr(self.backend, action)(name, *args)
+
+    def needs_load(self, name, statuses):
+        if not os.path.exists(self.backend.config(name)):
+            if name in statuses:
+                return False
+            self.module.fail_json(msg="%s has no config %s and %s does not know it; write it with "
+                                      "noops.platform.supervisor_config first"
+                                      % (name, self.backend.config(name), self.backend.describe()))
+        if isinstance(self.backend, God):
+            return name not in statuses or self.loaded_digest(name) != self.file_digest(name)
+        if self._pending is None:
+            self._pending = self.backend.pending()  # reread only compares files; safe in check mode
+        return name not in statuses or name in self._pending
+
+    # god cannot say which file a watch came from: keep a digest of what was loaded last, per instance.
+    def marker(self, name):
+        return os.path.join(self.backend.layout["run_dir"], "loaded", name + ".sha256")
+
+    def file_digest(self, name):
+        return self.module.digest_from_file(self.backend.config(name), "sha256")
+
+    def loaded_digest(self, name):
+        try:
+            with open(self.marker(name), encoding="ascii") as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+
+    def ensure_loaded(self, name, statuses):
+        if not self.needs_load(name, statuses):
+            return False
+        self.act(name, "load")
+        if isinstance(self.backend, God) and not self.module.check_mode:
+            os.makedirs(os.path.dirname(self.marker(name)), exist_ok=True)
+            with open(self.marker(name), "w", encoding="ascii") as handle:
+                handle.write(self.file_digest(name) + "\n")
+        return True
+
+    def apply(self, name, state):
+        statuses = self.backend.status()
+        current, pid = self.backend.state(name, statuses)
+        check = self.module.check_mode
+        if state == "absent":
+            if current == "absent":
+                return
+            if current not in ("stopped", "fatal", "exited"):
+                self.act(name, "stop")
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited", "absent"), "stop")
+            self.act(name, "unload")
+            if isinstance(self.backend, God) and not check and os.path.exists(self.marker(name)):
+                os.unlink(self.marker(name))
+            return
+        if state == "stopped":
+            if current in ("running", "starting", "backoff"):
+                self.act(name, "stop")
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited"), "stop")
+            elif current == "stopping" and not check:
+                self.backend.wait(name, ("stopped", "fatal", "exited"), "stop")
+            return
+        if state == "killed":
+            if pid is not None:
+                self.act(name, "nuke", pid)
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited"), "die")
+            return
+        loaded = self.ensure_loaded(name, statuses)
+        if loaded and not check:
+            statuses = self.backend.status()
+            current, pid = self.backend.state(name, statuses)
+        if state == "present" or check and loaded:
+            return
+        if state == "started":
+            if current not in UP_STATES:
+                self.act(name, "start")
+        elif state == "restarted":
+            # supervisord's update already restarted a changed program (or started a new one)
+            if not (loaded and isinstance(self.backend, Supervisord)):
+                self.act(name, "restart")
+                if not check and pid is not None:
+                    self.backend.wait(name, ("running",), "restart", old_pid=pid)  # god restarts asynchronously
+        elif state == "reloaded":
+            if current == "running":
+                self.act(name, "signal", self.reload_signal(name))
+            else:
+                self.act(name, "start")
+        if not check:
+            self.backend.wait(name, ("running",), "start")
+
+    def reload_signal(self, name):
+        return labels_of(self.backend.config(name)).get("reload-signal") or "HUP"
+
+
+def labels_of(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return parse_labels(handle.read(4096))
+    except OSError:
+        return {}
+
+
+def report(module, backend, names):
+    statuses = backend.status()
+    count = module.params["log_lines"]
+    out = []
+    for name in names:
+        current, pid = backend.state(name, statuses)
+        labels = labels_of(backend.config(name))
+        entry = dict(name=name, state=current, raw_state=statuses.get(name, ("", None))[0], pid=pid,
+                     start_time=start_time(pid) if pid else "", version=labels.get("version", ""),
+                     log=labels.get("log", ""))
+        if count > 0:
+            entry["log_lines"] = log_tail(module, backend, name, entry["log"], count)
+        out.append(entry)
+    return out
+
+
+def log_tail(module, backend, name, log, count):
+    if log:
+        try:
+            return tail_lines(log, count)
+        except OSError as exc:
+            module.warn("cannot read the log of %s: %s" % (name, exc))
+            return []
+    if isinstance(backend, Systemd):
+        journal = module.get_bin_path("journalctl")
+        if journal:
+            _rc, out, _err = module.run_command([journal, "-u", name + ".service", "-n", str(count),
+                                                 "--no-pager", "-o", "cat"])
+            return out.splitlines()
+    return []
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded", "killed", "present",
+                                            "absent"]),
+            backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
+            root=dict(type="path", default=""),
+            god_port=dict(type="int"),
+            supervisord_conf=dict(type="path"),
+            supervisorctl=dict(type="path"),
+            conf_dir=dict(type="path"),
+            pid_dir=dict(type="path"),
+            log_lines=dict(type="int", default=0),
+            timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    module.run_command_environ_update = dict(LANGUAGE="C", LC_ALL="C")
+    p = module.params
+    try:
+        layout = instance_layout(p["root"], p["backend"])
+    except SupervisorConfigError as exc:
+        module.fail_json(msg=str(exc))
+    if p["conf_dir"]:
+        layout["conf_dir"] = p["conf_dir"]
+    if p["backend"] == "god" and not p["god_port"]:
+        p["god_port"] = god_port(p["root"])
+    backend = BACKENDS[p["backend"]](module, layout)
+
+    if p["name"]:
+        names = [p["name"]]
+    else:
+        if p["state"] == "absent":
+            module.fail_json(msg="state=absent needs a name: it would unload every process of %s"
+                                 % backend.describe())
+        names = sorted(set(backend.configured()) | set(backend.status()))
+
+    frigga = Frigga(module, backend)
+    if p["state"]:
+        for name in names:
+            frigga.apply(name, p["state"])
+    module.exit_json(changed=bool(frigga.actions), actions=frigga.actions, processes=report(module, backend, names))
+
+
+if __name__ == "__main__":
+    main()

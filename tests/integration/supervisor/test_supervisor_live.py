@@ -1,0 +1,261 @@
+"""Real god and supervisord instances on this machine, driven by the role and both modules through ansible.
+
+Four simulated hosts share the machine (``ansible_connection: local``, a distinct ``noops_root`` each): two under
+god, two under supervisord. Each runs the ``supervisor`` role, gets a small shell program and starts it; the
+tests then kill, stop, start, restart, reload and nuke it, check the crash-loop rule and that the two instances
+of one backend do not touch each other. systemd is covered only when it is PID 1 (it is not in CI containers).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import noops_cli
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import pid_alive
+
+pytestmark = pytest.mark.slow
+
+ROOT = noops_cli.COLLECTION_ROOT
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.path.dirname(sys.executable)
+GOD = shutil.which("god")
+try:
+    import supervisor  # noqa: F401
+    SUPERVISOR = os.path.exists(os.path.join(BIN, "supervisord"))
+except ImportError:
+    SUPERVISOR = False
+
+TICKER = """#!/bin/sh
+trap 'echo "reloaded $NOOPS_VERSION"' HUP
+echo "started $NOOPS_VERSION $$"
+while true; do sleep 1 & wait $!; echo tick; done
+"""
+
+BACKENDS = []
+if GOD:
+    BACKENDS.append("god")
+if SUPERVISOR:
+    BACKENDS.append("supervisord")
+HOSTS = {"god": ("g1", "g2"), "supervisord": ("s1", "s2")}
+
+
+def run(argv, **kwargs):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+class Lab:
+    def __init__(self, folder):
+        self.folder = folder
+        self.inventory = os.path.join(folder, "inventory.yml")
+        self.script = os.path.join(folder, "ticker.sh")
+        with open(self.script, "w", encoding="utf-8") as handle:
+            handle.write(TICKER)
+        os.chmod(self.script, 0o755)
+        hosts = {}
+        for backend in BACKENDS:
+            for host in HOSTS[backend]:
+                hosts[host] = {"noops_root": os.path.join(folder, host), "noops_supervisor": backend}
+        inventory = {"all": {"hosts": hosts, "vars": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "supervisor_venv": sys.prefix, "supervisor_install": False,
+            "ticker_script": self.script, "ticker_version": "1.0.7"}}}
+        with open(self.inventory, "w", encoding="utf-8") as handle:
+            json.dump(inventory, handle)  # JSON is YAML
+        self.hosts = hosts
+
+    def playbook(self, name):
+        result = run([os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, os.path.join(HERE, name)])
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return result.stdout
+
+    def module(self, host, module, check=False, **args):
+        """One module call through ``ansible`` ad hoc; returns the host's result dict."""
+        backend = self.hosts[host]["noops_supervisor"]
+        args.setdefault("backend", backend)
+        args.setdefault("root", self.hosts[host]["noops_root"])
+        if backend == "supervisord" and module == "process":
+            args.setdefault("supervisorctl", os.path.join(BIN, "supervisorctl"))
+        if backend == "supervisord" and module == "supervisor_config":
+            args.setdefault("supervisord_python", sys.executable)
+        result = run([os.path.join(BIN, "ansible"), "-i", self.inventory, host, "-m",
+                      "noops.platform." + module, "-a", json.dumps(args)] + (["--check"] if check else []))
+        text = result.stdout
+        assert "=>" in text, "ansible %s on %s printed no result:\n%s\n%s" % (module, host, text, result.stderr)
+        return json.loads(text[text.index("=>") + 2:])
+
+    def status(self, host, name="ticker", **args):
+        result = self.module(host, "process", name=name, **args)
+        assert "processes" in result, result
+        return result["processes"][0]
+
+    def wait_for(self, host, predicate, what, timeout=30, name="ticker"):
+        deadline = time.time() + timeout
+        while True:
+            proc = self.status(host, name)
+            if predicate(proc):
+                return proc
+            assert time.time() < deadline, "%s: %s not reached, last %s" % (host, what, proc)
+            time.sleep(0.5)
+
+
+def recap_changed(output):
+    return {line.split()[0]: int(line.split("changed=")[1].split()[0])
+            for line in output.splitlines() if " : ok=" in line}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not BACKENDS:
+        pytest.skip("neither god (apt install ruby-god) nor supervisor (pip install supervisor) is installed")
+    lab = Lab(str(tmp_path_factory.mktemp("supervisors")))
+    lab.first_run = lab.playbook("up.yml")
+    lab.second_run = lab.playbook("up.yml")
+    yield lab
+    lab.playbook("down.yml")
+
+
+def backends():
+    return [pytest.param(b, id=b) for b in ("god", "supervisord")]
+
+
+def need(backend):
+    if backend not in BACKENDS:
+        pytest.skip({"god": "god is not installed (apt install ruby-god)",
+                     "supervisord": "supervisor is not installed next to %s" % sys.executable}[backend])
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_second_run_changes_nothing(lab, backend):
+    need(backend)
+    first, second = recap_changed(lab.first_run), recap_changed(lab.second_run)
+    for host in HOSTS[backend]:
+        assert first[host] > 0
+        assert second[host] == 0, lab.second_run[-3000:]
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_program_runs_under_its_supervisor_with_version(lab, backend):
+    need(backend)
+    proc = lab.status(HOSTS[backend][0], log_lines=5)
+    assert proc["state"] == "running" and pid_alive(proc["pid"])
+    assert proc["version"] == "1.0.7" and proc["start_time"]
+    with open("/proc/%d/environ" % proc["pid"], "rb") as handle:
+        assert b"NOOPS_VERSION=1.0.7" in handle.read().split(b"\0")
+    assert any(line.startswith("started 1.0.7") or line == "tick" for line in proc["log_lines"])
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_restarted_after_kill_9(lab, backend):
+    need(backend)
+    host = HOSTS[backend][0]
+    old = lab.status(host)["pid"]
+    os.kill(old, signal.SIGKILL)
+    new = lab.wait_for(host, lambda p: p["state"] == "running" and p["pid"] not in (None, old), "restart", 20)
+    assert pid_alive(new["pid"])
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_actions(lab, backend):
+    need(backend)
+    host = HOSTS[backend][1]
+    ticker = lambda **a: lab.module(host, "process", name="ticker", **a)  # noqa: E731
+    pid = lab.status(host)["pid"]
+
+    stopped = ticker(state="stopped")
+    assert stopped["changed"] and stopped["processes"][0]["state"] == "stopped"
+    assert not pid_alive(pid)
+    assert not ticker(state="stopped")["changed"]
+
+    check = ticker(state="started", check=True)
+    assert check["changed"] and check["processes"][0]["state"] == "stopped"
+
+    started = ticker(state="started")
+    assert started["changed"] and started["processes"][0]["state"] == "running"
+    assert not ticker(state="started")["changed"]
+    pid = started["processes"][0]["pid"]
+
+    restarted = ticker(state="restarted")["processes"][0]
+    assert restarted["state"] == "running" and restarted["pid"] != pid and not pid_alive(pid)
+
+    reloaded = ticker(state="reloaded")
+    assert reloaded["changed"] and reloaded["processes"][0]["pid"] == restarted["pid"]
+    deadline = time.time() + 10
+    while "reloaded 1.0.7" not in ticker(log_lines=50)["processes"][0]["log_lines"]:
+        assert time.time() < deadline, "the program never logged the reload signal"
+        time.sleep(0.5)
+
+    tree = [int(p) for p in subprocess.run(["pgrep", "-g", str(restarted["pid"])], capture_output=True,
+                                           text=True).stdout.split()]
+    assert len(tree) >= 2  # the shell and its sleep
+    killed = ticker(state="killed")
+    assert killed["changed"] and killed["processes"][0]["state"] == "stopped"
+    assert not any(pid_alive(p) for p in tree)
+    time.sleep(3)  # well past the 1 s check interval: nothing may bring it back
+    assert lab.status(host)["state"] == "stopped"
+    assert not ticker(state="killed")["changed"]
+
+    assert ticker(state="started")["processes"][0]["state"] == "running"
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_instances_are_independent(lab, backend):
+    need(backend)
+    one, two = HOSTS[backend]
+    before = lab.status(two)
+    lab.module(one, "process", name="ticker", state="stopped")
+    after = lab.status(two)
+    assert after["state"] == "running" and after["pid"] == before["pid"]
+    assert lab.status(one)["state"] == "stopped"
+    lab.module(one, "process", name="ticker", state="started")
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_crash_loop_stops_a_program_that_exits_at_once(lab, backend):
+    need(backend)
+    host = HOSTS[backend][0]
+    config = lab.module(host, "supervisor_config", name="crasher", command="sh -c 'echo crash; exit 3'",
+                        interval=1, crash_times=3, crash_within=60)
+    assert config["changed"], config
+    lab.module(host, "process", name="crasher", state="present")
+    final = {"god": "stopped", "supervisord": "fatal"}[backend]
+    proc = lab.wait_for(host, lambda p: p["state"] == final, "crash-loop stop", 30, name="crasher")
+    crashes = len(lab.status(host, "crasher", log_lines=100)["log_lines"])
+    assert 3 <= crashes <= 4, proc
+    time.sleep(3)
+    again = lab.status(host, "crasher", log_lines=100)
+    assert again["state"] == final and len(again["log_lines"]) == crashes
+
+
+def test_listener_stops_a_slow_crash_loop(lab):
+    """supervisord only retries quick exits itself; the noops listener enforces the rule for slower ones."""
+    need("supervisord")
+    host = HOSTS["supervisord"][1]
+    lab.module(host, "supervisor_config", name="slowcrash", command="sh -c 'echo up; sleep 1.5; exit 1'",
+               interval=1, crash_times=3, crash_within=60)
+    lab.module(host, "process", name="slowcrash", state="present")
+    lab.wait_for(host, lambda p: p["state"] == "stopped", "listener stop", 30, name="slowcrash")
+    runs = len(lab.status(host, "slowcrash", log_lines=100)["log_lines"])
+    time.sleep(3)
+    assert len(lab.status(host, "slowcrash", log_lines=100)["log_lines"]) == runs == 3
+
+
+def test_not_running_instance_is_a_clear_error(lab, tmp_path):
+    need("god")
+    result = lab.module("g1", "process", root=str(tmp_path / "nowhere"))
+    assert result.get("failed") and "is not running" in result["msg"] and "god on port" in result["msg"]
+
+
+def test_systemd_only_when_pid1():
+    with open("/proc/1/comm", encoding="ascii") as handle:
+        init = handle.read().strip()
+    if init != "systemd":
+        pytest.skip("PID 1 is %s, not systemd: systemd units are checked by the Molecule scenarios" % init)
+    result = run(["systemctl", "is-system-running"])
+    assert result.stdout.strip() in ("running", "degraded", "starting")
