@@ -205,6 +205,7 @@ class CallbackModule(CallbackBase):
         self._fields: dict[str, t.Any] = {}
         self._previous_handlers: dict[int, t.Any] = {}
         self._broken = False
+        self._plays_seen: set[t.Any] = set()
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -349,6 +350,11 @@ class CallbackModule(CallbackBase):
 
     @_never_breaks
     def v2_playbook_on_play_start(self, play: t.Any) -> None:
+        # A serial play starts again for every batch, with the same play: its hosts and variables are read once.
+        key = getattr(play, "_uuid", None) or id(play)
+        if key in self._plays_seen:
+            return
+        self._plays_seen.add(key)
         try:
             vm = play.get_variable_manager()
             extra_vars = dict(vm.extra_vars or {}) if vm is not None else {}
