@@ -17,7 +17,7 @@ def _podman_setup(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     report = podman.prepare()
-    report["seconds"] = round(time.monotonic() - start, 1)
+    report["total_seconds"] = round(time.monotonic() - start, 1)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -59,6 +59,34 @@ def _fleet_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fleet_time(args: argparse.Namespace) -> int:
+    """Time one fleet's life: up, `ansible all -m ping` over SSH, down (the figures in docs/testing.md)."""
+    import subprocess
+    import tempfile
+
+    from .common import REPO_ROOT
+    from .netns import Fleet
+
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="noops-fleet-") as workdir:
+        start = time.monotonic()
+        fleet = Fleet(args.count, workdir).up()
+        seconds["up"] = time.monotonic() - start
+        try:
+            inventory = fleet.write_inventory()
+            start = time.monotonic()
+            ping = subprocess.run([str(Path(sys.executable).parent / "ansible"), "all", "-i", str(inventory),
+                                   "-m", "ansible.builtin.ping"], cwd=REPO_ROOT, capture_output=True, text=True)
+            seconds["ping"] = time.monotonic() - start
+        finally:
+            start = time.monotonic()
+            fleet.down()
+            seconds["down"] = time.monotonic() - start
+    print(json.dumps({"hosts": args.count, "ping_rc": ping.returncode,
+                      "seconds": {k: round(v, 2) for k, v in seconds.items()}}))
+    return ping.returncode
+
+
 def _cleanup(args: argparse.Namespace) -> int:
     from . import netns
 
@@ -90,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("fleet-down", help="stop the fleet recorded in WORKDIR and remove its namespaces")
     p.add_argument("--workdir", type=Path, required=True)
     p.set_defaults(handler=_fleet_down)
+
+    p = sub.add_parser("fleet-time", help="time a fleet of COUNT hosts: up, ansible ping over SSH, down")
+    p.add_argument("count", type=int)
+    p.set_defaults(handler=_fleet_time)
 
     p = sub.add_parser("cleanup", help="remove fleets whose owning process is gone (--all: every fleet)")
     p.add_argument("--all", action="store_true")

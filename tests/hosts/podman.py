@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -217,14 +218,19 @@ def unusable_reason() -> str | None:
 
 
 def prepare() -> dict[str, object]:
-    """Everything Molecule needs, idempotent: engine setup, images, driver collections. Returns a report."""
+    """Everything Molecule needs, idempotent: engine setup, images, driver collections, then a probe container.
+    Returns a report: what each step did and how long it took."""
     reason = unusable_reason()
     if reason:
         raise HostsError(reason)
-    report: dict[str, object] = {"engine": setup_engine()}
-    report["images"] = ensure_images()
-    report["collections"] = str(collections_dir())
-    probe()
+    report: dict[str, object] = {}
+    seconds: dict[str, float] = {}
+    for step, action in (("engine", setup_engine), ("images", ensure_images),
+                         ("collections", lambda: str(collections_dir())), ("probe", probe)):
+        start = time.monotonic()
+        report[step] = action()
+        seconds[step] = round(time.monotonic() - start, 1)
+    report["seconds"] = seconds
     return report
 
 
