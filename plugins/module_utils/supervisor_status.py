@@ -23,7 +23,8 @@ SYSTEMD_STATES = {"active": "running", "reloading": "running", "activating": "st
 # States in which the program is (or is about to be) running: "started" leaves these alone.
 UP_STATES = ("running", "starting")
 
-GOD_LINE_RE = re.compile(r"^(\s*)(\S.*?):\s*(\S*)\s*$")
+# "name: up", "  name: up" under a group header, or the seed's patched god: "name[pid user]: running (start)".
+GOD_LINE_RE = re.compile(r"^(\s*)([^\s\[]+?)(?:\[\d+ [^\]]*\])?:\s*(\S*)(?:\s+\(.*\))?\s*$")
 SUPERVISORCTL_RE = re.compile(r"^(\S+)\s+([A-Z]+)\s*(.*)$")
 PID_RE = re.compile(r"pid (\d+)")
 

@@ -1,0 +1,166 @@
+"""Parsing what god, supervisorctl and systemctl print (recorded samples), /proc facts and the crash-loop window."""
+
+import pytest
+
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import (
+    CrashLoop,
+    parse_crash_loop,
+    parse_labels,
+)
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
+    normalise,
+    parse_god_status,
+    parse_supervisorctl_status,
+    parse_systemctl_show,
+    proc_stat_ids,
+    proc_stat_starttime,
+    process_tree,
+    tail_lines,
+)
+
+GOD_SAMPLES = [
+    ("", {}),
+    ("ticker: up\n", {"ticker": "up"}),
+    ("crasher: unmonitored\nticker: up\n", {"crasher": "unmonitored", "ticker": "up"}),
+    # a group header, then its watches indented
+    ("web:\n  web-1: start\n  web-2: restart\nlone: init\n", {"web-1": "start", "web-2": "restart", "lone": "init"}),
+    # the seed's patched god (QCon slide "god status")
+    ("frigga[25933 root]: running (2014-03-26 23:03:43)\n"
+     "database-change-handler_database-change-handler_production-sd[8617 root]: running (2014-04-01 10:48:54)\n",
+     {"frigga": "running", "database-change-handler_database-change-handler_production-sd": "running"}),
+    ("The server is not available (or you do not have permissions to access it)\n", {}),
+]
+
+
+@pytest.mark.parametrize("text, expected", GOD_SAMPLES)
+def test_parse_god_status(text, expected):
+    assert parse_god_status(text) == expected
+
+
+SUPERVISORCTL = """\
+crasher                          FATAL     Exited too quickly (process log may have details)
+noops_crashloop                  RUNNING   pid 14121, uptime 0:00:02
+slowcrash                        STOPPED   Nov 26 05:04 AM
+ticker                           RUNNING   pid 7341, uptime 1 day, 0:00:03
+web:web-8080                     STARTING
+old                              STOPPING  pid 99, uptime 0:10:00
+quick                            BACKOFF   Exited too quickly (process log may have details)
+done                             EXITED    Nov 26 05:04 AM
+nope: ERROR (no such process)
+"""
+
+
+@pytest.mark.parametrize("name, state, pid", [
+    ("crasher", "FATAL", None), ("noops_crashloop", "RUNNING", 14121), ("slowcrash", "STOPPED", None),
+    ("ticker", "RUNNING", 7341), ("web-8080", "STARTING", None), ("old", "STOPPING", 99),
+    ("quick", "BACKOFF", None), ("done", "EXITED", None),
+])
+def test_parse_supervisorctl_status(name, state, pid):
+    parsed = parse_supervisorctl_status(SUPERVISORCTL)
+    assert (parsed[name]["state"], parsed[name]["pid"]) == (state, pid)
+    assert "nope" not in parsed and "nope:" not in parsed
+
+
+def test_supervisorctl_not_running_is_no_process():
+    assert parse_supervisorctl_status("unix:///srv/h1/var/run/noops/supervisord/supervisord.sock no such file\n") == {}
+
+
+SYSTEMCTL = """\
+Id=dch.service
+LoadState=loaded
+ActiveState=active
+MainPID=4242
+NeedDaemonReload=no
+UnitFileState=enabled
+
+Id=gone.service
+LoadState=not-found
+ActiveState=inactive
+MainPID=0
+NeedDaemonReload=no
+UnitFileState=
+"""
+
+
+def test_parse_systemctl_show():
+    units = parse_systemctl_show(SYSTEMCTL)
+    assert [u["Id"] for u in units] == ["dch.service", "gone.service"]
+    assert units[0]["MainPID"] == "4242" and units[1]["UnitFileState"] == ""
+
+
+@pytest.mark.parametrize("backend, raw, state", [
+    ("god", "up", "running"), ("god", "unmonitored", "stopped"), ("god", "start", "starting"),
+    ("god", "stop", "stopping"), ("god", "weird", "unknown"),
+    ("supervisord", "RUNNING", "running"), ("supervisord", "FATAL", "fatal"), ("supervisord", "BACKOFF", "backoff"),
+    ("systemd", "active", "running"), ("systemd", "failed", "fatal"), ("systemd", "inactive", "stopped"),
+    ("systemd", "activating", "starting"),
+])
+def test_normalise(backend, raw, state):
+    assert normalise(backend, raw) == state
+
+
+STAT = "4242 (sh -c (odd) name) S 1 4242 4242 0 -1 4194560 120 0 0 0 0 0 0 0 20 0 1 0 987654 2289664 214"
+
+
+def test_proc_stat_fields_survive_parens_in_the_name():
+    assert proc_stat_starttime(STAT) == 987654
+    assert proc_stat_ids(STAT) == (1, 4242, 4242)
+
+
+def test_process_tree_reaches_descendants_and_group_strays():
+    table = {
+        100: (1, 100, 100),     # the program, group and session leader
+        101: (100, 100, 100),   # its child
+        102: (101, 100, 100),   # grandchild
+        150: (1, 100, 100),     # double-forked away from the tree, still in the group
+        200: (1, 200, 200),     # someone else
+        201: (200, 200, 200),
+    }
+    assert process_tree(100, table) == [100, 101, 102, 150]
+    assert process_tree(200, table) == [200, 201]
+
+
+@pytest.mark.parametrize("count, expected", [(0, []), (1, ["line 99"]), (3, ["line 97", "line 98", "line 99"])])
+def test_tail_lines(tmp_path, count, expected):
+    log = tmp_path / "x.log"
+    log.write_text("".join("line %d\n" % n for n in range(100)))
+    assert tail_lines(str(log), count, block=7) == expected  # a tiny block crosses many reads
+
+
+def test_tail_of_a_short_file(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("only\n")
+    assert tail_lines(str(log), 10) == ["only"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("# noops-name: dch\n# noops-version: 93043\n\nGod.watch do |w|\n", {"name": "dch", "version": "93043"}),
+    ("; noops-crash-loop: 3/600\n[program:x]\n# noops-version: late\n", {"crash-loop": "3/600"}),
+    ("[Unit]\n# noops-version: 1\n", {}),
+])
+def test_parse_labels(text, expected):
+    assert parse_labels(text) == expected
+
+
+@pytest.mark.parametrize("value, expected", [("3/600", (3, 600)), (" 5 / 60 ", (5, 60))])
+def test_parse_crash_loop(value, expected):
+    assert parse_crash_loop(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "3", "three/600", "3/"])
+def test_parse_crash_loop_rejects(value):
+    with pytest.raises(ValueError):
+        parse_crash_loop(value)
+
+
+# (seconds of each exit, times, within) -> which exits trip the rule
+@pytest.mark.parametrize("exits, times, within, trips", [
+    ([0, 100, 200], 3, 600, [False, False, True]),          # the seed: 3 within 10 minutes
+    ([0, 400, 700], 3, 600, [False, False, False]),         # the first left the window
+    ([0, 1, 2, 3, 4, 5], 3, 600, [False, False, True, False, False, True]),  # counting restarts after a trip
+    ([0], 1, 10, [True]),
+])
+def test_crash_loop_window(exits, times, within, trips):
+    loops = CrashLoop()
+    assert [loops.record("p", t, times, within) for t in exits] == trips
+    assert not CrashLoop().record("other", 0, 2, 10)
