@@ -60,14 +60,19 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode a O(pause=true) pause is not written; an operator's pause and cancel are honoured.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    details: Runs on the controller only; the hosts of the batch are not contacted.
     platforms: all
 author:
-  - noops maintainers
+  - noops maintainers (!UNKNOWN)
 seealso:
   - plugin: noops.platform.history
     plugin_type: callback
