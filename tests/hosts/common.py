@@ -18,7 +18,8 @@ def run(cmd: list[str], *, check: bool = True, input: str | None = None, timeout
         env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
     """Run a command, capture text output, and raise HostsError (with stderr) when it fails and check is set."""
     try:
-        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+                              check=False)
     except FileNotFoundError as e:
         raise HostsError(f"{cmd[0]}: not installed") from e
     except subprocess.TimeoutExpired as e:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from . import podman
 from .common import REPO_ROOT, HostsError
@@ -54,7 +53,6 @@ def run_scenario(scenario: str, command: str = "test", *, extra_args: list[str] 
     """`molecule COMMAND -s SCENARIO` from the repository root. With stream, output goes to the terminal;
     otherwise stdout and stderr (merged) are captured in the result's stdout for the caller to show on failure."""
     cmd = molecule_command(scenario, command, extra_args)
-    kwargs: dict = {"cwd": REPO_ROOT, "env": molecule_env(env), "timeout": timeout, "text": True}
-    if not stream:
-        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return subprocess.run(cmd, **kwargs)
+    output = None if stream else subprocess.PIPE
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=molecule_env(env), timeout=timeout, text=True, check=False,
+                          stdout=output, stderr=subprocess.STDOUT if output else None)

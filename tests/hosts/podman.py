@@ -68,7 +68,7 @@ def debian_mirror() -> str:
 
 
 def containers_conf_text() -> str:
-    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
+    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True, check=True).stdout.strip()
     return f"""{CONF_MARKER}
 # crun cannot raise RLIMIT_NOFILE above the caller's hard limit here, so ask for exactly that limit.
 [containers]
@@ -129,7 +129,7 @@ def build_base_image() -> None:
         try:
             proc = subprocess.run(["podman", "import", "--change", f"LABEL {RECIPE_LABEL}={base_recipe_hash()}",
                                    "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
-                                  stdin=tar.stdout, capture_output=True, text=True, timeout=600)
+                                  stdin=tar.stdout, capture_output=True, text=True, timeout=600, check=False)
         finally:
             tar.stdout.close()
             tar.wait()
@@ -243,4 +243,3 @@ def cleanup_containers(label: str | None = None) -> list[str]:
     if names:
         run(["podman", "rm", "-f", "-t", "0", *names])
     return names
-

@@ -16,14 +16,14 @@ pytestmark = pytest.mark.slow
 
 def ansible(inventory, *args, pattern="all"):
     return subprocess.run([os.path.join(BIN, "ansible"), pattern, "-i", str(inventory), *args],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False)
 
 
 def leftovers(fleet_state):
     """What of a fleet still exists on the machine: namespaces, links, live launchers, ssh masters."""
-    names = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    names = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split())
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     found = [h["netns"] for h in fleet_state["hosts"] if h["netns"] in names]
     found += [f"link {fleet_state['bridge']}"] if f" {fleet_state['bridge']}:" in links else []
     found += [f"launcher {h['pid']}" for h in fleet_state["hosts"] if netns._alive(h["pid"])]
