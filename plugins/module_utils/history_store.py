@@ -303,7 +303,7 @@ class HistoryStore:
             if current > LATEST_VERSION:
                 raise StoreError("history store %s has schema version %d, newer than this noops knows (%d): "
                                  "upgrade noops.platform" % (self.name, current, LATEST_VERSION))
-            for version, _, statements in MIGRATIONS:
+            for version, dummy, statements in MIGRATIONS:
                 if current < version <= target:
                     for statement in statements:
                         self._execute(statement)
