@@ -89,9 +89,11 @@ def _fleet_time(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from . import netns
+    from . import molecule, netns, podman
 
-    removed = netns.cleanup_stale(include_live=args.all)
+    removed: dict[str, list[str]] = {"fleets": netns.cleanup_stale(include_live=args.all)}
+    if args.containers:
+        removed["containers"] = podman.cleanup_containers(molecule.CONTAINER_LABEL)
     print(json.dumps(removed, indent=2))
     return 0
 
@@ -124,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("count", type=int)
     p.set_defaults(handler=_fleet_time)
 
-    p = sub.add_parser("cleanup", help="remove fleets whose owning process is gone (--all: every fleet)")
-    p.add_argument("--all", action="store_true")
+    p = sub.add_parser("cleanup", help="remove fleets whose owning process is gone, and Molecule leftovers")
+    p.add_argument("--all", action="store_true", help="every fleet, also those of running processes")
+    p.add_argument("--containers", action="store_true", help="also every container Molecule created (any scenario)")
     p.set_defaults(handler=_cleanup)
 
     args = parser.parse_args(argv)

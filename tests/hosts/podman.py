@@ -154,8 +154,8 @@ def ensure_images() -> dict[str, str]:
         build_base_image()
         base_rebuilt = True
     result[BASE_IMAGE] = "built" if base_rebuilt else "cached"
-    # The systemd recipe hash includes the base's, so a new base always rebuilds the systemd image too.
-    if image_recipe(SYSTEMD_IMAGE) != systemd_recipe_hash():
+    # Built FROM the base: a rebuilt base (new recipe, or the image was removed) rebuilds the systemd image too.
+    if base_rebuilt or image_recipe(SYSTEMD_IMAGE) != systemd_recipe_hash():
         build_systemd_image()
         result[SYSTEMD_IMAGE] = "built"
     else:
