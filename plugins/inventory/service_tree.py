@@ -19,8 +19,9 @@ description:
   - Host vars are C(noops_tags) (the tags as written), C(noops_tag) (the first tag as a mapping key -> value),
     C(ansible_host) (from C(address)) and the machine's own C(vars). The vars of a C(nodes) entry become group vars
     of that tree-path group, or of the pair group when the node is a single pair.
-  - Values in the tree are data; Jinja expressions in them are not evaluated (C(ansible-inventory --list) shows
-    them as C(__ansible_unsafe)). Use O(compose) to derive variables with Jinja.
+  - Values from a tree file are trusted for templating, as in any inventory file of Ansible's own. Values from an
+    HTTP source are data only (C(ansible-inventory --list) shows them as C(__ansible_unsafe)), so that a remote
+    service cannot make the controller run Jinja it sent. O(compose) derives variables with Jinja for either source.
   - With O(cache) on, the cache holds the source document (as JSON text) and the source it came from; groups and
     variables are rebuilt from it on every run, and a run that read the cache does not write it back.
   - The inventory config file name must end in C(.noops.yml) or C(.noops.yaml), or be C(service_tree.yml) or
@@ -117,6 +118,10 @@ try:
     from ansible.utils.vars import validate_variable_name
 except ImportError:  # older ansible-core: every host variable goes through Host.set_variable
     validate_variable_name = None
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core before 2.19 has no template trust: nothing to apply
+    trust_as_template = None
 
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
@@ -286,6 +291,29 @@ def _plain_name(key: t.Any) -> bool:
     return True
 
 
+class _Trust:
+    """Marks every string of a value as trusted for templating, as Ansible's own YAML inventory files are.
+
+    One tagged copy per distinct string, shared by every host that carries it (strings are immutable): a fleet
+    repeats the same few thousand tag values and paths over and over.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, t.Any] = {}
+
+    def __call__(self, value: t.Any) -> t.Any:
+        if type(value) is str:  # pylint: disable=unidiomatic-typecheck
+            tagged = self._seen.get(value)
+            if tagged is None:
+                tagged = self._seen[value] = trust_as_template(value)
+            return tagged
+        if isinstance(value, dict):
+            return {key: self(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        return value
+
+
 def _fast_path_fits(data: t.Any) -> bool:
     """True when the inventory has the internals ``_populate_direct`` writes to (as in ansible-core 2.15 to 2.19)."""
     group = data.groups.get("all") if isinstance(getattr(data, "groups", None), dict) else None
@@ -322,6 +350,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             layout = tree.layout(query or None)
         except TagError as e:
             raise AnsibleParserError("%s: option 'query': %s" % (path, e)) from e
+        # Trust as Ansible trusts its own inventory files: a local tree file may hold templates, an HTTP answer
+        # never (a remote service must not make the controller run Jinja it sent). Ansible's inventory wrapper
+        # reads this attribute on the first set_variable.
+        self.trusted_by_default = not is_url(source)
         self._populate(layout)
 
     # -- the source document --------------------------------------------------------------------------------------
@@ -354,7 +386,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _populate(self, layout: Layout) -> None:
         data = getattr(self.inventory, "__wrapped__", self.inventory)
         if _fast_path_fits(data):
-            self._populate_direct(data, layout)
+            trust = _Trust() if self.trusted_by_default and trust_as_template is not None else None
+            self._populate_direct(data, layout, trust)
         else:
             self._populate_public(self.inventory, layout)
         self._construct(layout)
@@ -380,7 +413,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 inventory.add_child(group, name)
 
     @staticmethod
-    def _populate_direct(data, layout: Layout) -> None:
+    def _populate_direct(data, layout: Layout, trust: t.Callable[[t.Any], t.Any] | None = None) -> None:
         """The same inventory as ``_populate_public`` followed by ``reconcile_inventory``, in linear time.
 
         Why it touches InventoryData/Group/Host attributes: per membership, ``add_child`` walks the group's
@@ -391,7 +424,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         are empty (top-level groups linked to ``all`` first, as reconcile would, when nothing else is pending),
         then each group's ancestors are computed once and memberships are written straight into
         ``Group.hosts``/``Group.host_names`` and ``Host.groups``, and host variables into ``Host.vars`` when
-        ``set_variable`` would only have assigned them. Values stay plain, untrusted data (no origin tag).
+        ``set_variable`` would only have assigned them. ``trust`` (for a local tree file) marks strings trusted
+        as the wrapper's ``set_variable`` would; the wrapper's origin tag, used only in error messages, is left out.
         tests/unit/plugins/inventory checks that both ways give the same groups, links, depths, members and vars.
         """
         groups = data.groups
@@ -411,7 +445,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for group, group_vars in layout.group_vars.items():
             target = groups[group]
             for key, value in group_vars.items():
-                target.set_variable(key, value)
+                target.set_variable(key, trust(value) if trust else value)
 
         hosts = data.hosts
         source = data.current_source
@@ -432,6 +466,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 host = hosts[name]
             own = host.vars
             for key, value in host_vars.items():
+                if trust:
+                    value = trust(value)
                 if key in plain_keys and key not in own:
                     own[key] = value
                 else:
@@ -448,13 +484,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             touched.add(group)
             touched.update(ancestors)
             names = group.host_names
+            group_hosts = group.hosts
             for name in members:
                 if name in names:
                     continue
                 host = hosts[name]
-                group.hosts.append(host)
+                group_hosts.append(host)
                 names.add(name)
-                # what Host.add_group records: the group's ancestors, then the group
+                # what Host.add_group records: the group's ancestors, then the group (a few short list scans
+                # measured faster here than keeping an ordered set per host)
                 mine = host.groups
                 for ancestor in ancestors:
                     if ancestor not in mine:

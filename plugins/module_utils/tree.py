@@ -89,6 +89,7 @@ class Tree:
         host_vars: dict[str, dict[str, t.Any]] = {}
         # Fleets repeat the same few thousand tags over many machines: work out each tag's groups once.
         tag_groups: dict[Tag, tuple[str, ...]] = {}
+        tag_pairs: dict[Tag, dict[str, str]] = {}
         for machine in machines:
             mine: dict[str, None] = {}  # ordered set of this machine's groups
             for tag in machine.tags:
@@ -103,9 +104,13 @@ class Tree:
                     group_hosts[group] = [machine.name]
                 else:
                     members.append(machine.name)
+            first = machine.tags[0]
+            first_pairs = tag_pairs.get(first)
+            if first_pairs is None:  # dict() of a Mapping goes key by key: build each distinct tag's once, copy after
+                first_pairs = tag_pairs[first] = dict(first)
             hv: dict[str, t.Any] = {
                 "noops_tags": list(machine.raw_tags),
-                "noops_tag": dict(machine.tags[0]),
+                "noops_tag": dict(first_pairs),
             }
             if machine.address:
                 hv["ansible_host"] = machine.address
