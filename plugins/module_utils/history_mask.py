@@ -34,6 +34,17 @@ def is_secret_key(key: object) -> bool:
     """Whether a variable or field name looks like it holds a secret."""
     if not isinstance(key, str) or not key:
         return False
+    known = _KEY_CACHE.get(key)
+    if known is None:
+        known = _KEY_CACHE[key] = _looks_secret(str(key))
+    return known
+
+
+# The same few hundred variable names come back with every result: decide each once.
+_KEY_CACHE: dict[str, bool] = {}
+
+
+def _looks_secret(key: str) -> bool:
     words = [w for w in _WORD_SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
     if any(w in _WORDS for w in words):
         return True
