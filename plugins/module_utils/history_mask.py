@@ -36,6 +36,8 @@ def is_secret_key(key: object) -> bool:
         return False
     known = _KEY_CACHE.get(key)
     if known is None:
+        if len(_KEY_CACHE) > 20000:  # generated names (per-host keys) must not grow it for ever
+            _KEY_CACHE.clear()
         known = _KEY_CACHE[key] = _looks_secret(str(key))
     return known
 
