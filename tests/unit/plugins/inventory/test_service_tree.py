@@ -13,14 +13,20 @@ import yaml
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
+from ansible.inventory.manager import _InventoryDataWrapper
 from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible.template import is_trusted_as_template
+from ansible._internal._datatag._tags import Origin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 COLLECTIONS = os.path.join(ROOT, "collections")
 EXAMPLE_TREE = os.path.join(ROOT, "examples", "tree.yml")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-init_plugin_loader([COLLECTIONS])
+from ansible.utils.collection_loader import AnsibleCollectionConfig  # noqa: E402
+
+if not AnsibleCollectionConfig.collection_finder:  # another test module may have set it up already
+    init_plugin_loader([COLLECTIONS])
 
 from ansible_collections.noops.platform.plugins.inventory import service_tree  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree  # noqa: E402
@@ -298,6 +304,17 @@ def test_url_source_bad_documents(tmp_path, monkeypatch, body, part):
 
 # -- the direct population equals the public-API one -----------------------------------------------------------
 
+def trusted_strings(value) -> list:
+    """The strings inside a value that are trusted for templating, in a stable order."""
+    if isinstance(value, str):
+        return [str(value)] if is_trusted_as_template(value) else []
+    if isinstance(value, dict):
+        return [s for key in sorted(value) for s in trusted_strings(value[key])]
+    if isinstance(value, list):
+        return [s for item in value for s in trusted_strings(item)]
+    return []
+
+
 def snapshot(inventory: InventoryData) -> dict:
     """Everything an inventory consumer sees, in a comparable form (order of a host's groups aside)."""
     return {
@@ -306,19 +323,29 @@ def snapshot(inventory: InventoryData) -> dict:
                           # get_hosts() orders nested groups by set iteration (object ids): compare as sets
                           "priority": g.priority, "all_hosts": sorted(h.name for h in g.get_hosts())}
                    for name, g in inventory.groups.items()},
-        "hosts": {name: {"vars": h.vars, "groups": sorted(g.name for g in h.groups), "port": h.vars.get("ansible_port")}
+        "hosts": {name: {"vars": h.vars, "groups": sorted(g.name for g in h.groups), "port": h.vars.get("ansible_port"),
+                         "trusted": trusted_strings(h.vars)}
                   for name, h in inventory.hosts.items()},
         "groups_dict": {name: sorted(hosts) for name, hosts in inventory.get_groups_dict().items()},
     }
 
 
-def populate(layout, way: str, inventory: InventoryData | None = None) -> InventoryData:
+class _TrustingPlugin:
+    """Stands for the plugin in Ansible's inventory wrapper: what the plugin says about a local tree file."""
+    trusted_by_default = True
+
+
+def populate(layout, way: str, inventory: InventoryData | None = None, trusted: bool = False) -> InventoryData:
     inventory = inventory or InventoryData()
     if way == "direct":
         assert service_tree._fast_path_fits(inventory)
-        service_tree.InventoryModule._populate_direct(inventory, layout)
+        service_tree.InventoryModule._populate_direct(inventory, layout, service_tree._Trust() if trusted else None)
     else:
-        service_tree.InventoryModule._populate_public(inventory, layout)
+        # the public methods, through the same wrapper InventoryManager hands to every inventory plugin
+        target = inventory
+        if trusted:
+            target = _InventoryDataWrapper(inventory, target_plugin=_TrustingPlugin(), origin=Origin(description="t"))
+        service_tree.InventoryModule._populate_public(target, layout)
     inventory.reconcile_inventory()
     return inventory
 
@@ -335,8 +362,9 @@ def with_other_source() -> InventoryData:
     return inventory
 
 
+@pytest.mark.parametrize("trusted", [False, True], ids=["data", "trusted"])
 @pytest.mark.parametrize("case", ["example", "example-query", "fleet", "fleet-query", "other-source"])
-def test_direct_population_equals_public_api(case):
+def test_direct_population_equals_public_api(case, trusted):
     import inventory as bench  # bench/inventory.py: the benchmark's fleet generator
     if case.startswith("fleet"):
         doc = bench.generate_fleet(1500, seed=7)
@@ -345,12 +373,13 @@ def test_direct_population_equals_public_api(case):
     query = "idc.lg,idc.sd,!status.offline" if case.endswith("query") else None
     layout = load_tree(doc, "t").layout(query)
     start = with_other_source if case == "other-source" else InventoryData
-    fast = snapshot(populate(layout, "direct", start()))
-    slow = snapshot(populate(layout, "public", start()))
+    fast = snapshot(populate(layout, "direct", start(), trusted))
+    slow = snapshot(populate(layout, "public", start(), trusted))
     assert fast["hosts"] == slow["hosts"]
     assert fast["groups"] == slow["groups"]
     assert fast["groups_dict"] == slow["groups_dict"]
     assert len(fast["hosts"]) > 10
+    assert any(h["trusted"] for h in fast["hosts"].values()) is trusted
 
 
 # -- cache ------------------------------------------------------------------------------------------------------
@@ -388,3 +417,16 @@ def test_cache_holds_the_source_and_is_not_rewritten_when_read(tmp_path):
     # a refresh (cache=False, as with --flush-cache) reads the source and rewrites the cache
     assert sorted(parse(False).hosts) == ["z9"]
     assert list(cached_document()["machines"]) == ["z9"]
+
+
+# -- template trust ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, trusted", [("tree.yml", True), ("https://tree.example.com/api/tree", False)])
+def test_file_values_are_trusted_http_values_are_data(tmp_path, monkeypatch, source, trusted):
+    monkeypatch.setattr(service_tree, "open_url", Recorder(json.dumps(TREE).encode()))
+    inventory = run_plugin(tmp_path, {"source": source}, TREE)
+    a1 = inventory.hosts["a1"].vars
+    values = [a1["ansible_host"], a1["noops_tags"][0], a1["noops_tag"]["service"],
+              inventory.groups["cop_x_owt_o"].vars["team"]]
+    assert [is_trusted_as_template(v) for v in values] == [trusted] * len(values)
+    assert a1["ansible_host"] == "10.0.0.1"
