@@ -43,10 +43,13 @@ if GOD:
 if SUPERVISOR:
     BACKENDS.append("supervisord")
 HOSTS = {"god": ("g1", "g2"), "supervisord": ("s1", "s2")}
+HISTORY = os.path.join(os.environ.get("TMPDIR", "/tmp"), "noops-supervisor-tests-%d.db" % os.getpid())
 
 
 def run(argv, **kwargs):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    # The history callback of ansible.cfg stays on, but records these fixture runs in the test's own store.
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0",
+               NOOPS_HISTORY_DSN=HISTORY)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, **kwargs)
 
 
@@ -88,7 +91,9 @@ class Lab:
                       "noops.platform." + module, "-a", json.dumps(args)] + (["--check"] if check else []))
         text = result.stdout
         assert "=>" in text, "ansible %s on %s printed no result:\n%s\n%s" % (module, host, text, result.stderr)
-        return json.loads(text[text.index("=>") + 2:])
+        data = json.loads(text[text.index("=>") + 2:])
+        data.setdefault("failed", "FAILED!" in text[:text.index("=>")])
+        return data
 
     def status(self, host, name="ticker", **args):
         result = self.module(host, "process", name=name, **args)
@@ -224,13 +229,15 @@ def test_crash_loop_stops_a_program_that_exits_at_once(lab, backend):
                         interval=1, crash_times=3, crash_within=60)
     assert config["changed"], config
     lab.module(host, "process", name="crasher", state="present")
-    final = {"god": "stopped", "supervisord": "fatal"}[backend]
-    proc = lab.wait_for(host, lambda p: p["state"] == final, "crash-loop stop", 30, name="crasher")
+    # supervisord: FATAL after startretries quick exits; on a loaded machine an exit may come after startsecs,
+    # and then the listener's rule stops it (STOPPED). Either way the rule ended the loop.
+    final = {"god": ("stopped",), "supervisord": ("fatal", "stopped")}[backend]
+    proc = lab.wait_for(host, lambda p: p["state"] in final, "crash-loop stop", 30, name="crasher")
     crashes = len(lab.status(host, "crasher", log_lines=100)["log_lines"])
     assert 3 <= crashes <= 4, proc
     time.sleep(3)
     again = lab.status(host, "crasher", log_lines=100)
-    assert again["state"] == final and len(again["log_lines"]) == crashes
+    assert again["state"] == proc["state"] and len(again["log_lines"]) == crashes
 
 
 def test_listener_stops_a_slow_crash_loop(lab):
