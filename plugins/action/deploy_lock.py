@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for noops.platform.deploy_lock (documentation in plugins/modules/deploy_lock.py).
+
+The lock lives on the controller (module_utils/lock.py); its holder is the ansible-playbook process.
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.noops.platform.plugins.module_utils.lock import (
+    LockHeld, acquire, describe, is_stale, lock_file, playbook_pid, read, release,
+)
+
+ARGUMENT_SPEC = dict(
+    key=dict(type="str", required=True, no_log=False),
+    state=dict(type="str", default="acquired", choices=["acquired", "released"]),
+    # "break" is a Python keyword, hence the alias for callers who prefer the plain word.
+    break_lock=dict(type="bool", default=False, aliases=["break"]),
+    playbook=dict(type="str"),
+    lock_dir=dict(type="path"),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        key, directory = args["key"], args["lock_dir"]
+        if not key.strip():
+            result.update(failed=True, msg="key: must not be empty (the service cluster, e.g. its job tag)")
+            return result
+        pid = playbook_pid()
+        result.update(key=key, path=lock_file(key, directory), pid=pid, changed=False)
+        if args["state"] == "released":
+            released, holder = release(key, pid, directory)
+            result.update(changed=released, holder=holder)
+            if holder is not None:
+                result["msg"] = "left in place: %s" % describe(key, holder)
+            return result
+        if self._task.check_mode:
+            # A check run changes nothing and may run beside a deploy; it only reports the holder.
+            holder = read(key, directory)
+            result["holder"] = holder
+            if holder is not None:
+                result.setdefault("warnings", []).append(describe(key, holder) + (" (dead run)" if is_stale(holder)
+                                                                                  else ""))
+            return result
+        playbook = args["playbook"] or task_vars.get("playbook_dir")
+        try:
+            holder, changed, broken = acquire(key, pid, playbook, args["break_lock"], directory)
+        except LockHeld as e:
+            result.update(failed=True, msg=str(e), holder=e.holder, stale=e.stale)
+            return result
+        except OSError as e:
+            result.update(failed=True, msg="cannot take the lock %s: %s" % (result["path"], e))
+            return result
+        result.update(changed=changed, holder=holder, broken=broken)
+        if broken:
+            result.setdefault("warnings", []).append("broke the lock of a dead run: %s" % describe(key, broken))
+        return result
