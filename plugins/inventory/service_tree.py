@@ -103,13 +103,16 @@ compose:
 import json
 import os
 import typing as t
+from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from yaml.nodes import ScalarNode
 
 from ansible import constants as C
 from ansible.errors import AnsibleParserError
 from ansible.inventory.host import Host
 from ansible.module_utils.common.text.converters import to_native, to_text
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.path import basedir
@@ -126,12 +129,11 @@ except ImportError:  # ansible-core before 2.19 has no template trust: nothing t
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
-import yaml
-from yaml.nodes import ScalarNode
-
 # libyaml's loader is several times faster on big trees; the pure-Python one is the fallback.
 _BaseYamlLoader: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR, _MAP, _SEQ = ("tag:yaml.org,2002:%s" % kind for kind in ("str", "map", "seq"))
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 
 CONFIG_SUFFIXES = (".noops.yml", ".noops.yaml")
 CONFIG_NAMES = ("service_tree.yml", "service_tree.yaml")
