@@ -430,3 +430,24 @@ def test_file_values_are_trusted_http_values_are_data(tmp_path, monkeypatch, sou
               inventory.groups["cop_x_owt_o"].vars["team"]]
     assert [is_trusted_as_template(v) for v in values] == [trusted] * len(values)
     assert a1["ansible_host"] == "10.0.0.1"
+
+
+# -- the quick YAML loader gives what yaml.safe_load gives ------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "machines:\n  a1: {address: 10.0.0.1, tags: [cop.x_idc.lg]}\n",
+    "a: yes\nb: No\nc: on\nd: ~\ne: null\nf: ''\ng: 1\nh: -2.5\ni: .inf\nj: 0x1f\nk: 2014-11-26\nl: 1_000\n",
+    "words: [lg, sd-1, 10.1.2.3, '010', \"yes\", true, False, x.y_z]\n",
+    "base: &b {user: work, ports: [80, 443]}\nweb: *b\nmerged: {<<: *b, user: root}\n",
+    "tagged: !!str 123\nset: !!set {a, b}\nbinary: !!binary aGk=\n",
+    "- 1\n- [2, {3: three, 4.5: x, null: y, true: z}]\n",
+    "",
+    "just a string\n",
+])
+def test_load_yaml_equals_safe_load(text):
+    assert service_tree.load_yaml(text) == yaml.safe_load(text)
+
+
+def test_load_yaml_rejects_a_machine_listed_twice():
+    with pytest.raises(yaml.YAMLError, match="found duplicate key 'a1'"):
+        service_tree.load_yaml("machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n")
