@@ -232,8 +232,11 @@ class CallbackModule(CallbackBase):
         rec = self._recorder
         if rec is not None and rec.error and not self._warned:
             self._warned = True
-            self._display.warning("noops history: %s; the run goes on, task %s is recorded as incomplete"
-                                  % (rec.error, rec.task_id if rec.task_id is not None else "(not yet created)"))
+            if rec.task_id is not None:
+                then = "task %d is marked as an incomplete record" % rec.task_id
+            else:
+                then = "the task is recorded (marked incomplete) if the store answers before the run ends"
+            self._display.warning("noops history: %s; the run goes on, %s" % (rec.error, then))
 
     def _is_progress_task(self, task: t.Any) -> bool:
         role = getattr(task, "_role", None)
