@@ -418,7 +418,10 @@ def _relative_path(value: t.Any) -> str:
 
 
 def _sha256(value: t.Any) -> str:
-    if not isinstance(value, str) or not SHA256_RE.match(value.strip()):
+    if not isinstance(value, str):
+        # YAML reads an unquoted checksum of digits only as a number and drops its leading zeros.
+        raise ValueError("must be 64 hex digits, in quotes (the package's sha256)")
+    if not SHA256_RE.match(value.strip()):
         raise ValueError("must be 64 hex digits (the package's sha256)")
     return value.strip().lower()
 
@@ -704,12 +707,26 @@ def _package(cluster: Cluster, result: dict, problems: list[str], cache_dir: str
     result.update(package=path, package_sha256=sha)
     field = "%s.%s" % (name, "pkg_url" if cluster.pkg_url else "code_url")
     lint_errors = [p for p in lint_package(path) if p.level == ERROR]
-    problems += [problem(source, field, "package lint: %s %s" % (p.path, p.message), label) for p in lint_errors]
+    problems += [problem(source, field, "package lint: %s: %s" % (_in_package(p.path, path), _one_line(p.message)),
+                         label) for p in lint_errors]
     if not lint_errors:
         try:
             with open_package(path) as pkg:
-                needs = check_package_needs(cluster, pkg.config_doc(), pkg.read_yaml(INIT_FILE), path)
+                needs = check_package_needs(cluster, pkg.config_doc(), pkg.read_yaml(INIT_FILE),
+                                            os.path.basename(path))
         except PackageError as e:
-            needs = [problem(source, field, "package: %s" % e, label)]
+            needs = [problem(source, field, "package: %s: %s" % (_in_package(e.path, path), _one_line(e.message)),
+                             label)]
         problems += needs
     return path, version
+
+
+def _in_package(where: str, package: str) -> str:
+    """A path inside the cached package as the user knows it: "release/target/log", or the tarball's own name."""
+    if where.startswith(package + "/"):
+        return where[len(package) + 1:]
+    return os.path.basename(package) if where == package else where
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
