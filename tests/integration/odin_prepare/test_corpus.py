@@ -168,3 +168,15 @@ def test_corpus_through_ansible_playbook(corpus, tmp_path):
             assert result["msg"] == "\n".join(result["problems"])
             assert "thor" not in result
         check(case, problems, result, corpus)
+
+
+def test_example_hello_cluster(tmp_path):
+    """examples/cluster/hello.yml (the demo's) passes against hosts tagged as the demo fleet's are."""
+    tag = "cop.example_owt.ops_pdl.demo_service.hello_job.hello_loc.bj_idc.%s_status.service"
+    inventory = [InventoryHost("demo-lg1", None, (tag % "lg",)), InventoryHost("demo-sd1", None, (tag % "sd",)),
+                 InventoryHost("other", None, ("cop.example_service.zk_job.zk_status.service",))]
+    prepared = prepare(os.path.join(ROOT, "examples", "cluster", "hello.yml"), inventory,
+                       {"all": [h.name for h in inventory]}, cache_dir=str(tmp_path))
+    assert prepared.problems == []
+    assert (prepared.result["hosts"], prepared.result["version"]) == (["demo-lg1", "demo-sd1"], "1.0.0")
+    assert prepared.result["thor"]["thor_values"] == {"port": 18080, "db_passwd": "hello-demo-not-a-secret"}
