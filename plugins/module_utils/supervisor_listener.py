@@ -107,7 +107,10 @@ def main(argv: list) -> int:  # pragma: no cover - exercised by the integration 
         process = body.get("processname", "")
         times, within, notify = _rule_for(conf_dir, process)
         if times is not None:
-            if event == "PROCESS_STATE_EXITED" and loops.record(process, time.time(), times, within):
+            # BACKOFF is an exit before startsecs, EXITED one after it: both are crashes of the same loop, and on
+            # a loaded host one program's exits fall on either side of startsecs.
+            crashed = event in ("PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF")
+            if crashed and loops.record(process, time.time(), times, within):
                 sys.stderr.write("noops-listener: %s exited %d times within %ds, stopping it\n"
                                  % (process, times, within))
                 try:

@@ -124,6 +124,8 @@ def lab(tmp_path_factory):
     lab.second_run = lab.playbook("up.yml")
     yield lab
     lab.playbook("down.yml")
+    if os.path.exists(HISTORY):
+        os.unlink(HISTORY)
 
 
 def backends():
@@ -250,7 +252,8 @@ def test_listener_stops_a_slow_crash_loop(lab):
     lab.wait_for(host, lambda p: p["state"] == "stopped", "listener stop", 30, name="slowcrash")
     runs = len(lab.status(host, "slowcrash", log_lines=100)["log_lines"])
     time.sleep(3)
-    assert len(lab.status(host, "slowcrash", log_lines=100)["log_lines"]) == runs == 3
+    # supervisord restarts at once after an exit; the listener's stop may meet that next run (hence 3 or 4)
+    assert len(lab.status(host, "slowcrash", log_lines=100)["log_lines"]) == runs and 3 <= runs <= 4
 
 
 def test_not_running_instance_is_a_clear_error(lab, tmp_path):
