@@ -587,7 +587,8 @@ def summarize(outcome: RunOutcome, what: str, say: t.Callable[[str], None]) -> i
     for line in errors:
         say("error: %s" % line)
     counts = {s: sum(1 for r in rows if r.state == s) for s in HOST_STATES}
-    parts = ["%d %s" % (counts[s], "not reached" if s == "pending" else s) for s in HOST_STATES if counts[s]]
+    order = ("success", "skipped", "failed", "unreachable", "deploying", "pending")
+    parts = ["%d %s" % (counts[s], "not reached" if s == "pending" else s) for s in order if counts[s]]
     label = " ".join(x for x in (what, tracker.version) if x)
     say("%s: %d host(s)%s%s" % (label, len(rows), (": " + ", ".join(parts)) if parts else "",
                                 ("; task %d (noops tasks show %d)" % (task_id, task_id)) if task_id else ""))

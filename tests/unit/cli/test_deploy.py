@@ -1,0 +1,264 @@
+"""``noops deploy | rollback | control``: ansible-runner events -> per-host rows, summaries, exit statuses, the
+command lines -> playbook runs. The event sequences are the shapes ansible-runner 2.4 emits for
+playbooks/deploy.yml and control.yml (host, task, role, task_action, res, ignore_errors)."""
+
+import argparse
+import io
+import os
+
+import pytest
+
+import noops_cli.deploy as deploy
+import noops_cli.main as cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def ev(kind, host=None, task=None, role=None, action=None, res=None, ignore_errors=None, stdout=None, pid=None):
+    data = {k: v for k, v in (("host", host), ("task", task), ("role", role), ("task_action", action),
+                              ("res", res), ("ignore_errors", ignore_errors)) if v is not None}
+    event = {"event": kind, "event_data": data}
+    if stdout is not None:
+        event["stdout"] = stdout
+    if pid is not None:
+        event["pid"] = pid
+    return event
+
+
+def added(*hosts):
+    """The deploy playbook's "Add the target hosts" loop result on localhost."""
+    return ev("runner_on_ok", "localhost", "Add the target hosts", action="ansible.builtin.add_host",
+              res={"results": [{"add_host": {"host_name": h, "groups": ["odin_targets"]}} for h in hosts]})
+
+
+def thor(host, task="Read the releases on the host", kind="runner_on_start", res=None):
+    return ev(kind, host, task, role="thor", action="noops.platform.release", res=res)
+
+
+def record(host, result):
+    return ev("runner_on_ok", host, "Record the host's deploy result", action="ansible.builtin.set_fact",
+              res={"ansible_facts": {"odin_host_result": result}})
+
+
+PLAN = ev("runner_on_ok", "localhost", "Record what is deployed", action="ansible.builtin.set_fact",
+          res={"ansible_facts": {"odin_service": "job.hello_service.hello", "odin_cluster": "hello",
+                                 "odin_version": "2.0.0"}})
+PAUSED = ev("verbose", stdout="task 12 paused by pause_step at 2026-01-01 10:00:00: pause_step 2: 2 of 4 hosts done "
+                              "— continue with: noops tasks resume 12   stop with: noops tasks cancel 12")
+PLAY = ev("playbook_on_play_start")
+STATS = ev("playbook_on_stats")
+
+CASES = [
+    # id, events, progress roles, expected {host: (state, version, message)}, extra checks
+    ("pending-until-thor", [PLAN, added("a", "b"), thor("a")], ("thor",),
+     {"a": ("deploying", "2.0.0", ""), "b": ("pending", "2.0.0", "")}, {}),
+    ("success-and-skipped", [PLAN, added("a", "b"), thor("a"), thor("b"),
+                             thor("a", "Decide whether this host already runs the version", "runner_on_ok",
+                                  {"ansible_facts": {"thor_release": "2.0.0-20260101"}}),
+                             record("a", "success"), record("b", "skipped")], ("thor",),
+     {"a": ("success", "2.0.0-20260101", ""), "b": ("skipped", "2.0.0", "already at 2.0.0")}, {}),
+    ("rescued-failure-keeps-the-role-report", [
+        added("a"), thor("a"),
+        thor("a", "Restart hello on the new release", "runner_on_failed", {"msg": "exit status 3"}),
+        thor("a", "Report the failure", "runner_on_failed",
+             {"msg": "thor: deploy of hello 3.0.0 failed at Restart: exit status 3;\nswitched back to 2.0.0"}),
+        STATS], ("thor",),
+     {"a": ("failed", "", "thor: deploy of hello 3.0.0 failed at Restart: exit status 3; switched back to 2.0.0")},
+     {}),
+    ("ignored-failure-is-not-a-failure", [
+        added("a"), thor("a"), ev("runner_on_failed", "a", "Probe", role="thor", res={"msg": "no"},
+                                  ignore_errors=True), record("a", "success")], ("thor",),
+     {"a": ("success", "", "")}, {}),
+    ("unreachable", [added("a", "b"), thor("a"),
+                     ev("runner_on_unreachable", "b", "Read the releases on the host", role="thor",
+                        res={"msg": "ssh: connect to host 10.0.0.2 port 22: Connection refused"}), STATS],
+     ("thor",),
+     {"a": ("success", "", ""), "b": ("unreachable", "", "ssh: connect to host 10.0.0.2 port 22: Connection refused")},
+     {}),
+    ("failure-is-final", [added("a"), thor("a"), thor("a", kind="runner_on_failed", res={"msg": "boom"}),
+                          record("a", "success"), PLAY], ("thor",),
+     {"a": ("failed", "", "boom")}, {}),
+    ("request-rejected-before-any-host", [
+        ev("runner_on_failed", "localhost", "Report the problems of the request", action="ansible.builtin.fail",
+           res={"msg": 'cluster.yml: hello.pkg_url: "gopher://x": scheme must be http, https, ftp or file\n'
+                       "cluster.yml: cluster.env: \"prod\": config.template.yml has no section prod"}), STATS],
+     ("thor",), {},
+     {"request_errors": ['cluster.yml: hello.pkg_url: "gopher://x": scheme must be http, https, ftp or file',
+                         'cluster.yml: cluster.env: "prod": config.template.yml has no section prod']}),
+    ("pause-then-resume", [added("a", "b"), thor("a"), record("a", "success"), PAUSED], ("thor",),
+     {"a": ("success", "", ""), "b": ("pending", "", "")},
+     {"task_id": 12, "paused": "task 12 paused by pause_step at 2026-01-01 10:00:00: pause_step 2: 2 of 4 hosts "
+                               "done"}),
+    ("resumed-when-the-next-host-starts", [added("a", "b"), PAUSED, thor("b")], ("thor",),
+     {"a": ("pending", "", ""), "b": ("deploying", "", "")}, {"task_id": 12, "paused": None}),
+    ("cancel-leaves-the-batch-pending", [
+        added("a", "b"), ev("runner_on_failed", "a", "Honour pause and cancel before the batch",
+                            action="noops.platform.task_control",
+                            res={"msg": "task 7 cancelled by ops at 2026-01-01 10:00:00", "noops_cancelled": True,
+                                 "task_id": 7}), STATS],
+     ("thor",), {"a": ("pending", "", ""), "b": ("pending", "", "")},
+     {"cancelled": "task 7 cancelled by ops at 2026-01-01 10:00:00"}),
+    ("end-of-play-is-success", [added("a"), thor("a"), PLAY], ("thor",), {"a": ("success", "", "")}, {}),
+    ("stats-failures-win", [added("a"), thor("a"), ev("playbook_on_stats", res=None)
+                            | {"event_data": {"failures": {"a": 1}}}], ("thor",),
+     {"a": ("failed", "", "")}, {}),
+    ("control-any-task-is-progress", [
+        ev("runner_on_ok", "localhost", "Add the machines", action="ansible.builtin.add_host",
+           res={"results": [{"add_host": {"host_name": "a", "groups": ["control_targets"]}}]}),
+        ev("runner_on_start", "a", "Restart every process", action="noops.platform.process"),
+        ev("runner_on_ok", "a", "Show the processes", action="ansible.builtin.debug",
+           res={"msg": ["hello running 4242 2.0.0", "agent running 4243 1.1"]})], (),
+     {"a": ("success", "", "hello running 4242 2.0.0; agent running 4243 1.1")}, {}),
+    ("control-task-control-is-not-progress", [
+        ev("runner_on_ok", "localhost", "Add the machines", action="ansible.builtin.add_host",
+           res={"add_host": {"host_name": "a", "groups": ["control_targets"]}}),
+        ev("runner_on_start", "a", "Honour pause and cancel before the batch", action="noops.platform.task_control")],
+     (), {"a": ("pending", "", "")}, {}),
+    ("pid-of-ansible-playbook", [ev("playbook_on_start", pid=4321)], ("thor",), {}, {"pid": 4321}),
+]
+
+
+@pytest.mark.parametrize("events, roles, rows, extra", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_tracker(events, roles, rows, extra):
+    tracker = deploy.RolloutTracker(roles)
+    for event in events:
+        tracker.handle(event)
+    assert {h: (r.state, r.version, r.message) for h, r in tracker.rows.items()} == rows
+    for attr, value in extra.items():
+        assert getattr(tracker, attr) == value
+
+
+def test_times_follow_the_states():
+    clock = iter([10.0, 12.5, 20.0]).__next__
+    tracker = deploy.RolloutTracker(clock=clock)
+    tracker.handle(added("a"))
+    tracker.handle(thor("a"))          # 10.0
+    tracker.handle(record("a", "success"))  # 12.5
+    row = tracker.rows["a"]
+    assert (row.started, row.ended, row.elapsed(99.0)) == (10.0, 12.5, 2.5)
+    assert [c.state for c in tracker.take_changes()] == ["deploying", "success"]
+    assert tracker.take_changes() == []
+
+
+@pytest.mark.parametrize("states, rc, errors, interrupted, status, lines", [
+    (["success", "skipped"], 0, [], False, 0, ["deploy 2.0.0: 2 host(s): 1 success, 1 skipped"]),
+    (["success", "failed", "pending"], 2, [], False, 1,
+     ["deploy 2.0.0: 3 host(s): 1 success, 1 failed, 1 not reached", "  h1 failed: why h1"]),
+    (["success"], 2, [], False, 1, ["deploy 2.0.0: 1 host(s): 1 success"]),
+    ([], 2, ["cluster.yml: cluster: missing"], False, 2,
+     ["error: cluster.yml: cluster: missing", "deploy 2.0.0: 0 host(s)"]),
+    (["pending", "pending"], 2, ["deploy lock of job.hello held by ops (pid 1) since 10:00"], False, 2,
+     ["error: deploy lock of job.hello held by ops (pid 1) since 10:00", "deploy 2.0.0: 2 host(s): 2 not reached"]),
+    (["success", "deploying"], 0, [], True, 130, ["deploy 2.0.0: 2 host(s): 1 success, 1 deploying"]),
+    (["unreachable"], 4, [], False, 1, ["deploy 2.0.0: 1 host(s): 1 unreachable", "  h0 unreachable: why h0"]),
+], ids=["all-good", "failed-and-not-reached", "rc-says-failed", "rejected", "locked", "interrupted", "unreachable"])
+def test_summary_and_exit_status(states, rc, errors, interrupted, status, lines):
+    tracker = deploy.RolloutTracker()
+    tracker.version = "2.0.0"
+    for i, state in enumerate(states):
+        tracker.rows["h%d" % i] = deploy.HostRow("h%d" % i, state=state, message="why h%d" % i)
+    tracker.request_errors = list(errors)
+    out = []
+    got = deploy.summarize(deploy.RunOutcome(rc=rc, status="x", tracker=tracker, interrupted=interrupted),
+                           "deploy", out.append)
+    assert (got, out) == (status, lines)
+
+
+def test_plain_view_prints_one_line_per_change():
+    tracker = deploy.RolloutTracker(clock=lambda: 100.0)
+    out = io.StringIO()
+    with deploy.PlainView(tracker, "deploy hello", out) as view:
+        tracker.handle(added("a"))
+        tracker.handle(thor("a"))
+        tracker.handle(thor("a", kind="runner_on_failed", res={"msg": "no space left"}))
+        view.refresh()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "deploy hello"
+    assert [line.split()[1:3] for line in lines[1:]] == [["a", "deploying"], ["a", "failed"]]
+    assert lines[-1].endswith("no space left")
+
+
+@pytest.mark.parametrize("text, limit, want", [
+    ("a\n  b\tc", 300, "a b c"),
+    (["x", "y"], 300, "x; y"),
+    (None, 300, ""),
+    ("abcdef", 4, "abc…"),
+])
+def test_one_line(text, limit, want):
+    assert deploy.one_line(text, limit) == want
+
+
+@pytest.fixture
+def cluster_file(tmp_path):
+    path = tmp_path / "cluster.yml"
+    path.write_text("cluster: {name: hello}\n")
+    return str(path)
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    deploy.register(sub)
+    return parser.parse_args(list(argv))
+
+
+@pytest.mark.parametrize("argv, playbook, extravars, limit, check, roles", [
+    (["deploy", "-f", "{cf}"], "deploy.yml", {"cluster_file": "{cf}"}, None, False, {"thor"}),
+    (["deploy", "-f", "{cf}", "--batch", "2", "--sleep", "5", "--pause-step", "2", "--max-fail", "10%",
+      "--canary", "1", "--force", "--break-lock", "-l", "idc_lg", "--check"], "deploy.yml",
+     {"cluster_file": "{cf}", "batch": 2, "sleep": 5, "pause_step": 2, "max_fail": "10%", "canary": 1,
+      "force": True, "odin_break_lock": True}, "idc_lg", True, {"thor"}),
+    (["deploy", "-f", "{cf}", "-e", "odin_x=1", "-e", "batch=3"], "deploy.yml",
+     {"cluster_file": "{cf}", "odin_x": "1", "batch": "3"}, None, False, {"thor"}),
+    (["rollback", "-f", "{cf}", "--version", "1.0.0", "--batch", "4"], "rollback.yml",
+     {"cluster_file": "{cf}", "version": "1.0.0", "batch": 4}, None, False, {"thor"}),
+    (["control", "service.hello_idc.lg", "restart", "--name", "hello", "--batch", "2", "--sleep", "1"],
+     "control.yml", {"query": "service.hello_idc.lg", "action": "restart", "name": "hello", "batch": 2,
+                     "sleep": 1}, None, False, set()),
+], ids=["deploy", "deploy-all-options", "extra-vars", "rollback", "control"])
+def test_command_line_to_run(cluster_file, argv, playbook, extravars, limit, check, roles):
+    args = parse(*[a.replace("{cf}", cluster_file) for a in argv])
+    spec = deploy.spec_for(args)
+    assert spec.playbook == os.path.join(ROOT, "playbooks", playbook)
+    assert spec.extravars == {k: (v.replace("{cf}", cluster_file) if isinstance(v, str) else v)
+                              for k, v in extravars.items()}
+    assert (spec.limit, spec.check, set(spec.progress_roles)) == (limit, check, roles)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["deploy", "-f", "{cf}", "--batch", "0"], "want an integer >= 1, got 0"),
+    (["deploy", "-f", "{cf}", "--max-fail", "many"], "want a count or a percentage"),
+    (["deploy", "-f", "{cf}", "--sleep", "-1"], "want an integer >= 0, got -1"),
+    (["deploy", "-f", "{cf}", "-e", "no-equals"], "want KEY=VALUE"),
+    (["control", "service.x", "explode"], "invalid choice: 'explode'"),
+])
+def test_bad_options(cluster_file, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        parse(*[a.replace("{cf}", cluster_file) for a in argv])
+    assert message in capsys.readouterr().err
+
+
+def test_missing_cluster_file_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("deploy",))
+    status = cli.main(["deploy", "-f", str(tmp_path / "nope.yml")])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == "noops: %s: no such cluster file" % (tmp_path / "nope.yml")
+
+
+def test_runner_environment(monkeypatch):
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", "/elsewhere")
+    monkeypatch.setenv("NOOPS_USER", "ops")
+    env = deploy.runner_env(deploy.RunSpec("p.yml", "t", {}, env={"NOOPS_STAGING": "/s"}), "/tmp/h.db")
+    assert env["ANSIBLE_CONFIG"] == os.path.join(ROOT, "ansible.cfg")
+    assert env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep) == [os.path.join(ROOT, "collections"), "/elsewhere"]
+    assert env["NOOPS_HISTORY_DSN"] == "/tmp/h.db" and env["NOOPS_USER"] == "ops" and env["NOOPS_STAGING"] == "/s"
+
+
+def test_history_dsn_from_the_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOOPS_HISTORY_DSN", raising=False)
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[noops_history]\ndsn = /srv/h.db\n")
+    assert deploy.history_dsn(str(cfg)) == "/srv/h.db"
+    monkeypatch.setenv("NOOPS_HISTORY_DSN", "/env/h.db")
+    assert deploy.history_dsn(str(cfg)) == "/env/h.db"
