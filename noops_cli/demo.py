@@ -29,12 +29,12 @@ from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib
 from ansible_collections.noops.platform.plugins.module_utils.package import build_package
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
 
 SERVICE = "hello"
 VERSIONS = ("1.0.0", "2.0.0")
 FIRST_PORT = 18080
-# A demo value; the package marks the config file holding it 0640 and the history masks it.
-DEMO_DB_PASSWD = "demo-db-passwd-1"
+EXAMPLE_CLUSTER = os.path.join(COLLECTION_ROOT, "examples", "cluster", "hello.yml")
 
 
 def default_dir() -> str:
@@ -91,7 +91,8 @@ class Demo:
         if os.path.isfile(tree_file):
             with open(tree_file, encoding="utf-8") as f:
                 existing = fleetlib.read_fleet(yaml.safe_load(f) or {})
-        if existing and len(existing) == self.count:
+        job = Tag.parse(self.example_cluster()["cluster"]["jobs"][0])
+        if existing and len(existing) == self.count and fleetlib.jobs_of(existing, SERVICE) == [str(job)]:
             self.hosts = existing
             print("reusing the fleet of %d hosts in %s" % (len(existing), self.base))
         else:
@@ -99,8 +100,12 @@ class Demo:
                 self.stop_supervisors(existing)
             with open(os.path.join(COLLECTION_ROOT, "examples", "tree.yml"), encoding="utf-8") as f:
                 example = yaml.safe_load(f)
+            # The service tag carries the example cluster.yml's company/department/product, so that file's `jobs`
+            # select these machines too.
+            pairs = {k: v for k, v in job.items() if k in ("cop", "owt", "pdl")}
             self.hosts = fleetlib.plan_fleet(os.path.join(self.base, "hosts"), self.count, SERVICE,
-                                             tree_doc=example, ports=fleetlib.free_ports(self.count, FIRST_PORT))
+                                             tree_doc=example, ports=fleetlib.free_ports(self.count, FIRST_PORT),
+                                             service_pairs=pairs)
             doc = fleetlib.fleet_tree(self.hosts, supervisor_venv=self.supervisor_venv())
             os.makedirs(self.fleet_dir, exist_ok=True)
             _write(tree_file, "# The demo's local fleet (noops demo): machines of examples/tree.yml, each a "
@@ -124,22 +129,21 @@ class Demo:
             print("  %s (sha256 %s)" % (path, _sha256(path)[:16]))
         return out
 
-    def write_cluster(self, version: str, package: str, **rollout: t.Any) -> str:
-        doc = {
-            "cluster": {"name": SERVICE, "version": version, "env": "production",
-                        "jobs": fleetlib.jobs_of(self.hosts, SERVICE)},
-            SERVICE: dict({
-                "version": version,
-                "path": "/home/work/%s" % SERVICE,
-                "pkg_url": "file://" + package,
-                "pkg_sha256": _sha256(package),
-                # Every host overrides it with its own port (odin_host_values in the fleet's tree).
-                "port": FIRST_PORT,
-                "db_passwd": DEMO_DB_PASSWD,
-            }, **rollout),
-        }
+    @staticmethod
+    def example_cluster() -> dict[str, t.Any]:
+        with open(EXAMPLE_CLUSTER, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+
+    def write_cluster(self, version: str, package: str) -> str:
+        """examples/cluster/hello.yml with this version's built tarball (pinned by its sha256)."""
+        doc = self.example_cluster()
+        doc["cluster"]["version"] = version
+        block = doc[SERVICE]
+        block.update(version=version, pkg_url="file://" + package, pkg_sha256=_sha256(package))
+        # `port` stays as the example has it: every demo host overrides it with its own (odin_host_values).
         path = os.path.join(self.base, "cluster-%s.yml" % version)
-        _write(path, "# What the deploy form would produce for %s %s (noops demo).\n" % (SERVICE, version)
+        _write(path, "# %s with the %s package built by noops demo.\n" % (os.path.relpath(EXAMPLE_CLUSTER,
+                                                                                       COLLECTION_ROOT), version)
                + yaml.safe_dump(doc, sort_keys=False, width=200))
         return path
 
@@ -269,6 +273,8 @@ class Demo:
             "noops tasks show %-24s # one rollout, host by host" % (self.tasks[0] if self.tasks else "ID"),
             "noops tree show -i %s" % self.inventory,
             "noops control service.%s restart -i %s --batch 2" % (SERVICE, self.inventory),
+            "noops deploy -f %s -i %s   # the example cluster.yml"
+            % (os.path.relpath(EXAMPLE_CLUSTER), self.inventory),
             "curl http://127.0.0.1:%d/                # a hello service (one per host)" % self.hosts[0].port,
             "ls %s                  # a host's root: home/work/hello -> .releases/hello/<version>" % self.hosts[0].root,
             "noops demo --clean                        # stop the fleet's supervisors and remove %s" % self.base,

@@ -54,6 +54,7 @@ class HostRow:
     started: float | None = None
     ended: float | None = None
     message: str = ""
+    task: str = ""  # the task running on the host while it deploys (shown instead of the message)
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -77,14 +78,14 @@ def _result_message(res: t.Mapping[str, t.Any]) -> str:
     return "failed" if res.get("failed") else ""
 
 
-def _added_hosts(res: t.Mapping[str, t.Any]) -> list[str]:
-    """Host names an ``add_host`` result (or a loop of them) adds."""
-    names = []
+def _added_hosts(res: t.Mapping[str, t.Any]) -> list[tuple[str, list[str]]]:
+    """(host name, groups) that an ``add_host`` result (or a loop of them) adds."""
+    out = []
     for item in [res] + [r for r in res.get("results") or [] if isinstance(r, dict)]:
         added = item.get("add_host")
         if isinstance(added, dict) and added.get("host_name"):
-            names.append(str(added["host_name"]))
-    return names
+            out.append((str(added["host_name"]), [str(g) for g in added.get("groups") or []]))
+    return out
 
 
 class RolloutTracker:
@@ -111,6 +112,10 @@ class RolloutTracker:
         self.request_errors: list[str] = []  # failures outside the target hosts: bad request, lock, ...
         self.warnings: list[str] = []
         self.stats: dict[str, t.Any] | None = None
+        # Groups the playbook adds its targets to, and whether the current play runs on them: a controller play
+        # (hosts: all + run_once, say) may run on a target host without being that host's rollout.
+        self.target_groups: set[str] = set()
+        self.in_targets = True
 
     # -- rows
 
@@ -162,6 +167,8 @@ class RolloutTracker:
         elif kind == "playbook_on_play_start":
             # Each batch of a serial play starts as a play: the previous batch's hosts are done.
             self._end_play()
+            words = set(re.split(r"[\s,:!&]+", str(data.get("play_pattern") or data.get("pattern") or "")))
+            self.in_targets = not self.target_groups or bool(words & self.target_groups)
         elif kind == "runner_on_start" and host:
             self._started(host, data)
         elif kind == "runner_on_ok" and host:
@@ -169,7 +176,7 @@ class RolloutTracker:
         elif kind == "runner_on_failed" and host and not data.get("ignore_errors"):
             self._failed(host, res)
         elif kind == "runner_on_unreachable" and host:
-            if host in self.rows:
+            if host in self.rows and self.in_targets:
                 self._move(self.rows[host], "unreachable", _result_message(res))
             else:
                 self.request_errors.append("%s: unreachable: %s" % (host, _result_message(res)))
@@ -192,7 +199,7 @@ class RolloutTracker:
 
     def _started(self, host: str, data: t.Mapping[str, t.Any]) -> None:
         action = str(data.get("task_action") or "")
-        if action.endswith("task_control"):
+        if action.endswith("task_control") or not self.in_targets:
             return
         # A task after a pause means the run goes on.
         self.paused = None
@@ -202,10 +209,13 @@ class RolloutTracker:
                 self._move(self._row(host), "deploying")
         elif host in self.rows and self.rows[host].state == "pending":
             self._move(self.rows[host], "deploying")
+        if host in self.rows:
+            self.rows[host].task = one_line(data.get("task"), 80)
 
     def _ok(self, host: str, data: t.Mapping[str, t.Any], res: t.Mapping[str, t.Any]) -> None:
-        for name in _added_hosts(res):
+        for name, groups in _added_hosts(res):
             self._row(name)
+            self.target_groups.update(groups)
         if str(data.get("task_action") or "").endswith("task_control"):
             self.paused = None
             if res.get("task_id"):
@@ -218,14 +228,14 @@ class RolloutTracker:
         if facts.get("odin_service"):
             self.service = str(facts["odin_service"])
         row = self.rows.get(host)
-        if row is None:
+        if row is None or not self.in_targets:
             return
         for key in ("thor_release", "thor_rollback_to"):
             if facts.get(key):
                 row.version = str(facts[key]).strip()
         result = facts.get(RESULT_FACT)
         if result in ("success", "skipped"):
-            self._move(row, str(result), "already at %s" % (row.version or self.version) if result == "skipped" else None)
+            self._move(row, str(result), "already at %s" % (row.version or self.version or "this version") if result == "skipped" else None)
         elif data.get("task") in DONE_TASKS:
             if str(data.get("task_action") or "").endswith("debug") and res.get("msg") is not None:
                 row.message = one_line(res.get("msg"))
@@ -238,7 +248,7 @@ class RolloutTracker:
             self.cancelled = message
             self.paused = None
             return
-        if host in self.rows:
+        if host in self.rows and self.in_targets:
             row = self.rows[host]
             if row.state in ("failed", "unreachable"):
                 row.message = message  # the role's own final report says more than the step that failed
@@ -350,8 +360,9 @@ class LiveView:
                         ("message", {"overflow": "fold", "max_width": 80})):
             table.add_column(col, **kw)
         for r in rows:
+            message = Text(r.task, style="dim") if r.state == "deploying" and r.task else Text(r.message)
             table.add_row(r.name, Text(r.state, style=STATE_STYLE.get(r.state, "")), r.version or "-",
-                          _fmt_elapsed(r.elapsed(now)), r.message)
+                          _fmt_elapsed(r.elapsed(now)), message)
         parts: list[t.Any] = [table]
         if paused:
             parts.append(Text("%s\n%s" % (paused, pause_hint(task_id, True)), style="bold yellow"))

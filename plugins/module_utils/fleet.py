@@ -43,16 +43,18 @@ class FleetHost(t.NamedTuple):
     tags: tuple[str, ...]
 
 
-def service_tag(tag: Tag, service: str) -> Tag:
-    """The tag of ``service`` on a machine that carries ``tag``: same company, product, cluster and room.
+def service_tag(tag: Tag, service: str, pairs: t.Mapping[str, str] | None = None) -> Tag:
+    """The tag of ``service`` on a machine that carries ``tag``: same company, product, cluster and room, unless
+    ``pairs`` (e.g. the cop/owt/pdl of a cluster.yml's job tag) say otherwise.
 
     The machine keeps its own tags; this one is added beside them (a machine may carry several services).
     """
-    pairs = {k: v for k, v in tag.items() if k != "jobgroup"}
-    pairs["service"] = service
-    pairs["job"] = service
-    pairs["status"] = "service"
-    return Tag(pairs)
+    out = {k: v for k, v in tag.items() if k != "jobgroup"}
+    out.update(pairs or {})
+    out["service"] = service
+    out["job"] = service
+    out["status"] = "service"
+    return Tag(out)
 
 
 def synthetic_tag(idc: str, service: str, cluster_prefix: str = "bench") -> Tag:
@@ -141,15 +143,17 @@ def free_ports(count: int, start: int | None = None, taken: t.Collection[int] = 
 
 
 def plan_fleet(base_dir: str, count: int, service: str = "hello", tree_doc: t.Mapping[str, t.Any] | None = None,
-               ports: t.Sequence[int] | None = None, backend: str = "supervisord") -> list[FleetHost]:
+               ports: t.Sequence[int] | None = None, backend: str = "supervisord",
+               service_pairs: t.Mapping[str, str] | None = None) -> list[FleetHost]:
     """The hosts of a fleet of ``count`` machines under ``base_dir``.
 
     With ``tree_doc`` the machines are real names of that tree (round-robin over its rooms), each keeping its own
-    tags plus a tag for ``service``; without it, synthetic machines ``<idc>-<service><n>`` spread over three rooms.
+    tags plus a tag for ``service`` (with ``service_pairs`` in it); without it, synthetic machines
+    ``<idc>-<service><n>`` spread over three rooms.
     ``ports`` gives each host's service port (default: free ports chosen now).
     """
     if tree_doc is not None:
-        machines = [(name, tag, (str(tag), str(service_tag(tag, service)))) for name, tag in
+        machines = [(name, tag, (str(tag), str(service_tag(tag, service, service_pairs)))) for name, tag in
                     pick_machines(tree_doc, count)]
         if len(machines) < count:
             raise FleetError("the tree has %d machines with status.service and a room, %d asked"
@@ -190,7 +194,9 @@ def fleet_tree(hosts: t.Sequence[FleetHost], backend: str = "supervisord", super
         if supervisor_venv:
             hvars["supervisor_venv"] = supervisor_venv
         hvars.update(host_vars or {})
-        machines[host.name] = {"address": "127.0.0.1", "tags": list(host.tags), "vars": hvars}
+        # No address: Ansible takes the first host whose address is 127.0.0.1 for `hosts: localhost`, and the
+        # controller plays of the deploy would run as that fleet host.
+        machines[host.name] = {"tags": list(host.tags), "vars": hvars}
     return {"machines": machines}
 
 

@@ -114,6 +114,15 @@ CASES = [
            res={"add_host": {"host_name": "a", "groups": ["control_targets"]}}),
         ev("runner_on_start", "a", "Honour pause and cancel before the batch", action="noops.platform.task_control")],
      (), {"a": ("pending", "", "")}, {}),
+    ("controller-play-on-a-target-host-is-not-its-rollout", [
+        added("a", "b"), ev("playbook_on_play_start") | {"event_data": {"play_pattern": "odin_targets"}},
+        thor("a"), record("a", "success"), thor("b"), record("b", "skipped"),
+        ev("playbook_on_play_start") | {"event_data": {"play_pattern": "all"}},
+        ev("runner_on_start", "a", "Show the result per host", action="ansible.builtin.debug"),
+        ev("runner_on_failed", "a", "Fail when a host did not deploy", action="ansible.builtin.fail",
+           res={"msg": "1 of 2 hosts did not deploy 2.0.0: b"})], ("thor",),
+     {"a": ("success", "", ""), "b": ("skipped", "", "already at this version")},
+     {"request_errors": ["1 of 2 hosts did not deploy 2.0.0: b"], "target_groups": {"odin_targets"}}),
     ("pid-of-ansible-playbook", [ev("playbook_on_start", pid=4321)], ("thor",), {}, {"pid": 4321}),
 ]
 

@@ -105,6 +105,8 @@ def test_tree_document_loads_as_a_service_tree():
                      "noops_root": "/f/" + hosts[0].name, "noops_supervisor": "supervisord", "noops_port": 31,
                      "odin_host_values": {"port": 31}, "supervisor_venv": "/v", "extra": 1}
     assert fleet.read_fleet(doc) == hosts
+    # An address of 127.0.0.1 would make Ansible run `hosts: localhost` plays on that fleet host.
+    assert not any("address" in m for m in doc["machines"].values())
 
 
 def test_free_ports_are_free_and_distinct():
