@@ -225,7 +225,7 @@ class Bench:
         private = tempfile.mkdtemp(prefix="nbd-runner-", dir=self.dir)
         env = {k: v for k, v in self.env().items() if k.startswith(("ANSIBLE_", "NOOPS_", "XDG_", "PATH"))}
         ansible_runner.run(private_data_dir=private, project_dir=ROOT, inventory=self.inventory,
-                           playbook=os.path.join(ROOT, "playbooks", "deploy.yml"),
+                           playbook=self.args.playbook,
                            extravars={"cluster_file": cluster}, envvars=env, quiet=True, event_handler=on_event,
                            forks=self.args.forks)
         per_task: dict[str, float] = collections.defaultdict(float)
@@ -264,6 +264,8 @@ def main() -> int:
     parser.add_argument("--target-full", type=float, default=1.3, help="maximum full / minimal ratio")
     parser.add_argument("--target-noop", type=float, default=0.25, help="maximum no-op / full ratio")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running and its folder in place")
+    parser.add_argument("--playbook", default=os.path.join(ROOT, "playbooks", "deploy.yml"),
+                        help="the deploy playbook to measure (default playbooks/deploy.yml)")
     args = parser.parse_args()
     if args.quick:
         args.hosts, args.forks, args.repeat = 10, 5, 1
@@ -283,9 +285,9 @@ def main() -> int:
             minimal = bench.playbook(bench.minimal, "version=%s" % version, "package=%s" % bench.package(version),
                                      "template=%s" % bench.template)
             bench.served(bench.mini_ports, version)
-            full = bench.playbook(os.path.join(ROOT, "playbooks", "deploy.yml"), "cluster_file=%s" % cluster)
+            full = bench.playbook(args.playbook, "cluster_file=%s" % cluster)
             bench.served({h.name: h.port for h in bench.hosts}, version)
-            noop = bench.playbook(os.path.join(ROOT, "playbooks", "deploy.yml"), "cluster_file=%s" % cluster)
+            noop = bench.playbook(args.playbook, "cluster_file=%s" % cluster)
             for key, value in (("minimal", minimal), ("full", full), ("noop", noop)):
                 times[key].append(value)
             print("  round %d (version %s): minimal %.1f s, full %.1f s, no-op %.1f s; load %s"

@@ -132,7 +132,8 @@ class RolloutTracker:
         if row.state == state:
             return
         # A failure is final; success and skipped may still turn into a failure (a later check failed).
-        if row.state in ("failed", "unreachable") or (row.state in GOOD_STATES and state not in ("failed", "unreachable")):
+        bad = ("failed", "unreachable")
+        if row.state in bad or (row.state in GOOD_STATES and state not in bad):
             return
         if state == "deploying" or row.started is None:
             row.started = row.started or now
@@ -235,7 +236,8 @@ class RolloutTracker:
                 row.version = str(facts[key]).strip()
         result = facts.get(RESULT_FACT)
         if result in ("success", "skipped"):
-            self._move(row, str(result), "already at %s" % (row.version or self.version or "this version") if result == "skipped" else None)
+            why = "already at %s" % (row.version or self.version or "this version") if result == "skipped" else None
+            self._move(row, str(result), why)
         elif data.get("task") in DONE_TASKS:
             if str(data.get("task_action") or "").endswith("debug") and res.get("msg") is not None:
                 row.message = one_line(res.get("msg"))
@@ -700,7 +702,8 @@ def register(subparsers: t.Any) -> None:
     control = subparsers.add_parser(
         "control", help="start, stop, restart or reload the processes of a tag query's machines in batches",
         description="Run playbooks/control.yml through ansible-runner (the seed's 启停动作).")
-    control.add_argument("query", metavar="QUERY", help="tag query of the machines (service.dch_idc.sd,!status.offline)")
+    control.add_argument("query", metavar="QUERY",
+                         help="tag query of the machines (service.dch_idc.sd,!status.offline)")
     control.add_argument("action", choices=("start", "stop", "restart", "reload", "kill", "status"))
     control.add_argument("--name", metavar="PROCESS", help="only this process (default: every process)")
     _common(control)

@@ -59,7 +59,8 @@ def tasks(dsn):
     conn = sqlite3.connect(dsn)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT id, playbook, status, control_reason FROM noops_tasks ORDER BY id")]
+        rows = conn.execute("SELECT id, playbook, status, control_reason FROM noops_tasks ORDER BY id")
+        return [dict(r) for r in rows]
     finally:
         conn.close()
 
