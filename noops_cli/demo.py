@@ -50,7 +50,7 @@ def register(subparsers: t.Any) -> None:
                     "with a pause, shows the processes, deploys 2.0.0 and rolls back to 1.0.0.")
     p.add_argument("--dir", default=None, metavar="DIR",
                    help="where the fleet lives (default $NOOPS_DEMO_DIR, else ~/.local/share/noops/demo)")
-    p.add_argument("--hosts", type=int, default=6, metavar="N", help="fleet size (default 6, over 3 rooms)")
+    p.add_argument("--hosts", type=int, default=4, metavar="N", help="fleet size (default 4, over 3 rooms)")
     p.add_argument("--pause-seconds", type=float, default=3.0, metavar="S",
                    help="how long the demo stays paused before it resumes by itself (default 3)")
     p.add_argument("--clean", action="store_true", help="stop the demo fleet's supervisors and remove it")
@@ -251,9 +251,9 @@ class Demo:
                         {"query": "service.%s" % SERVICE, "action": "status", "batch": n}, roles=(), what="status"):
             return 1
 
-        self.step("Deploy %s %s, %d at a time" % (SERVICE, v2, half))
-        print("$ noops deploy -f %s -i %s --batch %d" % (cluster2, self.inventory, half))
-        if not self.run("deploy.yml", "deploy %s %s" % (SERVICE, v2), {"cluster_file": cluster2, "batch": half}):
+        self.step("Deploy %s %s to all %d hosts at once" % (SERVICE, v2, n))
+        print("$ noops deploy -f %s -i %s --batch %d" % (cluster2, self.inventory, n))
+        if not self.run("deploy.yml", "deploy %s %s" % (SERVICE, v2), {"cluster_file": cluster2, "batch": n}):
             return 1
         if not self.check_served(v2):
             return 1

@@ -70,7 +70,8 @@ def test_demo_twice_then_clean(demo):
     out = first.stdout
     assert first.returncode == 0, out[-6000:] + first.stderr[-3000:]
     for step in ("==> 1. A local fleet from the example service tree", "==> 3. Deploy hello 1.0.0 to 2 hosts",
-                 "==> 4. The processes of every host", "==> 5. Deploy hello 2.0.0", "==> 6. Roll back to 1.0.0",
+                 "==> 4. The processes of every host", "==> 5. Deploy hello 2.0.0 to all 2 hosts at once",
+                 "==> 6. Roll back to 1.0.0",
                  "Where to look next"):
         assert step in out
     # The pause: task_control's message, our hint, and the resume the demo typed.
