@@ -358,15 +358,17 @@ def resolve_rollout(settings: t.Mapping[str, tuple[t.Any, str]], host_count: int
     rollout = dict(ROLLOUT_DEFAULTS)
     for key, (value, origin) in settings.items():
         try:
-            rollout[key] = ROLLOUT_CHECKS[key](value)
+            parsed = ROLLOUT_CHECKS[key](value)
         except ValueError as e:
             problems.append("%s: %s: %s" % (origin, show(value), e))
-    max_fail = rollout["max_fail"]
-    if isinstance(max_fail, tuple):
-        number, percent = max_fail
-        rollout["max_fail"] = int(math.floor(number * host_count / 100.0)) if percent and host_count else int(number)
-        if percent:
-            rollout["max_fail_percent"] = number
+            continue
+        if key == "max_fail":
+            number, percent = parsed
+            parsed = int(number)
+            if percent:
+                parsed = int(math.floor(number * host_count / 100.0)) if host_count else 0
+                rollout["max_fail_percent"] = number
+        rollout[key] = parsed
     return rollout, problems
 
 
@@ -653,14 +655,16 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
         hosts = []
     result.update(hosts=hosts, hosts_all=selected, query=query, limit=limit or None)
     if not hosts and not host_problems and (cluster.jobs or cluster.hosts is not None):
-        how = ("the host: list" if cluster.hosts is not None
-               else "no inventory host matches %s" % show(query)
-               + ("" if cluster.include_offline else " (only hosts with status.service; include_offline: true "
-                                                      "takes the others too)"))
+        if cluster.hosts is not None:
+            how = "the host: list"
+        else:
+            how = "no inventory host matches %s" % show(query)
+            if not cluster.include_offline:
+                how += " (only hosts with status.service; include_offline: true takes the others too)"
         narrowed = " after --limit %s (%d before)" % (show(limit), len(selected)) if limit and selected else ""
         problems.append(problem(source, "%s.host" % cluster.name if cluster.hosts is not None else "cluster.jobs",
                                 "no host selected: %s%s" % (how, narrowed)))
-    rollout, _ = resolve_rollout(cluster.settings, len(hosts))
+    rollout = resolve_rollout(cluster.settings, len(hosts))[0]
     result["rollout"] = rollout
 
     package, version = _package(cluster, result, problems, cache_dir)

@@ -27,7 +27,8 @@ import tempfile
 import typing as t
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.noops.platform.plugins.module_utils.package import (
     RELEASE_DIR, TAR_SUFFIXES, PackageError, build_package,
@@ -35,6 +36,7 @@ from ansible_collections.noops.platform.plugins.module_utils.package import (
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 60
+USER_AGENT = "noops-odin"
 REMOTE_SCHEMES = ("http", "https", "ftp")
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -242,9 +244,9 @@ def _verify(actual: str, expected: str | None, checksum_from: str | None) -> Non
 
 def _download(url: str, timeout: float) -> t.Iterator[bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:    # http, https and ftp alike
-            for chunk in iter(lambda: response.read(CHUNK), b""):
-                yield chunk
+        # Ansible's opener: certificate checks, proxies from the environment, and ftp through urllib's handler.
+        with open_url(url, timeout=timeout, http_agent=USER_AGENT) as response:
+            yield from iter(lambda: response.read(CHUNK), b"")
     except urllib.error.HTTPError as e:
         raise FetchError("pkg_url", "download failed: HTTP %s %s" % (e.code, e.reason)) from e
     except urllib.error.URLError as e:
@@ -258,7 +260,7 @@ def _remote_sha256(url: str, timeout: float) -> str | None:
     split = urllib.parse.urlsplit(url)
     sum_url = urllib.parse.urlunsplit(split._replace(path=split.path + ".sha256"))
     try:
-        with urllib.request.urlopen(sum_url, timeout=timeout) as response:
+        with open_url(sum_url, timeout=timeout, http_agent=USER_AGENT) as response:
             text = response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         if e.code in (403, 404, 410):

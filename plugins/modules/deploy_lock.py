@@ -51,11 +51,16 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Takes or releases nothing; reports the holder as a warning.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    details: Runs on the controller only; no host is contacted.
     platforms: all
 seealso:
   - module: noops.platform.odin_prepare

@@ -59,11 +59,16 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Changes no host; the package is still fetched or built and verified into the controller cache.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    details: Runs on the controller only; no host is contacted.
     platforms: all
 notes:
   - >-
@@ -175,6 +180,10 @@ thor:
     thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets.
   returned: success
   type: dict
+  contains:
+    thor_values:
+      description: The template values of the module block (every key that is not a setting); secrets included.
+      type: dict
 cluster:
   description: The parsed cluster.yml with the value of every secret-named key shown as C(********).
   returned: when the file could be read

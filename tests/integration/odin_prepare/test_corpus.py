@@ -154,7 +154,7 @@ def test_corpus_through_ansible_playbook(corpus, tmp_path):
     extra = dict(corpus=corpus["dir"], cache_dir=corpus["cache"], cases=cases, result_file=str(tmp_path / "r.json"))
     env = dict(os.environ, NOOPS_HISTORY_DSN=str(tmp_path / "history.db"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([PLAYBOOK_BIN, "-v", "-i", "examples/tree.noops.yml", str(book), "-e", json.dumps(extra)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env, check=False)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     # The action marks a successful result (it holds the template values) so that no callback prints it.
     assert SECRET not in proc.stdout + proc.stderr

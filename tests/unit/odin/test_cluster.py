@@ -22,7 +22,7 @@ def variant(changes):
     """GOOD with ``changes``: {"block.key": value}; a value of DELETE removes the key."""
     doc = {k: dict(v) for k, v in GOOD.items()}
     for path, value in changes.items():
-        block, _, key = path.partition(".")
+        block, key = path.split(".", 1) if "." in path else (path, "")
         if not key:
             if value is DELETE:
                 doc.pop(block, None)
@@ -194,9 +194,9 @@ def test_rollout(given, hosts, expected):
 
 def test_extra_vars_win_and_are_named():
     doc = variant({"cluster.batch": 3, "dch.batch": 2})
-    cluster, _ = parse_cluster(doc, "cluster.yml", "/srv", {"batch": "5", "sleep": None})
+    cluster = parse_cluster(doc, "cluster.yml", "/srv", {"batch": "5", "sleep": None})[0]
     assert resolve_rollout(cluster.settings, 4)[0]["batch"] == 5
-    cluster, _ = parse_cluster(doc, "cluster.yml", "/srv", {})
+    cluster = parse_cluster(doc, "cluster.yml", "/srv", {})[0]
     assert resolve_rollout(cluster.settings, 4)[0]["batch"] == 2           # module block over cluster block
     assert problems_of(doc, {"batch": "x"}) == ['extra vars: batch: "x": must be an integer >= 1']
 
@@ -240,7 +240,7 @@ def cluster_with(**block):
       'of them instead']),
 ])
 def test_select_hosts(block, hosts, problems):
-    selected, _, found = select_hosts(cluster_with(**block), INVENTORY)
+    selected, dummy, found = select_hosts(cluster_with(**block), INVENTORY)
     assert (selected, found) == (hosts, problems)
 
 
@@ -310,8 +310,8 @@ def test_package_needs(env, values, expected):
 # --------------------------------------------------------------------------- secrets
 
 def test_masked_hides_secret_names_and_url_passwords():
-    doc = {"cluster": {"name": "dch"}, "dch": {"db_passwd": "pw", "backup_key": 123, "api": {"token": "t"},
-                                                "pkg_url": "https://u:pw@h/x.tgz", "port": 1}}
+    block = {"db_passwd": "pw", "backup_key": 123, "api": {"token": "t"}, "pkg_url": "https://u:pw@h/x.tgz", "port": 1}
+    doc = {"cluster": {"name": "dch"}, "dch": block}
     assert masked(doc) == {"cluster": {"name": "dch"},
                            "dch": {"db_passwd": "********", "backup_key": "********", "api": {"token": "********"},
                                    "pkg_url": "https://u:********@h/x.tgz", "port": 1}}

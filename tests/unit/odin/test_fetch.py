@@ -161,15 +161,15 @@ def test_http_checksum_from_sha256_file_beside(package, server, tmp_path):
 
 
 def test_http_mismatch_leaves_nothing_in_the_cache(package, server, tmp_path):
-    base, _ = server
+    base = server[0]
     with pytest.raises(FetchError, match="does not match"):
         fetch_package(base + "/hello-1.0.tar.gz", "/", "3" * 64, str(tmp_path / "cache"))
-    found = [f for _, _, files in os.walk(tmp_path / "cache") for f in files if not f.endswith(".lock")]
+    found = [f for walked in os.walk(tmp_path / "cache") for f in walked[2] if not f.endswith(".lock")]
     assert found == []
 
 
 def test_http_404(server, tmp_path):
-    base, _ = server
+    base = server[0]
     with pytest.raises(FetchError, match="download failed: HTTP 404"):
         fetch_package(base + "/nope.tar.gz", "/", None, str(tmp_path / "cache"))
 
@@ -298,3 +298,35 @@ def test_not_a_repository(tmp_path):
 def test_sha256_file(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert sha256_file(str(tmp_path / "f")) == hashlib.sha256(b"abc").hexdigest()
+
+
+@pytest.fixture
+def ftp_server(tmp_path):
+    """An anonymous read-only FTP server on loopback over tmp_path/pub (pyftpdlib, a test dependency)."""
+    authorizers = pytest.importorskip("pyftpdlib.authorizers", reason="pyftpdlib is not installed (pip install "
+                                      "'.[test]')")
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    (tmp_path / "pub").mkdir(exist_ok=True)
+    authorizer = authorizers.DummyAuthorizer()
+    authorizer.add_anonymous(str(tmp_path / "pub"))
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
+    thread.start()
+    yield "ftp://127.0.0.1:%d" % server.address[1]
+    server.close_all()
+
+
+def test_ftp_download_with_checksum_beside(package, ftp_server, tmp_path):
+    path, sha = package
+    with open(path + ".sha256", "w") as f:
+        f.write(sha + "\n")
+    fetched = fetch_package(ftp_server + "/hello-1.0.tar.gz", "/", None, str(tmp_path / "cache"))
+    assert (fetched.origin, fetched.sha256, fetched.checksum_from) == ("download", sha, "<url>.sha256")
+    os.unlink(path + ".sha256")                       # no checksum file: ftp reports it missing, not as an error
+    fetched = fetch_package(ftp_server + "/hello-1.0.tar.gz", "/", None, str(tmp_path / "cache2"))
+    assert (fetched.sha256, fetched.checksum_from) == (sha, None)
+    with pytest.raises(FetchError, match="download failed"):
+        fetch_package(ftp_server + "/nosuch.tar.gz", "/", None, str(tmp_path / "cache3"))

@@ -64,7 +64,7 @@ def test_same_run_again_changes_nothing(locks):
 
 def test_held_by_a_live_run_fails_naming_it(locks):
     parent = os.getppid()                 # alive, and not this process
-    holder, _, _ = acquire(KEY, parent, directory=locks)
+    holder = acquire(KEY, parent, directory=locks)[0]
     for break_stale in (False, True):     # a live run's lock is never broken
         with pytest.raises(LockHeld) as err:
             acquire(KEY, os.getpid(), break_stale=break_stale, directory=locks)
