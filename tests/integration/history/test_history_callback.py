@@ -193,24 +193,32 @@ def test_store_that_cannot_open_gives_one_warning_and_the_run_succeeds(runner):
 
 
 LOCKER = """
-import sqlite3, sys, time
+import os, sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+# Hold the lock until the run is past its start (its first task writes the marker), whatever the machine's load.
+end = time.time() + 120
+while not os.path.exists(sys.argv[2]) and time.time() < end:
+    time.sleep(0.1)
+time.sleep(1.0)
 c.execute("COMMIT")
 """
+LOCKED_RUN = SLOW.replace('ansible.builtin.command: "true"', "ansible.builtin.command: touch {{ marker }}").replace(
+    "sleep 60", "sleep 5")
 
 
 def test_locked_store_marks_the_record_incomplete(runner):
     runner.store().close()  # the schema exists; now another process holds the write lock
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, runner.db, "4"], stdout=subprocess.PIPE, text=True)
+    marker = runner.tmp / "first-task-ran"
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, runner.db, str(marker)], stdout=subprocess.PIPE,
+                              text=True)
     assert locker.stdout.readline().strip() == "locked"
     try:
-        proc = runner.run(runner.playbook(SLOW.replace("sleep 60", "sleep 5")), hosts=2,
+        proc = runner.run(runner.playbook(LOCKED_RUN), hosts=2, args=["-e", "marker=%s" % marker],
                           env={"NOOPS_HISTORY_LOCK_TIMEOUT": "0.5", "NOOPS_HISTORY_FLUSH_INTERVAL": "0.5"})
     finally:
-        locker.wait(30)
+        locker.wait(150)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert out.count("noops history:") == 1, out
