@@ -162,8 +162,8 @@ SLOW = """\
 def test_signal_marks_the_task_interrupted(runner, signum, to_group):
     proc = runner.start(runner.playbook(SLOW), hosts=2)
     try:
-        runner.wait_for(lambda s: [r for t in s.list_tasks() for r in s.task_log(t["id"]) if r["task_name"] == "First"]
-                        and len(s.list_tasks()) == 1, "the first task on record", proc=proc)
+        runner.wait_for(lambda s: len([r for t in s.list_tasks() for r in s.task_log(t["id"])
+                                       if r["task_name"] == "First"]) == 2, "the first task on record", proc=proc)
         time.sleep(1.0)  # inside "Sleep"
         if to_group:
             os.killpg(proc.pid, signum)  # what Ctrl-C does: the whole foreground group
