@@ -137,6 +137,7 @@ import typing as t
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import final_status
+from ansible_collections.noops.platform.plugins.module_utils.lock import release_owned_by
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.history_record import (
     HostProgress, Recorder, summarize_result,
@@ -483,5 +484,10 @@ class CallbackModule(CallbackBase):
 
     @_never_breaks
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
-        failed = any(stats.failures.values()) or any(stats.dark.values())
-        self._finish(bool(failed))
+        try:
+            failed = any(stats.failures.values()) or any(stats.dark.values())
+            self._finish(bool(failed))
+        finally:
+            # A deploy that ends early (a whole batch failed, a cancel) never reaches the playbook's own release
+            # task; its deploy lock is held by this process, so free it here.
+            release_owned_by(os.getpid())
