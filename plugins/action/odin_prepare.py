@@ -20,6 +20,7 @@ ARGUMENT_SPEC = dict(
     overrides=dict(type="dict", default={}),
     limit=dict(type="str"),
     cache_dir=dict(type="path"),
+    package=dict(type="bool", default=True),
 )
 
 
@@ -41,7 +42,7 @@ class ActionModule(ActionBase):
         inventory = self._inventory(groups.get("all", []), task_vars.get("hostvars") or {})
         limit = args["limit"] if args["limit"] is not None else task_vars.get("ansible_limit")
         prepared = prepare(cluster_file, inventory, groups, args["overrides"], limit, source=args["cluster_file"],
-                           cache_dir=args["cache_dir"])
+                           cache_dir=args["cache_dir"], package=args["package"])
         result.update(prepared.result)
         result["changed"] = False
         if prepared.problems:

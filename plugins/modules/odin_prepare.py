@@ -41,6 +41,12 @@ options:
         for beside the playbook. Messages name it as given.
     type: path
     required: true
+  package:
+    description:
+      - Fetch (or build), verify and lint the package. C(false) for a rollback, which needs only the cluster's hosts,
+        paths and rollout settings; the result's C(thor.thor_package) is then empty.
+    type: bool
+    default: true
   overrides:
     description:
       - Rollout settings from extra vars; they win over the cluster.yml's. Keys C(batch), C(sleep),
