@@ -627,7 +627,7 @@ class Prepared(t.NamedTuple):
 
 def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.Mapping[str, t.Sequence[str]],
             overrides: t.Mapping[str, t.Any] | None = None, limit: str | None = None, source: str | None = None,
-            cache_dir: str | None = None) -> Prepared:
+            cache_dir: str | None = None, package: bool = True) -> Prepared:
     """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings, the package
     (fetched or built, verified, linted) and the template values the package needs. All problems are collected.
     """
@@ -667,6 +667,11 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
     rollout = resolve_rollout(cluster.settings, len(hosts))[0]
     result["rollout"] = rollout
 
+    if not package:
+        # A rollback: the hosts already hold their releases, so neither the package nor its version is needed.
+        result["version"] = cluster.version
+        result["thor"] = thor_vars(cluster, cluster.version or "", "", rollout["force"])
+        return Prepared(result, problems)
     package, version = _package(cluster, result, problems, cache_dir)
     if version is None and not cluster.code_url:
         problems.append(problem(source, "%s.version" % cluster.name, "missing: the release version (here or in "
