@@ -294,7 +294,9 @@ class Supervisord(Backend):
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command(self.argv(*args))
         text = (out + err).strip()
-        if "no such file" in text or "refused connection" in text or "Connection refused" in text:
+        # A fresh host has no main config yet: supervisorctl says "could not find config file".
+        if any(m in text for m in ("no such file", "refused connection", "Connection refused",
+                                   "could not find config file")):
             self.fail("supervisord for %s is not running: %s" % (self.conf, text))
         if check and rc != 0:
             self.fail("supervisorctl -c %s %s failed (rc %d): %s" % (self.conf, " ".join(args), rc, text))
