@@ -195,14 +195,21 @@ class Bench:
             yaml.safe_dump(doc, f, sort_keys=False)
         return path
 
-    def served(self, ports: dict[str, int], version: str) -> None:
+    def served(self, ports: dict[str, int], version: str, wait: float = 60.0) -> None:
+        """Every host serves ``version`` (the minimal playbook has no health check: give a just restarted Python
+        service up to ``wait`` s to listen)."""
         wrong = {}
+        deadline = time.monotonic() + wait
         for name, port in ports.items():
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5) as r:
-                    got = json.load(r).get("version")
-            except (OSError, ValueError) as e:
-                got = str(e)
+            while True:
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5) as r:
+                        got = json.load(r).get("version")
+                except (OSError, ValueError) as e:
+                    got = str(e)
+                if got == version or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             if got != version:
                 wrong[name] = got
         if wrong:

@@ -87,12 +87,19 @@ def noops_deploy(ctx, *args, **popen):
     return subprocess.run(cmd, env=ctx["env"], cwd=ctx["base"], capture_output=True, text=True, timeout=1800)
 
 
-def served(host):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/" % host.port, timeout=5) as r:
-            return json.load(r)["version"]
-    except OSError:
-        return None
+def served(host, want=None, wait=30.0):
+    """The version a host's hello serves; waits up to ``wait`` s for ``want`` (a restarted Python service takes a
+    moment to listen on a loaded machine)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/" % host.port, timeout=5) as r:
+                got = json.load(r)["version"]
+        except (OSError, ValueError):
+            got = None
+        if want is None or got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
 
 
 def last_task(ctx):
@@ -120,14 +127,14 @@ def test_deploy_then_a_broken_release(local_fleet):
     assert "deploy 1.0.0: 2 host(s): 2 success" in good.stdout
     for host in hosts:
         assert re.search(r"^\d\d:\d\d:\d\d %s\s+deploying" % re.escape(host.name), good.stdout, re.M)
-        assert served(host) == "1.0.0"
+        assert served(host, "1.0.0") == "1.0.0"
 
     broken = noops_deploy(local_fleet, "-f", cluster(local_fleet, "3.0.0"), "--batch", "1", "--max-fail", "0")
     assert broken.returncode == 1, broken.stdout[-6000:] + broken.stderr[-2000:]
     assert "deploy 3.0.0: 2 host(s): 1 failed, 1 not reached" in broken.stdout
     assert re.search(r"^  %s failed: thor: deploy of hello 3\.0\.0 failed at .*switched back to 1\.0\.0"
                      % re.escape(hosts[0].name), broken.stdout, re.M), broken.stdout
-    assert [served(h) for h in hosts] == ["1.0.0", "1.0.0"]
+    assert [served(h, "1.0.0") for h in hosts] == ["1.0.0", "1.0.0"]
     assert last_task(local_fleet)[1] == "failed"
 
 
@@ -153,5 +160,5 @@ def test_ctrl_c_while_paused_cancels_before_the_next_batch(local_fleet):
     assert "cancelling: hosts being deployed now finish, no new batch starts" in out
     assert re.search(r"cancelled: task \d+ cancelled by ", out), out[-3000:]
     assert "deploy 2.0.0: 2 host(s): 1 success, 1 not reached" in out
-    assert [served(h) for h in hosts] == ["2.0.0", "1.0.0"]
+    assert [served(h, v) for h, v in zip(hosts, ("2.0.0", "1.0.0"))] == ["2.0.0", "1.0.0"]
     assert last_task(local_fleet)[1] == "cancelled"
