@@ -71,10 +71,12 @@ options:
 """
 
 EXAMPLES = r"""
+---
 # tree.noops.yml: the tree file next to this config
 plugin: noops.platform.service_tree
 source: tree.yml
 
+---
 # prod.noops.yml: only machines in production, from the tree service, cached for an hour
 plugin: noops.platform.service_tree
 source: https://tree.example.com/api/tree
@@ -86,6 +88,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/noops-inventory
 cache_timeout: 3600
 
+---
 # service_tree.yml: extra groups from host vars
 plugin: noops.platform.service_tree
 source: /etc/noops/tree.yml
