@@ -162,7 +162,8 @@ class Bench:
     def env(self) -> dict[str, str]:
         return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORKS=str(self.args.forks),
                     NOOPS_HISTORY_DSN=self.dsn, NOOPS_STAGING=os.path.join(self.dir, "staging"),
-                    XDG_CACHE_HOME=os.path.join(self.dir, "cache"), ANSIBLE_NOCOLOR="1",
+                    XDG_CACHE_HOME=os.path.join(self.dir, "cache"), NOOPS_LOCK_DIR=os.path.join(self.dir, "locks"),
+                    ANSIBLE_NOCOLOR="1",
                     PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
 
     def playbook(self, path: str, *extra: str) -> float:

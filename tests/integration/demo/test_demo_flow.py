@@ -31,7 +31,8 @@ def demo():
     # Short: every host's supervisord socket lives below this folder (AF_UNIX paths are at most 107 bytes).
     base = tempfile.mkdtemp(prefix="nd-", dir="/tmp")
     env = dict(os.environ, NOOPS_HISTORY_DSN=os.path.join(base, "history.db"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_USER="demo-tester")
+               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"),
+               NOOPS_USER="demo-tester")
     env.pop("ANSIBLE_CONFIG", None)
     ctx = {"dir": os.path.join(base, "demo"), "env": env, "dsn": env["NOOPS_HISTORY_DSN"]}
 

@@ -51,8 +51,9 @@ def local_fleet():
     os.chmod(os.path.join(broken, "release", "target", "bin", "run.sh"), 0o755)
     for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken)):
         build_package(src, os.path.join(base, "hello-%s.tar.gz" % version), version=version)
+    # Private history, package cache, staging and deploy locks: other runs on this machine deploy the same service.
     env = dict(os.environ, NOOPS_HISTORY_DSN=os.path.join(base, "history.db"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"))
+               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"))
     env.pop("ANSIBLE_CONFIG", None)
     ctx = {"base": base, "hosts": hosts, "env": env, "inventory": os.path.join(base, fleetlib.INVENTORY_FILE)}
     yield ctx
