@@ -72,6 +72,14 @@ def _iter_bits(bits: int) -> t.Iterator[int]:
 _BYTE_BITS: tuple[tuple[int, ...], ...] = tuple(tuple(b for b in range(8) if n >> b & 1) for n in range(256))
 
 
+def _bits(indexes: t.Iterable[int], size: int) -> int:
+    """A bit set (int) with the given bit indexes set."""
+    buf = bytearray((size + 7) // 8)
+    for i in indexes:
+        buf[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(buf, "little")
+
+
 class TreeIndex:
     """Machines and their tags, indexed for queries.
 
@@ -82,10 +90,11 @@ class TreeIndex:
         self.names: list[str] = []
         self.tags: list[tuple[Tag, ...]] = []
         self._by_name: dict[str, int] = {}
-        # key -> value -> bit set of machines having that pair in some tag
-        self._pairs: dict[str, dict[str, int]] = {}
-        self._multi = 0  # machines with more than one tag
-        self._all = 0
+        # key -> value -> machine indexes, collected by add(); turned into bit sets on the first query, since
+        # or-ing one bit at a time into a growing int costs time proportional to the fleet for every machine.
+        self._members: dict[str, dict[str, list[int]]] = {}
+        self._multi_members: list[int] = []
+        self._built: tuple[dict[str, dict[str, int]], int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -97,27 +106,46 @@ class TreeIndex:
         if name in self._by_name:
             raise ValueError("machine %s is already indexed" % name)
         idx = len(self.names)
-        bit = 1 << idx
         self._by_name[name] = idx
         self.names.append(name)
         self.tags.append(tuple(tags))
-        self._all |= bit
         if len(tags) > 1:
-            self._multi |= bit
-        pairs = self._pairs
+            self._multi_members.append(idx)
+        members = self._members
+        seen = set()
         for tag in tags:
-            for key, value in tag.items():
-                values = pairs.setdefault(key, {})
-                values[value] = values.get(value, 0) | bit
+            for pair in tag.items():
+                if pair in seen:
+                    continue
+                seen.add(pair)
+                key, value = pair
+                values = members.get(key)
+                if values is None:
+                    values = members[key] = {}
+                indexes = values.get(value)
+                if indexes is None:
+                    values[value] = [idx]
+                else:
+                    indexes.append(idx)
+        self._built = None
+
+    def _index(self) -> tuple[dict[str, dict[str, int]], int, int]:
+        """(key -> value -> bit set, bit set of machines with several tags, bit set of every machine)."""
+        if self._built is None:
+            size = len(self.names)
+            pairs = {key: {value: _bits(indexes, size) for value, indexes in values.items()}
+                     for key, values in self._members.items()}
+            self._built = (pairs, _bits(self._multi_members, size), (1 << size) - 1)
+        return self._built
 
     def tags_of(self, name: str) -> tuple[Tag, ...]:
         return self.tags[self._by_name[name]]
 
     def values(self, key: str) -> list[str]:
-        return sorted(self._pairs.get(key, {}))
+        return sorted(self._members.get(key, {}))
 
     def _pair_bits(self, key: str, value: str) -> int:
-        values = self._pairs.get(key)
+        values = self._index()[0].get(key)
         if not values:
             return 0
         if not _GLOB_CHARS.search(value):
@@ -131,7 +159,8 @@ class TreeIndex:
 
     def match_pattern(self, pairs: t.Sequence[tuple[str, str]]) -> int:
         """Bit set of machines with one tag holding every pair of the pattern."""
-        bits = self._all
+        _pairs, multi, everyone = self._index()
+        bits = everyone
         for key, value in pairs:
             bits &= self._pair_bits(key, value)
             if not bits:
@@ -139,7 +168,7 @@ class TreeIndex:
         if len(pairs) < 2:
             return bits
         # A machine with one tag holds every pair in that tag; machines with several tags are checked tag by tag.
-        ambiguous = bits & self._multi
+        ambiguous = bits & multi
         if ambiguous:
             matchers = [(k, re.compile(fnmatch.translate(v)).match if _GLOB_CHARS.search(v) else None, v)
                         for k, v in pairs]
@@ -155,7 +184,7 @@ class TreeIndex:
         for term in plain:
             bits |= self.match_pattern(term.pairs)
         if not plain:
-            bits = self._all
+            bits = self._index()[2]
         for term in terms:
             if term.op == "&":
                 bits &= self.match_pattern(term.pairs)
