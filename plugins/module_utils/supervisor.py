@@ -381,6 +381,21 @@ def god_port(root: str) -> int:
     return GOD_PORT_BASE + int(digest[:6], 16) % GOD_PORT_SPAN
 
 
+# AF_UNIX paths hold 108 bytes with the final NUL; a deep noops_root would not fit.
+SOCKET_PATH_MAX = 100
+
+
+def supervisord_socket(root: str, run_dir: str) -> str:
+    """The instance's socket: in its run folder, or in /tmp under a name derived from the root when that is too long.
+
+    roles/supervisor/tasks/layout.yml applies the same rule.
+    """
+    path = run_dir + "/supervisord.sock"
+    if len(path.encode()) <= SOCKET_PATH_MAX:
+        return path
+    return "/tmp/noops-supervisord-%s.sock" % hashlib.md5(root.encode()).hexdigest()[:16]
+
+
 def instance_layout(root: str, backend: str) -> dict:
     """Where one supervisor instance keeps its files on a host whose paths are prefixed by ``root``."""
     root = (root or "").rstrip("/")
@@ -397,7 +412,7 @@ def instance_layout(root: str, backend: str) -> dict:
         layout.update(main_conf=base + "/main.god", pid_dir=run + "/pids", pidfile=run + "/god.pid",
                       port=god_port(root), log=layout["log_dir"] + "/god.log")
     else:
-        layout.update(main_conf=base + "/supervisord.conf", socket=run + "/supervisord.sock",
+        layout.update(main_conf=base + "/supervisord.conf", socket=supervisord_socket(root, run),
                       pidfile=run + "/supervisord.pid", log=layout["log_dir"] + "/supervisord.log")
     return layout
 
