@@ -93,16 +93,12 @@ def pick_machines(tree_doc: t.Mapping[str, t.Any], count: int, query_pairs: t.Se
 
 
 def host_root(base_dir: str, name: str, index: int, backend: str = "supervisord") -> str:
-    """The host's noops_root: ``base_dir/<name>``, or ``base_dir/h<index>`` when the name would make the
-    supervisor's socket path too long for AF_UNIX."""
+    """The host's noops_root: ``base_dir/<name>``, or ``base_dir/h<index>`` when the name would push the
+    supervisord socket out of the host's own run folder (supervisor.supervisord_socket moves a socket whose path
+    is too long for AF_UNIX to /tmp)."""
     root = os.path.join(os.path.abspath(base_dir), name)
-    if backend != "supervisord" or len(instance_layout(root, backend)["socket"].encode()) <= UNIX_PATH_MAX:
-        return root
-    root = os.path.join(os.path.abspath(base_dir), "h%d" % index)
-    socket_path = instance_layout(root, backend)["socket"]
-    if len(socket_path.encode()) > UNIX_PATH_MAX:
-        raise FleetError("fleet folder %s is too deep: the supervisord socket %s is %d bytes, AF_UNIX allows %d"
-                         % (base_dir, socket_path, len(socket_path.encode()), UNIX_PATH_MAX))
+    if backend == "supervisord" and not instance_layout(root, backend)["socket"].startswith(root + "/"):
+        return os.path.join(os.path.abspath(base_dir), "h%d" % index)
     return root
 
 
