@@ -382,7 +382,7 @@ def god_port(root: str) -> int:
 
 
 # AF_UNIX paths hold 108 bytes with the final NUL; a deep noops_root would not fit.
-SOCKET_PATH_MAX = 100
+SOCKET_PATH_MAX = 107
 
 
 def supervisord_socket(root: str, run_dir: str) -> str:
