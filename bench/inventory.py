@@ -307,7 +307,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     report.row("parse, static YAML", _pair(static_parse["cpu"], static_parse["wall"]))
     ratio = plugin_parse["cpu"] / static_parse["cpu"]
     report.row("parse, plugin", "%s (%.3fx; wall %.3fx)" % (_pair(plugin_parse["cpu"], plugin_parse["wall"]), ratio,
-                                                             plugin_parse["wall"] / static_parse["wall"]),
+                                                            plugin_parse["wall"] / static_parse["wall"]),
                "<= %.2fx" % PARSE_TARGET, ratio <= PARSE_TARGET)
     static_list = time_list(small["static"], "static")
     plugin_list = time_list(small["plugin"], "plugin")
@@ -333,7 +333,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     big = write_sources(args.big, str(args.big))
     big_parse = time_parse(big["plugin"])
     report.row("parse, plugin at %d" % args.big, "%s (%d groups)" % (_pair(big_parse["cpu"], big_parse["wall"]),
-                                                                    big_parse["groups"]))
+                                                                     big_parse["groups"]))
     report.row("ansible-inventory --list, plugin at %d" % args.big, _pair(*time_list(big["plugin"], "big")))
     build, queries = time_queries(big["tree"])
     report.row("query index build at %d" % args.big, "%.0f ms" % (build * 1000))

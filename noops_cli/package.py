@@ -126,5 +126,5 @@ def run_render(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(file.content)
         print("%s %s mode=%s type=%s%s" % (file.entry, file.dest, file.mode, file.type,
-                                            " secret" if file.secret else ""))
+                                           " secret" if file.secret else ""))
     return 0

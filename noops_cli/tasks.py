@@ -268,7 +268,7 @@ def run_control(args: argparse.Namespace) -> int:
     what = {"pause": "will pause before its next batch", "resume": "resumes",
             "cancel": "will be cancelled before its next batch"}[args.action]
     print("task %d %s (status %s, control %s, by %s)" % (args.task_id, what, task.get("status"),
-                                                           task.get("control"), by))
+                                                         task.get("control"), by))
     return 0
 
 

@@ -213,4 +213,3 @@ def cmd_edit(args: argparse.Namespace) -> int:
     for change in edit.changes:
         print("%s %s: %s" % (verb, source, change))
     return 0
-

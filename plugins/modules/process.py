@@ -282,7 +282,7 @@ class Supervisord(Backend):
     def __init__(self, module, layout):
         super().__init__(module, layout)
         self.bin = module.params["supervisorctl"] or module.get_bin_path("supervisorctl", True,
-                                                                           opt_dirs=SUPERVISOR_DIRS)
+                                                                         opt_dirs=SUPERVISOR_DIRS)
         self.conf = module.params["supervisord_conf"] or layout["main_conf"]
 
     def describe(self):

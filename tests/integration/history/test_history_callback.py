@@ -40,7 +40,7 @@ def test_plain_run_is_recorded_per_host(runner, fail_h2, status, hosts):
     assert proc.returncode == (2 if fail_h2 else 0), proc.stdout + proc.stderr
     task, rows, log = runner.only_task()
     assert (task["status"], task["playbook"], task["initiator"], task["incomplete"]) == (status, "play.yml",
-                                                                                       "tester", 0)
+                                                                                         "tester", 0)
     assert task["ended_at"] >= task["started_at"]
     assert {h: r["status"] for h, r in rows.items()} == hosts
     assert all(r["started_at"] and r["ended_at"] for r in rows.values())
@@ -121,7 +121,7 @@ def test_secrets_never_reach_the_store(runner):
     cluster = runner.tmp / "cluster.yml"
     cluster.write_text("dch:\n  db_passwd: Cl-Pw-9a9a\n  host: [10.0.0.1]\n")
     proc = runner.run(runner.playbook(SECRETS), hosts=1, args=["-e", "api_token=Extr4-Var-Token",
-                                                                "-e", "cluster_file=%s" % cluster])
+                                                               "-e", "cluster_file=%s" % cluster])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     task, _, log = runner.only_task()
     # The records are there (so this test can fail) and masked.

@@ -99,7 +99,7 @@ def test_pause_step_is_continued_with_resume(runner):
             task = runner.wait_for(lambda s: (lambda t: t if t["status"] == "paused" else None)(s.get_task(task_id)),
                                    "pause_step pause %d" % batch, proc=proc)
             assert (task["control"], task["control_by"], task["control_reason"]) == ("pause", "pause_step",
-                                                                                   "pause_step 1")
+                                                                                     "pause_step 1")
             runner.wait_for(lambda s: len(_successes(s, task_id)) == batch, "batch %d on record" % batch, proc=proc)
             assert runner.noops("resume", str(task_id)).returncode == 0
             runner.wait_for(lambda s: s.get_task(task_id)["status"] != "paused", "resume %d" % batch, proc=proc)

@@ -172,7 +172,9 @@ def test_restarted_after_kill_9(lab, backend):
 def test_actions(lab, backend):
     need(backend)
     host = HOSTS[backend][1]
-    ticker = lambda **a: lab.module(host, "process", name="ticker", **a)  # noqa: E731
+
+    def ticker(**args):
+        return lab.module(host, "process", name="ticker", **args)
     pid = lab.status(host)["pid"]
 
     stopped = ticker(state="stopped")

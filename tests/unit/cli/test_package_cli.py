@@ -52,7 +52,7 @@ def test_lint_json(noops, monkeypatch):
     doc = json.loads("\n".join(out))
     assert status == 1 and doc["ok"] is False
     assert [(p["path"], p["errors"], p["warnings"]) for p in doc["packages"]] == [("cycle_and_start", 4, 0),
-                                                                                   (HELLO, 0, 0)]
+                                                                                  (HELLO, 0, 0)]
     assert doc["packages"][0]["problems"][0] == {"level": "ERROR", "path": "cycle_and_start/release/target/conf",
                                                  "message": "symlink to /etc escapes release/"}
 

@@ -299,5 +299,5 @@ def test_check_and_diff(tree, capsys, flags, writes):
     assert status == 0
     assert "+      - status.offline\n" in out and out.startswith("--- %s (before)\n+++ %s (after)\n" % (tree, tree))
     assert out.endswith("%s %s: lg-zk01.bj: added tag status.offline\n" % ("changed" if writes else "would change",
-                                                                            tree))
+                                                                           tree))
     assert (tree.read_text() != before) == writes

@@ -75,9 +75,9 @@ CASES = [
     (AWKWARD, "add_machine", ("n", ["cop.x_owt.b_pdl.p"], "10.0.0.9"),
      ("    tags: [cop.x_owt.b]\n  n:\n    address: 10.0.0.9\n    tags:\n      - cop.x_owt.b_pdl.p\n  # about c\n",)),
     (AWKWARD, "add_machine", ("n", ["idc.lg"]), ("    tags: cop.x_owt.d\n  n:\n    tags:\n      - idc.lg\n"
-                                                  "  # trailing machines\n\nnodes:\n",)),
+                                                 "  # trailing machines\n\nnodes:\n",)),
     (WIDE, "add_machine", ("n", ["cop.x_owt.a"]), ("        - cop.x_owt.a\n    n:\n        tags:\n"
-                                                    "        - cop.x_owt.a\n    b:\n",)),
+                                                   "        - cop.x_owt.a\n    b:\n",)),
     (WIDE, "add_tag", ("b", "idc.lg"), ("        - cop.x_owt.b\n        - idc.lg\n",)),
 ]
 

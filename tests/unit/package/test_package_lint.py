@@ -149,6 +149,6 @@ def test_not_a_package(tmp_path):
     plain = tmp_path / "x.zip"
     plain.write_text("")
     assert [tuple(p) for p in lint_package(str(plain))] == [(ERROR, str(plain), "not a folder or a tarball "
-                                                                                 "(.tar.gz, .tgz, .tar)")]
+                                                             "(.tar.gz, .tgz, .tar)")]
     assert [tuple(p) for p in lint_package(str(tmp_path / "nope"))] == [
         (ERROR, str(tmp_path / "nope"), "no such package folder or tarball")]

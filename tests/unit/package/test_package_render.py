@@ -58,7 +58,7 @@ def test_parse_init(doc, expected):
     ({"a": {"name": "/x"}}, (ERROR, "entry 'a': field 'source' None: source must be template(\"x.erb\") "
                                     "or a .j2 file name")),
     ({"a": {"name": "/x", "source": "x.conf"}}, (ERROR, "entry 'a': field 'source' 'x.conf': template 'x.conf': "
-                                                       "unknown kind (expected .erb or .j2)")),
+                                                 "unknown kind (expected .erb or .j2)")),
     ({"a": {"name": "/x", "source": 'template("../x.erb")'}},
      (ERROR, "entry 'a': field 'source' 'template(\"../x.erb\")': template '../x.erb' must be a relative path "
              "inside templates/")),

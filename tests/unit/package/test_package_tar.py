@@ -49,9 +49,9 @@ LNK = tarfile.LNKTYPE
     ([member("release/target/h", LNK, "release/target/later"), member("release/target/later")],
      [(ERROR, "release/target/h", "hard link to release/target/later, which is not an earlier member")]),
     ([member("release/target/dev", tarfile.CHRTYPE)], [(ERROR, "release/target/dev", "device file not allowed "
-                                                                                      "in a package")]),
+                                                        "in a package")]),
     ([member("release/target/blk", tarfile.BLKTYPE)], [(ERROR, "release/target/blk", "device file not allowed "
-                                                                                      "in a package")]),
+                                                        "in a package")]),
     ([member("release/target/fifo", tarfile.FIFOTYPE)], [(ERROR, "release/target/fifo", "fifo not allowed in a "
                                                                                         "package")]),
     ([member("release/target/bin/su", mode=0o4755)],
