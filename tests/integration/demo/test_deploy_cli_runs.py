@@ -80,11 +80,11 @@ def cluster(ctx, version, **changes):
     return path
 
 
-def noops_deploy(ctx, *args, **popen):
+def noops_deploy(ctx, *args, background=False):
     cmd = [os.path.join(BIN, "noops"), "deploy", "-i", ctx["inventory"], *args]
-    if popen:
+    if background:
         return subprocess.Popen(cmd, env=ctx["env"], cwd=ctx["base"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, **popen)
+                                text=True)
     return subprocess.run(cmd, env=ctx["env"], cwd=ctx["base"], capture_output=True, text=True, timeout=1800)
 
 
@@ -142,7 +142,7 @@ def test_deploy_then_a_broken_release(local_fleet):
 def test_ctrl_c_while_paused_cancels_before_the_next_batch(local_fleet):
     hosts = local_fleet["hosts"]
     proc = noops_deploy(local_fleet, "-f", cluster(local_fleet, "2.0.0"), "--batch", "1", "--pause-step", "1",
-                        "--plain", popen={})
+                        "--plain", background=True)
     lines = []
     deadline = time.monotonic() + 1500
     try:
