@@ -91,6 +91,10 @@ def status(host, backend, process):
     return host.run(cmd).stdout.strip()
 
 
+def is_running(host, backend, process):
+    return BACKENDS[backend]["running"].format(name=process) in status(host, backend, process)
+
+
 def served(host):
     """hello's answer on / inside the container, or None when nothing answers."""
     cmd = ("python3 -c 'import urllib.request; "
@@ -183,7 +187,7 @@ def test_no_log_or_data_folder_inside_a_release(host):
 # --- the process under its supervisor ---
 
 def test_hello_runs_under_its_supervisor_as_the_deploy_user(host, backend):
-    assert BACKENDS[backend]["running"] in status(host, backend, NAME)
+    assert is_running(host, backend, NAME)
     pid = hello_pid(host)
     assert pid and alive(host, pid)
     # The supervisor's pid is hello itself, or the shell it started hello from (systemd's ExecStart=/bin/sh -c).
@@ -211,8 +215,7 @@ def test_supervisor_restarts_hello_after_kill_9(host, backend):
     new = wait_for("hello back after kill -9 of pid %d" % old, back, limit)
     assert alive(host, new) and new != old
     assert served(host)["version"] == NEW
-    wait_for("hello %s again" % BACKENDS[backend]["running"],
-             lambda: BACKENDS[backend]["running"] in status(host, backend, NAME),
+    wait_for("hello running again under %s" % backend, lambda: is_running(host, backend, NAME),
              BACKENDS[backend]["settle"] + START_MARGIN)
 
 
@@ -240,7 +243,7 @@ def test_rollback_restores_the_previous_release_and_back(host, backend, name):
     rollback(name)
     assert host.file(PATH).linked_to == RELEASES + "/" + OLD
     assert served(host)["version"] == OLD
-    assert BACKENDS[backend]["running"] in status(host, backend, NAME)
+    assert is_running(host, backend, NAME)
 
     # A named release brings the upgrade back (and leaves the host as converge did).
     rollback(name, thor_rollback_version=NEW)
