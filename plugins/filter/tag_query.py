@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 name: tag_query
 short_description: Inventory hosts whose service-tree tags match a tag query
 version_added: 0.1.0
-author: noops maintainers
+author: noops maintainers (!UNKNOWN)
 description:
   - Takes a list of inventory host names and returns, in the same order, those whose C(noops_tags) host variable
     (set by the C(noops.platform.service_tree) inventory) matches the query.

@@ -287,7 +287,8 @@ def parse_json_text(text: str, where: str) -> t.Any:
 
 def _plain_name(key: t.Any) -> bool:
     """True for a name Host.set_variable stores as is, without a warning (a plain, valid identifier)."""
-    if validate_variable_name is None or type(key) is not str:
+    # Exactly str: subclasses (Ansible's tagged strings) take the checked path.
+    if validate_variable_name is None or type(key) is not str:  # pylint: disable=unidiomatic-typecheck
         return False
     try:
         validate_variable_name(key)
@@ -441,7 +442,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # while the groups are empty, is the same link for free. Only when no earlier group waits for that link,
         # so that `all` lists its children in the order reconcile would.
         if all(g.parent_groups for name, g in groups.items() if name != "all" and name in existing):
-            has_parent = {child for _, child in layout.children}
+            has_parent = {child for _parent, child in layout.children}
             for group in layout.groups:
                 if group not in has_parent and group not in existing:
                     data.add_child("all", group)

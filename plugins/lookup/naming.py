@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: naming
-author: noops maintainers
+author: noops maintainers (!UNKNOWN)
 short_description: Connection endpoints of the machines matching a service-tree query, nearest first
 description:
   - Resolves a service-tree tag query to the connection endpoints of the matching hosts of the loaded inventory,

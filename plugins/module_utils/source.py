@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import typing as t
 import urllib.error
 import urllib.parse
-import urllib.request
 
 try:
     import yaml
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on a controller; this code runs nowhere else
     yaml = None
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
@@ -124,14 +124,10 @@ def _fetch(url: str, headers: t.Mapping[str, str] | None, timeout: float, valida
         token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode("ascii")
         request_headers.setdefault("Authorization", "Basic %s" % token)
         url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    context = None
-    if url.lower().startswith("https://") and not validate_certs:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(url, headers=request_headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 - http(s) only
+        response = open_url(url, headers=request_headers, timeout=timeout, validate_certs=validate_certs,
+                            follow_redirects="safe")
+        with response:
             charset = response.headers.get_content_charset() or "utf-8"
             return response.read().decode(charset)
     except urllib.error.HTTPError as e:

@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401  # pylint: disable=unused-import
 
 BACKENDS = ("god", "supervisord", "systemd")
 EXTENSIONS = {"god": ".god", "supervisord": ".conf", "systemd": ".service"}

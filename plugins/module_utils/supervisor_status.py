@@ -66,7 +66,7 @@ def parse_systemctl_show(text: str) -> list:
                 units.append(current)
                 current = {}
             continue
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         current[key] = value
     if current:
         units.append(current)

@@ -137,7 +137,7 @@ def pop_following(node: t.Any) -> str:
     token = entry[pos] if entry and len(entry) > pos else None
     if token is None or "\n" not in token.value:
         return ""
-    head, _, rest = token.value.partition("\n")
+    head, _sep, rest = token.value.partition("\n")
     token.value = head + "\n"
     return rest
 

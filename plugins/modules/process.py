@@ -16,7 +16,7 @@ description:
     for the host's C(noops_root); configs come from M(noops.platform.supervisor_config).
   - Changes something only when the state must change; V(restarted) and V(reloaded) always act.
 version_added: "0.1.0"
-author: noops.platform contributors
+author: noops maintainers (!UNKNOWN)
 options:
   name:
     description:
@@ -77,7 +77,7 @@ options:
     type: int
     default: 30
 notes:
-  - Supports check mode; nothing is started, stopped or signalled then, and RV(changed) tells what would change.
+  - Supports check mode; nothing is started, stopped or signalled then, and C(changed) tells what would change.
   - A supervisor instance that is not running is an error naming it (C(god on port 17165 is not running ...)).
 seealso:
   - module: noops.platform.supervisor_config
@@ -124,9 +124,9 @@ processes:
       description: running, starting, stopping, stopped, backoff, fatal, exited, absent or unknown.
       type: str
       sample: running
-    raw_state: {description: The supervisor's own word (god C(up), supervisord C(RUNNING), systemd C(active)).,
+    raw_state: {description: "The supervisor's own word (god C(up), supervisord C(RUNNING), systemd C(active)).",
                 type: str, sample: up}
-    pid: {description: Main pid while running, else null., type: int, sample: 104881}
+    pid: {description: "Main pid while running, else null.", type: int, sample: 104881}
     start_time: {description: When the running pid started (local time)., type: str, sample: "2013-08-05 14:32:59"}
     version: {description: Version label of the config file., type: str, sample: "93043"}
     log: {description: Log file from the config label., type: str}
@@ -312,7 +312,7 @@ class Supervisord(Backend):
         _rc, out = self.run("reread")
         changed = set()
         for line in out.splitlines():
-            name, _, what = line.partition(":")
+            name, _sep, what = line.partition(":")
             if what.strip() in ("available", "changed"):
                 changed.add(name.strip())
         return changed

@@ -17,7 +17,7 @@ description:
   - The releases folder keeps a history of switches, so the I(previous) release is the one that was live before
     the current one.
 version_added: 0.1.0
-author: noops maintainers
+author: noops maintainers (!UNKNOWN)
 options:
   path:
     description: The stable path (symlink) of the program, with any host root prefix already applied.
@@ -29,12 +29,12 @@ options:
     required: true
   state:
     description:
-      - C(info) reports the releases; C(mark) writes the marker of O(release) (making it complete);
+      - C(read) reports the releases; C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
         C(prune) removes incomplete releases and the oldest complete ones beyond O(keep).
     type: str
-    choices: [info, mark, switch, prune]
-    default: info
+    choices: [read, mark, switch, prune]
+    default: read
   release:
     description: Release folder name for O(state=mark) and O(state=switch).
     type: str
@@ -54,11 +54,15 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -154,7 +158,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             releases_path=dict(type="path", required=True),
-            state=dict(type="str", default="info", choices=["info", "mark", "switch", "prune"]),
+            state=dict(type="str", default="read", choices=["read", "mark", "switch", "prune"]),
             release=dict(type="str"),
             version=dict(type="str"),
             marker=dict(type="dict", default={}),

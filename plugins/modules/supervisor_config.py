@@ -22,7 +22,7 @@ description:
     (or V(started), V(restarted)) for that.
   - See C(docs/supervisors.md) in the collection for the file layout of each supervisor instance.
 version_added: "0.1.0"
-author: noops.platform contributors
+author: noops maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.files
 options:
