@@ -273,11 +273,11 @@ class Demo:
             "noops tasks show %-24s # one rollout, host by host" % (self.tasks[0] if self.tasks else "ID"),
             "noops tree show -i %s" % self.inventory,
             "noops control service.%s restart -i %s --batch 2" % (SERVICE, self.inventory),
-            "noops deploy -f %s -i %s   # the example cluster.yml"
-            % (os.path.relpath(EXAMPLE_CLUSTER), self.inventory),
+            "noops deploy -f %s -i %s   # the example cluster.yml" % (EXAMPLE_CLUSTER, self.inventory),
             "curl http://127.0.0.1:%d/                # a hello service (one per host)" % self.hosts[0].port,
             "ls %s                  # a host's root: home/work/hello -> .releases/hello/<version>" % self.hosts[0].root,
-            "noops demo --clean                        # stop the fleet's supervisors and remove %s" % self.base,
+            "noops demo --clean%s   # stop the fleet's supervisors and remove %s"
+            % ("" if self.base == os.path.abspath(default_dir()) else " --dir " + self.base, self.base),
         ):
             print("  " + line)
         return 0
