@@ -235,7 +235,10 @@ class RolloutTracker:
             if facts.get(key):
                 row.version = str(facts[key]).strip()
         result = facts.get(RESULT_FACT)
-        if result in ("success", "skipped"):
+        if result in ("failed", "unreachable"):
+            # The playbook rescued the host's failure and recorded it; the failing task's event said why.
+            self._move(row, str(result))
+        elif result in ("success", "skipped"):
             why = "already at %s" % (row.version or self.version or "this version") if result == "skipped" else None
             self._move(row, str(result), why)
         elif data.get("task") in DONE_TASKS:

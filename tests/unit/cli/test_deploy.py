@@ -75,6 +75,9 @@ CASES = [
      ("thor",),
      {"a": ("success", "", ""), "b": ("unreachable", "", "ssh: connect to host 10.0.0.2 port 22: Connection refused")},
      {}),
+    ("rescued-failure-recorded-by-the-playbook", [
+        added("a"), thor("a"), thor("a", "Restart hello on the new release", "runner_on_failed", {"msg": "rc 7"}),
+        record("a", "failed"), PLAY], ("thor",), {"a": ("failed", "", "rc 7")}, {}),
     ("failure-is-final", [added("a"), thor("a"), thor("a", kind="runner_on_failed", res={"msg": "boom"}),
                           record("a", "success"), PLAY], ("thor",),
      {"a": ("failed", "", "boom")}, {}),
