@@ -175,6 +175,7 @@ def git(repo, *args):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_6_build_from_git_reuses_the_build_and_rebuilds_on_request(controller):
+    before = controller.versions()
     repo = controller.tmp / "src"
     shutil.copytree(HELLO, repo / "services" / "hello")
     # The build stamps the release, so a rebuild gives a different package than the cached one.
@@ -196,7 +197,7 @@ def test_6_build_from_git_reuses_the_build_and_rebuilds_on_request(controller):
     assert len(built) == 1, built
     log = os.path.join(built[0], "build.log")
     package = os.path.join(built[0], "hello-%s.tar.gz" % commit[:12])
-    assert open(log).read().strip() == "building " + commit
+    assert "building " + commit in open(log).read().splitlines()
     first = (os.stat(log).st_mtime_ns, open(package, "rb").read())
 
     proc = controller.run(cluster, limit="h1")
@@ -209,7 +210,7 @@ def test_6_build_from_git_reuses_the_build_and_rebuilds_on_request(controller):
     assert ok(proc), tail(proc)
     assert os.stat(log).st_mtime_ns != first[0], "force_rebuild did not run the build again"
     assert open(package, "rb").read() != first[1]
-    assert controller.versions() == {"h1": commit[:12], "h2": "1.0.0", "h3": "1.0.0", "h4": "1.0.0"}
+    assert controller.versions() == {**before, "h1": commit[:12]}
 
 
 # A few bad requests (the full corpus is tests/integration/odin_prepare): each is refused on the controller
