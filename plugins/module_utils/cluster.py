@@ -644,7 +644,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
     cluster, problems = parse_cluster(doc, source, base_dir, overrides)
     if cluster is None:
         return Prepared({}, problems)
-    result: dict[str, t.Any] = dict(cluster=masked(doc), service=cluster.service, lock_key=cluster.lock_key)
+    result: dict[str, t.Any] = dict(cluster=masked(doc), service=cluster.service, lock_name=cluster.lock_key)
 
     selected, query, host_problems = select_hosts(cluster, inventory)
     problems += host_problems

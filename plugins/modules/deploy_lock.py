@@ -9,14 +9,14 @@ DOCUMENTATION = r"""
 module: deploy_lock
 short_description: One deploy per service cluster at a time (a lock file on the controller)
 description:
-  - O(state=acquired) creates the lock of O(key) atomically. When another run holds it, the task fails at
-    once with C(deploy of <key> is locked by <user> since <time> (pid N on H)).
+  - O(state=acquired) creates the lock of O(name) atomically. When another run holds it, the task fails at
+    once with C(deploy of <name> is locked by <user> since <time> (pid N on H)).
   - A lock taken on this controller by a run that has ended is reported as C(left by a dead run (pid N ended));
     O(break=true) then breaks it and takes it. A live run's lock is never broken; a lock taken on another
     controller (shared lock folder) cannot be checked and is broken only with O(break=true).
   - O(state=released) removes the lock when this run holds it; otherwise it changes nothing (idempotent).
-  - "Lock files: C(${NOOPS_LOCK_DIR:-${XDG_STATE_HOME:-~/.local/state}/noops/locks}/<hash of key>.json) holding
-    key, user (C(NOOPS_USER) or the login), pid and start time of the ansible-playbook process, host, since,
+  - "Lock files: C(${NOOPS_LOCK_DIR:-${XDG_STATE_HOME:-~/.local/state}/noops/locks}/<hash of name>.json) holding
+    the name (as C(key)), user (C(NOOPS_USER) or the login), pid and start time of the ansible-playbook process, host, since,
     task_id (C(NOOPS_TASK_ID)) and playbook."
   - The run is the ansible-playbook process, not the worker that runs the task, so a lock taken in one play
     is released in a later play of the same run, and the C(release_owned_by(pid)) function of
@@ -24,11 +24,13 @@ description:
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 options:
-  key:
+  name:
     description:
-      - The service cluster, as M(noops.platform.odin_prepare) returns it in C(lock_key).
+      - The service cluster, as M(noops.platform.odin_prepare) returns it in C(lock_name).
+      - Not called C(key) because the history callback masks the values of key-named fields.
     type: str
     required: true
+    aliases: [key]
   state:
     description:
       - C(acquired) takes the lock, C(released) gives it back.
@@ -69,19 +71,19 @@ seealso:
 EXAMPLES = r"""
 - name: Take the deploy lock
   noops.platform.deploy_lock:
-    key: "{{ odin.lock_key }}"
+    name: "{{ odin.lock_name }}"
     state: acquired
     break: "{{ odin_break_lock | default(false) | bool }}"
 
 - name: Release the deploy lock
   noops.platform.deploy_lock:
-    key: "{{ odin.lock_key }}"
+    name: "{{ odin.lock_name }}"
     state: released
 """
 
 RETURN = r"""
-key:
-  description: The lock key.
+name:
+  description: The lock's name (the service cluster).
   returned: always
   type: str
 path:
@@ -96,7 +98,7 @@ holder:
   description: The lock's content (this run's after acquiring; the other run's when held or left in place).
   returned: when there is a lock
   type: dict
-  sample: {key: "job.dch_service.dch", user: alice, pid: 4242, host: ctl1, since: "2024-05-01T10:00:00+08:00",
+  sample: {name: "job.dch_service.dch", user: alice, pid: 4242, host: ctl1, since: "2024-05-01T10:00:00+08:00",
            task_id: null, playbook: /srv/noops/playbooks}
 stale:
   description: When the lock is held, whether its run has ended.

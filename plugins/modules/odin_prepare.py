@@ -136,7 +136,7 @@ service:
   description: The job tag being deployed (the first of C(cluster.jobs)), canonical.
   returned: when the file could be read
   type: str
-lock_key:
+lock_name:
   description: The service cluster's lock key for M(noops.platform.deploy_lock), its sorted canonical job tags.
   returned: when the file could be read
   type: str
