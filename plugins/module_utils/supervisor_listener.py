@@ -125,5 +125,5 @@ def main(argv: list) -> int:  # pragma: no cover - exercised by the integration 
         childutils.listener.ok(sys.stdout)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(sys.argv))
+if __name__ == "__main__":  # pragma: no cover - supervisord runs this file as its event listener program
+    raise SystemExit(main(sys.argv))

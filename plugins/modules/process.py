@@ -141,7 +141,7 @@ actions:
 
 import os
 import signal
-import subprocess
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -339,11 +339,12 @@ class Supervisord(Backend):
         tree = freeze_tree(pid)
         # supervisorctl stop waits for the exit; while it waits the program is STOPPING, so the SIGKILL below is
         # an expected death and supervisord does not restart it. The frozen tree cannot react to the TERM.
-        stopper = subprocess.Popen(self.argv("stop", name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, LANGUAGE="C", LC_ALL="C"))
+        # The stop runs in a thread (run_command blocks) while this one waits for STOPPING and kills the tree.
+        stopper = threading.Thread(target=self.module.run_command, args=(self.argv("stop", name),), daemon=True)
+        stopper.start()
         self.wait(name, ("stopping", "stopped", "exited", "fatal"), "begin stopping")
         kill_tree(pid, tree)
-        stopper.communicate(timeout=self.module.params["timeout"])
+        stopper.join(timeout=self.module.params["timeout"])
 
 
 class Systemd(Backend):

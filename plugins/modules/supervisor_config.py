@@ -277,7 +277,7 @@ try:
     options.read_config(sys.argv[1])
 except (ValueError, OSError) as exc:
     sys.stderr.write(str(exc))
-    sys.exit(2)
+    raise SystemExit(2)
 """
 
 RUBY_PROBE = ("print RUBY_VERSION; puts; "
