@@ -16,6 +16,7 @@ import ``check_tar_members`` from this file with the standard library alone.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import io
 import os
@@ -440,6 +441,46 @@ def unpack_package(tar_path: str, dest: str) -> list[Problem]:
     except (tarfile.TarError, OSError, EOFError) as e:
         return [Problem(ERROR, tar_path, "not a readable tarball: %s" % e)]
     return [Problem(p.level, "%s/%s" % (tar_path, p.path.lstrip("/")), p.message) for p in problems]
+
+
+def unpack_target(tar_path: str, dest: str) -> list[str]:
+    """Unpack ``release/target/`` of a package tarball into the existing folder ``dest`` (the prefix stripped).
+
+    Runs on the host (the ``release`` module), so standard library only. Every member is checked with
+    ``check_tar_members`` first and nothing is written when one is unsafe (``PackageError``); the "data"
+    extraction filter, where Python has it, is a second guard. Returns the names written, relative to ``dest``.
+    """
+    prefix = TARGET_DIR + "/"
+    try:
+        with tarfile.open(tar_path) as tar:
+            members = tar.getmembers()
+            errors = [p for p in check_tar_members(members) if p.level == ERROR]
+            if errors:
+                raise PackageError("%s/%s" % (tar_path, errors[0].path), errors[0].message)
+            chosen = []
+            for member in members:
+                name = member.name[2:] if member.name.startswith("./") else member.name
+                name = posixpath.normpath(name)
+                if not name.startswith(prefix):
+                    continue
+                renamed = copy.copy(member)
+                renamed.name = name[len(prefix):]
+                if member.islnk():
+                    link = posixpath.normpath(member.linkname[2:] if member.linkname.startswith("./")
+                                              else member.linkname)
+                    renamed.linkname = link[len(prefix):]
+                chosen.append(renamed)
+            if not chosen:
+                raise PackageError(tar_path, "no %s/ in the package" % TARGET_DIR)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(dest, members=chosen, filter="data")
+            else:  # Python < 3.11.4 on the host: check_tar_members above is the guard
+                tar.extractall(dest, members=chosen)  # noqa: S202
+    except getattr(tarfile, "FilterError", ()) as e:
+        raise PackageError(tar_path, "unsafe member refused on unpacking: %s" % e) from None
+    except (tarfile.TarError, EOFError) as e:
+        raise PackageError(tar_path, "not a readable tarball: %s" % e) from None
+    return [m.name for m in chosen]
 
 
 # --------------------------------------------------------------------------- tar members

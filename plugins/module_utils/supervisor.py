@@ -77,6 +77,7 @@ class ProcessSpec:
     cpu_max: int = 0
     interval: int = 5
     god_shim: bool = False
+    start_seconds: int | None = None  # supervisord's startsecs; None: min(interval, 10)
 
 
 def parse_size(value) -> int:
@@ -117,8 +118,8 @@ def validate(spec: ProcessSpec) -> None:
     if spec.restart not in RESTART_POLICIES:
         bad("restart", spec.restart, "is not one of %s" % ", ".join(RESTART_POLICIES))
     for name, low in (("stop_timeout", 1), ("crash_times", 1), ("crash_within", 1), ("interval", 1),
-                      ("memory_max", 0), ("cpu_max", 0)):
-        if getattr(spec, name) < low:
+                      ("memory_max", 0), ("cpu_max", 0), ("start_seconds", 0)):
+        if getattr(spec, name) is not None and getattr(spec, name) < low:
             bad(name, getattr(spec, name), "must be at least %d" % low)
     for key, value in spec.environment.items():
         if not ENV_KEY_RE.match(key):
@@ -284,7 +285,7 @@ def render_supervisord(spec: ProcessSpec) -> str:
             "autorestart=%s" % ("true" if spec.restart == "always" else "unexpected"),
             # exits faster than startsecs count against startretries; FATAL afterwards is the quick crash loop,
             # the noops listener covers slower ones (crash_times exits within crash_within seconds).
-            "startsecs=%d" % min(spec.interval, 10),
+            "startsecs=%d" % (min(spec.interval, 10) if spec.start_seconds is None else spec.start_seconds),
             "startretries=%d" % spec.crash_times,
             "stopsignal=" + spec.stop_signal,
             "stopwaitsecs=%d" % spec.stop_timeout,

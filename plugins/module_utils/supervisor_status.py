@@ -118,6 +118,16 @@ def start_time(pid, proc: str = "/proc") -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
 
 
+def process_age(pid, proc: str = "/proc") -> float | None:
+    """Seconds since ``pid`` started (both clocks count from boot), or None when it is gone."""
+    try:
+        ticks = proc_stat_starttime(_read(os.path.join(proc, str(pid), "stat")))
+        uptime = float(_read(os.path.join(proc, "uptime")).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - ticks / float(os.sysconf("SC_CLK_TCK")))
+
+
 def proc_stat_ids(stat_text: str) -> tuple:
     """(ppid, process group, session) from one /proc/PID/stat line."""
     fields = stat_text[stat_text.rindex(")") + 2:].split()

@@ -76,6 +76,14 @@ options:
     description: Seconds to wait for a process to reach the requested state.
     type: int
     default: 30
+  settle:
+    description:
+      - After O(state=started), O(state=restarted) or O(state=reloaded), the process must have been running with
+        the same pid for this many seconds since it started (the health check of a deploy; time the supervisor
+        already waited, such as supervisord's C(startsecs), counts); otherwise the task fails with the process's
+        state and the last lines of its log.
+    type: float
+    default: 0
 notes:
   - Supports check mode; nothing is started, stopped or signalled then, and C(changed) tells what would change.
   - A supervisor instance that is not running is an error naming it (C(god on port 17165 is not running ...)).
@@ -91,11 +99,12 @@ EXAMPLES = r"""
     log_lines: 20
   register: frigga
 
-- name: Load the new config and restart the service after a deploy
+- name: Load the new config and restart the service after a deploy; it must stay up for 3 seconds
   noops.platform.process:
     name: dch
     backend: god
     state: restarted
+    settle: 3
 
 - name: Nuke a wedged process (SIGKILL its tree, no restart)
   noops.platform.process:
@@ -161,6 +170,7 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor_status i
     parse_systemctl_show,
     pid_alive,
     proc_table,
+    process_age,
     process_tree,
     read_pidfile,
     start_time,
@@ -540,6 +550,24 @@ class Frigga:
         if not check:
             self.backend.wait(name, ("running",), "start")
 
+    def settle(self, name, seconds):
+        """Still running, same pid, ``seconds`` later: a crash and a supervisor restart change the pid."""
+        _current, before = self.backend.state(name, self.backend.status())
+        # Up for ``seconds`` since it started: a supervisor that waited for it (supervisord's startsecs) counts.
+        age = process_age(before) if before else None
+        time.sleep(max(0.0, seconds - (age or 0.0)))
+        current, pid = self.backend.state(name, self.backend.status())
+        if current == "running" and pid == before:
+            return
+        labels = labels_of(self.backend.config(name))
+        tail = log_tail(self.module, self.backend, name, labels.get("log", ""),
+                        max(self.module.params["log_lines"], 5))
+        self.module.fail_json(
+            msg="%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
+                % (name, seconds, self.backend.describe(), current, pid, before,
+                   ("; last log lines: " + " | ".join(tail[-5:])) if tail else ""),
+            actions=self.actions, processes=report(self.module, self.backend, [name]))
+
     def reload_signal(self, name):
         return labels_of(self.backend.config(name)).get("reload-signal") or "HUP"
 
@@ -599,6 +627,7 @@ def main():
             pid_dir=dict(type="path"),
             log_lines=dict(type="int", default=0),
             timeout=dict(type="int", default=30),
+            settle=dict(type="float", default=0),
         ),
         supports_check_mode=True,
     )
@@ -626,6 +655,9 @@ def main():
     if p["state"]:
         for name in names:
             frigga.apply(name, p["state"])
+        if p["settle"] > 0 and p["state"] in ("started", "restarted", "reloaded") and not module.check_mode:
+            for name in names:
+                frigga.settle(name, p["settle"])
     module.exit_json(changed=bool(frigga.actions), actions=frigga.actions, processes=report(module, backend, names))
 
 

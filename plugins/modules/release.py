@@ -32,8 +32,13 @@ options:
       - C(read) reports the releases; C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
         C(prune) removes incomplete releases and the oldest complete ones beyond O(keep).
+      - The staging states build a new release folder, one call each (the thor role's steps):
+        C(prepare) creates the folders (the parent of O(path), O(releases_path), a fresh O(release) folder and
+        O(folders)); C(unpack) unpacks C(release/target/) of O(package) into the release folder;
+        C(install) installs O(files) and, with O(version), marks the release complete.
+      - O(package) and the O(files) sources are on the controller; the action plugin copies them to the host.
     type: str
-    choices: [read, mark, switch, prune]
+    choices: [read, mark, switch, prune, prepare, unpack, install]
     default: read
   release:
     description: Release folder name for O(state=mark) and O(state=switch).
@@ -54,15 +59,49 @@ options:
     type: list
     elements: str
     default: []
+  folders:
+    description: Extra folders O(state=prepare) creates (log and data folders outside the release).
+    type: list
+    elements: path
+    default: []
+  owner:
+    description:
+      - Owner of what O(state=prepare), O(state=unpack) and O(state=install) create; default the connecting user.
+    type: str
+  package:
+    description:
+      - For O(state=unpack), the release package on the controller (a C(.tar.gz) in the standard layout, or its
+        folder). Its members are checked again before anything is written (no absolute names, C(..), escaping
+        links or devices).
+    type: path
+  files:
+    description:
+      - For O(state=install), the files to install; each C(src) is a file on the controller, copied to the host.
+        The result of M(noops.platform.release_render) (its C(files)) fits as it is.
+    type: list
+    elements: dict
+    default: []
+  staging_dir:
+    description:
+      - For O(state=install), a controller folder that is removed once the files are copied (the staged config
+        may hold secrets), whether the install succeeds or not.
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
   diff_mode:
     support: none
   platform:
     platforms: posix
+  action:
+    support: full
 """
 
 EXAMPLES = r"""
@@ -85,6 +124,27 @@ EXAMPLES = r"""
     releases_path: /home/work/.releases/passport-dch
     state: switch
     release: "{{ dch_releases.previous }}"
+
+- name: Stage release 93044 of dch, one call per step
+  noops.platform.release:
+    path: /home/work/passport-dch
+    releases_path: /home/work/.releases/passport-dch
+    release: "93044"
+    state: "{{ item }}"
+    package: /var/cache/noops/passport-dch-93044.tar.gz
+    folders: [/data/dch/log]
+    owner: work
+  loop: [prepare, unpack]
+
+- name: Install its rendered config and mark it complete
+  noops.platform.release:
+    path: /home/work/passport-dch
+    releases_path: /home/work/.releases/passport-dch
+    release: "93044"
+    state: install
+    files: "{{ dch_rendered.files }}"
+    version: "93044"
+    owner: work
 
 - name: Keep the newest three releases
   noops.platform.release:
@@ -120,6 +180,11 @@ releases:
   returned: always
   type: list
   elements: dict
+files:
+  description: Paths written by O(state=unpack) (relative to the release folder) or O(state=install) (absolute).
+  returned: when state is unpack or install
+  type: list
+  elements: str
 removed:
   description: Release folders removed by prune.
   returned: when state is prune
@@ -133,9 +198,10 @@ import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, unpack_target
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
     MARKER, ReleaseError, current_release, find_release, list_releases, previous_release, prune_plan,
-    read_history, switch,
+    read_history, read_marker, switch,
 )
 
 
@@ -153,19 +219,136 @@ def _report(path, releases_path):
     }
 
 
+def _release_dir(module, releases_path, release):
+    if not release or "/" in release or release in (".", ".."):
+        module.fail_json(msg="release %r must be a plain folder name" % release)
+    return os.path.join(releases_path, release)
+
+
+def _own(module, path, owner, changed):
+    """Give ``path`` (not following a link) to ``owner``; return whether anything changed."""
+    if not owner:
+        return changed
+    return module.set_owner_if_different(path, owner, changed, expand=False)
+
+
+def _folder(module, path, owner, changed):
+    if not os.path.isdir(path):
+        changed = True
+        if not module.check_mode:
+            os.makedirs(path, 0o755, exist_ok=True)
+    if os.path.isdir(path):
+        changed = _own(module, path, owner, changed)
+    return changed
+
+
+def prepare(module, path, releases_path, p):
+    """Folders for a new release: the release folder itself always starts empty."""
+    target = _release_dir(module, releases_path, p["release"])
+    if p["release"] == current_release(path, releases_path):
+        module.fail_json(msg="release %s is the current one: a new release needs a new folder" % target)
+    changed = False
+    for folder in (os.path.dirname(path), releases_path):
+        changed = _folder(module, folder, p["owner"], changed)
+    if os.path.lexists(target):
+        changed = True
+        if not module.check_mode:
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+    changed = _folder(module, target, p["owner"], changed)
+    for folder in p["folders"]:
+        changed = _folder(module, folder, p["owner"], changed)
+    return changed
+
+
+def unpack(module, releases_path, p):
+    target = _release_dir(module, releases_path, p["release"])
+    if not p["package"]:
+        module.fail_json(msg="state=unpack needs package")
+    if not os.path.isdir(target):
+        module.fail_json(msg="release folder %s does not exist (state=prepare creates it)" % target)
+    if read_marker(target) is not None:
+        module.fail_json(msg="release %s is complete already: unpack into a new release" % target)
+    if module.check_mode:
+        return True, []
+    try:
+        written = unpack_target(p["package"], target)
+    except PackageError as e:
+        module.fail_json(msg=str(e))
+    if p["owner"]:
+        for name in [""] + written:
+            _own(module, os.path.join(target, name), p["owner"], True)
+    return True, written
+
+
+def install(module, p):
+    """Write each file beside its destination and rename it into place, with its mode and owner."""
+    changed, written = False, []
+    for entry in p["files"]:
+        src, dest = entry.get("src"), entry.get("dest")
+        if not src or not dest or not os.path.isabs(dest):
+            module.fail_json(msg="files: every entry needs src and an absolute dest, got %r"
+                                 % {k: entry.get(k) for k in ("src", "dest")})
+        mode = entry.get("mode") or "0644"
+        owner = entry.get("owner") or p["owner"]
+        folder = os.path.dirname(dest)
+        if not os.path.isdir(folder):
+            changed = True
+            if not module.check_mode:
+                os.makedirs(folder, 0o755, exist_ok=True)
+                _own(module, folder, p["owner"], True)
+        same = (os.path.isfile(dest) and not os.path.islink(dest)
+                and module.sha256(dest) == module.sha256(src))
+        if not same:
+            changed = True
+            if not module.check_mode:
+                tmp = os.path.join(folder, ".%s.noops-tmp" % os.path.basename(dest))
+                shutil.copyfile(src, tmp)
+                os.chmod(tmp, int(str(mode), 8))
+                module.atomic_move(tmp, dest, unsafe_writes=False)
+        if os.path.exists(dest):
+            changed = module.set_mode_if_different(dest, str(mode), changed)
+            if owner:
+                changed = module.set_owner_if_different(dest, owner, changed)
+        written.append(dest)
+    return changed, written
+
+
+def mark(module, releases_path, release, version, marker):
+    target = _release_dir(module, releases_path, release)
+    if not os.path.isdir(target):
+        module.fail_json(msg="release folder %s does not exist" % target)
+    data = dict(marker, version=version, release=release, deployed_at=time.time())
+    if not module.check_mode:
+        tmp = os.path.join(target, MARKER + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True)
+        module.atomic_move(tmp, os.path.join(target, MARKER))
+    return True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             releases_path=dict(type="path", required=True),
-            state=dict(type="str", default="read", choices=["read", "mark", "switch", "prune"]),
+            state=dict(type="str", default="read",
+                       choices=["read", "mark", "switch", "prune", "prepare", "unpack", "install"]),
             release=dict(type="str"),
             version=dict(type="str"),
             marker=dict(type="dict", default={}),
             keep=dict(type="int", default=5),
             protect=dict(type="list", elements="str", default=[]),
+            folders=dict(type="list", elements="path", default=[]),
+            owner=dict(type="str"),
+            package=dict(type="path"),
+            files=dict(type="list", elements="dict", default=[]),
+            staging_dir=dict(type="path"),
         ),
-        required_if=[("state", "mark", ("release", "version"))],
+        required_if=[("state", "mark", ("release", "version")), ("state", "prepare", ("release",)),
+                     ("state", "unpack", ("release", "package")), ("state", "install", ("release",))],
         supports_check_mode=True,
     )
     p = module.params
@@ -173,16 +356,15 @@ def main():
     result = {"changed": False}
     try:
         if state == "mark":
-            target = os.path.join(releases_path, p["release"])
-            if not os.path.isdir(target):
-                module.fail_json(msg="release folder %s does not exist" % target)
-            marker = dict(p["marker"], version=p["version"], release=p["release"], deployed_at=time.time())
-            result["changed"] = True
-            if not module.check_mode:
-                tmp = os.path.join(target, MARKER + ".tmp")
-                with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump(marker, f, sort_keys=True)
-                module.atomic_move(tmp, os.path.join(target, MARKER))
+            result["changed"] = mark(module, releases_path, p["release"], p["version"], p["marker"])
+        elif state == "prepare":
+            result["changed"] = prepare(module, path, releases_path, p)
+        elif state == "unpack":
+            result["changed"], result["files"] = unpack(module, releases_path, p)
+        elif state == "install":
+            result["changed"], result["files"] = install(module, p)
+            if p["version"]:
+                result["changed"] = mark(module, releases_path, p["release"], p["version"], p["marker"])
         elif state == "switch":
             release = p["release"]
             if not release:

@@ -142,9 +142,15 @@ options:
       - god restarts the process after 5 checks above it; systemd sets C(CPUQuota=); supervisord cannot enforce it.
     type: int
   interval:
-    description: Seconds between god's process checks; supervisord's C(startsecs) (at most 10).
+    description: Seconds between god's process checks; supervisord's C(startsecs) (at most 10) unless O(start_seconds).
     type: int
     default: 5
+  start_seconds:
+    description:
+      - supervisord's C(startsecs) - the program counts as started once it stayed up this long, and quicker exits
+        count against the crash-loop rule; default the smaller of O(interval) and 10. God and systemd have no
+        such setting.
+    type: int
   god_shim:
     description:
       - Put the Ruby 3 compatibility shim for god 0.13 at the top of a god file.
@@ -368,7 +374,8 @@ def build_spec(module, shim):
         environment={str(k): str(v) for k, v in p["environment"].items()},
         stdout_log=stdout_log, stderr_log=p["stderr_log"] or "", stop_timeout=p["stop_timeout"],
         restart=p["restart"], crash_times=p["crash_times"], crash_within=p["crash_within"], notify=p["notify"],
-        memory_max=parse_size(p["memory_max"]), cpu_max=p["cpu_max"] or 0, interval=p["interval"], god_shim=shim)
+        memory_max=parse_size(p["memory_max"]), cpu_max=p["cpu_max"] or 0, interval=p["interval"], god_shim=shim,
+        start_seconds=p["start_seconds"])
 
 
 def read_text(path):
@@ -407,6 +414,7 @@ def main():
             memory_max=dict(type="str"),
             cpu_max=dict(type="int"),
             interval=dict(type="int", default=5),
+            start_seconds=dict(type="int"),
             god_shim=dict(type="str", default="auto", choices=["auto", "always", "never"]),
             validate=dict(type="bool", default=True),
             supervisord_python=dict(type="path"),

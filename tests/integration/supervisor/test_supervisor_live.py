@@ -258,6 +258,21 @@ def test_listener_stops_a_slow_crash_loop(lab):
     assert len(lab.status(host, "slowcrash", log_lines=100)["log_lines"]) == runs and 3 <= runs <= 4
 
 
+@pytest.mark.parametrize("backend", backends())
+def test_restart_with_settle_is_a_health_check(lab, backend):
+    """settle: the restarted process must still run with the same pid; a program that dies after 2.5 s fails."""
+    need(backend)
+    host = HOSTS[backend][0]
+    settled = lab.module(host, "process", name="ticker", state="restarted", settle=2)
+    assert not settled.get("failed") and settled["processes"][0]["state"] == "running", settled
+    lab.module(host, "supervisor_config", name="shortlived", command="sh -c 'echo up; sleep 2.5; echo bye; exit 1'",
+               interval=1, crash_times=50, crash_within=60)
+    failed = lab.module(host, "process", name="shortlived", state="restarted", settle=5)
+    assert failed["failed"] and failed["msg"].startswith("shortlived did not stay up for 5s under "), failed
+    assert "last log lines: " in failed["msg"] and "bye" in failed["msg"]
+    lab.module(host, "process", name="shortlived", state="absent")
+
+
 def test_not_running_instance_is_a_clear_error(lab, tmp_path):
     need("god")
     result = lab.module("g1", "process", root=str(tmp_path / "nowhere"))

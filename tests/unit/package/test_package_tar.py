@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.package import (
     ERROR, WARNING, PackageError, Problem, build_package, check_tar_members, lint_package, open_package,
+    unpack_target,
 )
 from pkgfiles import HELLO, copy_hello
 
@@ -162,3 +163,49 @@ def test_build_needs_release(tmp_path):
     with pytest.raises(PackageError) as e:
         build_package(str(tmp_path), str(tmp_path / "x.tar.gz"))
     assert str(e.value) == "%s: no release/ folder to build from" % tmp_path
+
+
+def test_unpack_target_strips_the_prefix_and_keeps_modes_and_links(tmp_path):
+    built = str(tmp_path / "hello.tar.gz")
+    build_package(HELLO, built, version="7.0")
+    with tarfile.open(built) as src:
+        members = [(m, src.extractfile(m).read() if m.isreg() else None) for m in src.getmembers()]
+    extra = [(member("./release/target/lib/a.so.1"), b"so"), (member("release/target/lib/a.so", SYM, "a.so.1"), None),
+             (member("release/target/lib/hard", LNK, "release/target/lib/a.so.1"), None)]
+    tar = write_tar(tmp_path / "pkg.tar.gz", members + extra)
+    dest = tmp_path / "rel"
+    dest.mkdir()
+    written = unpack_target(tar, str(dest))
+    assert "bin/run.sh" in written and "VERSION" in written
+    assert (dest / "VERSION").read_text() == "7.0\n"
+    assert os.stat(dest / "bin/run.sh").st_mode & 0o777 == 0o755
+    assert os.readlink(dest / "lib/a.so") == "a.so.1"
+    assert (dest / "lib/hard").read_bytes() == b"so"
+    assert not (dest / "release").exists() and not (dest / "deploy").exists()
+    assert not (dest / "config.template.yml").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (member("release/target/conf", SYM, "/etc"), "symlink to absolute path /etc escapes release/"),
+    (member("release/target/../../x"), "member name contains '..'"),
+    (member("release/target/h", LNK, "/etc/shadow"), "hard link to /etc/shadow escapes release/"),
+    (member("release/target/dev", tarfile.CHRTYPE), "device file not allowed in a package"),
+], ids=["sym-absolute", "dotdot", "hard-absolute", "device"])
+def test_unpack_target_writes_nothing_when_a_member_is_unsafe(tmp_path, bad, message):
+    tar = write_tar(tmp_path / "evil.tar.gz", [(member("release/target/a"), b"a"), (bad, None)])
+    dest = tmp_path / "rel"
+    dest.mkdir()
+    with pytest.raises(PackageError) as e:
+        unpack_target(tar, str(dest))
+    assert e.value.message == message and e.value.path == "%s/%s" % (tar, bad.name)
+    assert os.listdir(dest) == []
+
+
+def test_unpack_target_without_target_or_tarball(tmp_path):
+    tar = write_tar(tmp_path / "empty.tar.gz", [(member("release/deploy/init.yml"), b"[]")])
+    with pytest.raises(PackageError, match="no release/target/ in the package"):
+        unpack_target(tar, str(tmp_path))
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"junk")
+    with pytest.raises(PackageError, match="not a readable tarball"):
+        unpack_target(str(junk), str(tmp_path))

@@ -13,6 +13,7 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor_status i
     parse_supervisorctl_status,
     parse_systemctl_show,
     proc_stat_ids,
+    process_age,
     proc_stat_starttime,
     process_tree,
     tail_lines,
@@ -105,6 +106,16 @@ STAT = "4242 (sh -c (odd) name) S 1 4242 4242 0 -1 4194560 120 0 0 0 0 0 0 0 20 
 def test_proc_stat_fields_survive_parens_in_the_name():
     assert proc_stat_starttime(STAT) == 987654
     assert proc_stat_ids(STAT) == (1, 4242, 4242)
+
+
+def test_process_age_from_a_proc_folder(tmp_path):
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "stat").write_text(STAT)
+    tck = __import__("os").sysconf("SC_CLK_TCK")
+    (tmp_path / "uptime").write_text("%.2f 1.00\n" % (987654 / tck + 2.5))
+    assert process_age(4242, str(tmp_path)) == pytest.approx(2.5)
+    assert process_age(4343, str(tmp_path)) is None
+    assert process_age(__import__("os").getpid()) >= 0
 
 
 def test_process_tree_reaches_descendants_and_group_strays():

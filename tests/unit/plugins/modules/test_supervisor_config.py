@@ -68,6 +68,14 @@ def test_labels_round_trip(filename, backend, options):
     assert labels["crash-loop"] == "%d/%d" % (options.get("crash_times", 3), options.get("crash_within", 600))
 
 
+@pytest.mark.parametrize("options, startsecs", [
+    (dict(MINIMAL), 5), (dict(MINIMAL, interval=30), 10), (dict(MINIMAL, start_seconds=2), 2),
+    (dict(MINIMAL, interval=30, start_seconds=0), 0),
+])
+def test_supervisord_startsecs(options, startsecs):
+    assert "\nstartsecs=%d\n" % startsecs in render(ProcessSpec(backend="supervisord", **options))
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("name", "has space", "name: 'has space'"),
     ("name", "-dash", "name: '-dash'"),
@@ -80,6 +88,7 @@ def test_labels_round_trip(filename, backend, options):
     ("restart", "never", "restart: 'never'"),
     ("crash_times", 0, "crash_times: 0 must be at least 1"),
     ("interval", 0, "interval: 0"),
+    ("start_seconds", -1, "start_seconds: -1 must be at least 0"),
     ("user", "bad user", "user: 'bad user'"),
     ("environment", {"1BAD": "x"}, "environment: '1BAD'"),
     ("environment", {"OK": "a\nb"}, "environment.OK"),
