@@ -25,8 +25,6 @@ UP_STATES = ("running", "starting")
 
 # "name: up", "  name: up" under a group header, or the seed's patched god: "name[pid user]: running (start)".
 GOD_LINE_RE = re.compile(r"^(\s*)([^\s\[]+?)(?:\[\d+ [^\]]*\])?:\s*(\S*)(?:\s+\(.*\))?\s*$")
-SUPERVISORCTL_RE = re.compile(r"^(\S+)\s+([A-Z]+)\s*(.*)$")
-PID_RE = re.compile(r"pid (\d+)")
 
 
 def parse_god_status(text: str) -> dict:
@@ -37,24 +35,6 @@ def parse_god_status(text: str) -> dict:
         if match and match.group(3):
             watches[match.group(2)] = match.group(3)
     return watches
-
-
-def parse_supervisorctl_status(text: str) -> dict:
-    """``supervisorctl status`` -> {program: {"state", "pid", "description"}}.
-
-    A program in a group of another name prints as ``group:program``; the program part is the key.
-    Error lines (``name: ERROR (no such process)``) are not processes and are left out.
-    """
-    programs = {}
-    for line in text.splitlines():
-        match = SUPERVISORCTL_RE.match(line.strip())
-        if not match or match.group(2) not in SUPERVISORD_STATES:
-            continue
-        name = match.group(1).split(":")[-1]
-        pid = PID_RE.search(match.group(3)) if match.group(2) in ("RUNNING", "STOPPING") else None
-        programs[name] = {"state": match.group(2), "pid": int(pid.group(1)) if pid else None,
-                          "description": match.group(3).strip()}
-    return programs
 
 
 def parse_systemctl_show(text: str) -> list:

@@ -57,11 +57,6 @@ options:
   supervisord_conf:
     description: Main config of the supervisord instance; default C(<root>/etc/noops/supervisor/supervisord/supervisord.conf).
     type: path
-  supervisorctl:
-    description:
-      - The C(supervisorctl) program; default from C(PATH) or C(/opt/noops/supervisor/bin) (the role's venv).
-      - The role sets the fact C(supervisor_supervisorctl).
-    type: path
   conf_dir:
     description: Folder of the process configs (for labels and for O(name)-less actions); default from O(root).
     type: path
@@ -161,12 +156,12 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     god_port,
     instance_layout,
 )
+from ansible_collections.noops.platform.plugins.module_utils import supervisord_rpc as rpc
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
     UP_STATES,
     normalise,
     parse_god_status,
-    parse_supervisorctl_status,
     parse_systemctl_show,
     pid_alive,
     proc_table,
@@ -177,7 +172,6 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor_status i
     tail_lines,
 )
 
-SUPERVISOR_DIRS = ["/opt/noops/supervisor/bin", "/usr/local/bin"]
 LISTENER = "noops_crashloop"
 POLL = 0.25
 
@@ -287,70 +281,79 @@ class God(Backend):
 
 
 class Supervisord(Backend):
+    """supervisord through its XML-RPC interface (what supervisorctl does, without a Python start per call)."""
+
     kind = "supervisord"
 
     def __init__(self, module, layout):
         super().__init__(module, layout)
-        self.bin = module.params["supervisorctl"] or module.get_bin_path("supervisorctl", True,
-                                                                         opt_dirs=SUPERVISOR_DIRS)
         self.conf = module.params["supervisord_conf"] or layout["main_conf"]
+        try:
+            self.rpc = rpc.Supervisord(*rpc.server_address(self.conf, layout.get("socket", "")))
+        except rpc.RpcUnavailable as exc:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
 
     def describe(self):
         return "supervisord for %s" % self.conf
 
-    def argv(self, *args):
-        return [self.bin, "-c", self.conf] + list(args)
-
-    def run(self, *args, check=True):
-        rc, out, err = self.module.run_command(self.argv(*args))
-        text = (out + err).strip()
-        # A fresh host has no main config yet: supervisorctl says "could not find config file".
-        if any(m in text for m in ("no such file", "refused connection", "Connection refused",
-                                   "could not find config file")):
-            self.fail("supervisord for %s is not running: %s" % (self.conf, text))
-        if check and rc != 0:
-            self.fail("supervisorctl -c %s %s failed (rc %d): %s" % (self.conf, " ".join(args), rc, text))
-        return rc, out
+    def call(self, method, *args, ok=()):
+        try:
+            return self.rpc.call("supervisor." + method, *args)
+        except rpc.RpcUnavailable as exc:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
+        except rpc.Fault as fault:
+            if fault.faultCode in ok:
+                return None
+            self.fail("supervisord for %s: %s %s failed: %s" % (self.conf, method, " ".join(map(str, args)),
+                                                                 fault.faultString))
 
     def status(self):
-        _rc, out = self.run("status", check=False)
-        return {name: (info["state"], info["pid"]) for name, info in parse_supervisorctl_status(out).items()
-                if name != LISTENER}
+        return {rpc.process_name(info): (info["statename"], info["pid"] or None)
+                for info in self.call("getAllProcessInfo") if info["name"] != LISTENER}
 
     def pending(self):
         """Programs whose file is new or changed since supervisord read it (``reread``)."""
-        _rc, out = self.run("reread")
-        changed = set()
-        for line in out.splitlines():
-            name, _sep, what = line.partition(":")
-            if what.strip() in ("available", "changed"):
-                changed.add(name.strip())
-        return changed
+        added, changed, _removed = self.call("reloadConfig")[0]
+        return set(added) | set(changed)
 
     def load(self, name):
-        self.run("update", name)
+        """``supervisorctl update NAME``: (re)create the program's group from its file; autostart starts it."""
+        added, changed, removed = self.call("reloadConfig")[0]
+        if name in changed or name in removed:
+            self.call("stopProcessGroup", name, True, ok=(rpc.NOT_RUNNING, rpc.BAD_NAME))
+            self.call("removeProcessGroup", name, ok=(rpc.BAD_NAME,))
+        if name in changed or name in added:
+            self.call("addProcessGroup", name, ok=(rpc.ALREADY_ADDED,))
 
     def unload(self, name):
-        self.run("remove", name)
+        self.call("removeProcessGroup", name, ok=(rpc.BAD_NAME,))
 
     def start(self, name):
-        self.run("start", name)
+        self.call("startProcess", name, True, ok=(rpc.ALREADY_STARTED,))
 
     def stop(self, name):
-        self.run("stop", name)
+        self.call("stopProcess", name, True, ok=(rpc.NOT_RUNNING,))
 
     def restart(self, name):
-        self.run("restart", name)
+        self.stop(name)
+        self.start(name)
 
     def signal(self, name, sig):
-        self.run("signal", sig, name)
+        self.call("signalProcess", name, sig)
 
     def nuke(self, name, pid):
         tree = freeze_tree(pid)
-        # supervisorctl stop waits for the exit; while it waits the program is STOPPING, so the SIGKILL below is
-        # an expected death and supervisord does not restart it. The frozen tree cannot react to the TERM.
-        # The stop runs in a thread (run_command blocks) while this one waits for STOPPING and kills the tree.
-        stopper = threading.Thread(target=self.module.run_command, args=(self.argv("stop", name),), daemon=True)
+        # A stop waits for the exit; while it waits the program is STOPPING, so the SIGKILL below is an expected
+        # death and supervisord does not restart it. The frozen tree cannot react to the TERM. The stop runs in a
+        # thread, with a client of its own, while this one waits for STOPPING and kills the tree.
+        other = self.rpc.clone()
+
+        def stop():
+            try:
+                other.call("supervisor.stopProcess", name, True)
+            except (rpc.RpcUnavailable, rpc.Fault):
+                pass  # the wait below says what became of it
+        stopper = threading.Thread(target=stop, daemon=True)
         stopper.start()
         self.wait(name, ("stopping", "stopped", "exited", "fatal"), "begin stopping")
         kill_tree(pid, tree)
@@ -622,7 +625,6 @@ def main():
             root=dict(type="path", default=""),
             god_port=dict(type="int"),
             supervisord_conf=dict(type="path"),
-            supervisorctl=dict(type="path"),
             conf_dir=dict(type="path"),
             pid_dir=dict(type="path"),
             log_lines=dict(type="int", default=0),

@@ -83,8 +83,6 @@ class Lab:
         backend = self.hosts[host]["noops_supervisor"]
         args.setdefault("backend", backend)
         args.setdefault("root", self.hosts[host]["noops_root"])
-        if backend == "supervisord" and module == "process":
-            args.setdefault("supervisorctl", os.path.join(BIN, "supervisorctl"))
         if backend == "supervisord" and module == "supervisor_config":
             args.setdefault("supervisord_python", sys.executable)
         result = run([os.path.join(BIN, "ansible"), "-i", self.inventory, host, "-m",

@@ -1,4 +1,4 @@
-"""Parsing what god, supervisorctl and systemctl print (recorded samples), /proc facts and the crash-loop window."""
+"""Parsing what god and systemctl print (recorded samples), /proc facts and the crash-loop window."""
 
 import pytest
 
@@ -10,7 +10,6 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
     normalise,
     parse_god_status,
-    parse_supervisorctl_status,
     parse_systemctl_show,
     proc_stat_ids,
     process_age,
@@ -36,34 +35,6 @@ GOD_SAMPLES = [
 @pytest.mark.parametrize("text, expected", GOD_SAMPLES)
 def test_parse_god_status(text, expected):
     assert parse_god_status(text) == expected
-
-
-SUPERVISORCTL = """\
-crasher                          FATAL     Exited too quickly (process log may have details)
-noops_crashloop                  RUNNING   pid 14121, uptime 0:00:02
-slowcrash                        STOPPED   Nov 26 05:04 AM
-ticker                           RUNNING   pid 7341, uptime 1 day, 0:00:03
-web:web-8080                     STARTING
-old                              STOPPING  pid 99, uptime 0:10:00
-quick                            BACKOFF   Exited too quickly (process log may have details)
-done                             EXITED    Nov 26 05:04 AM
-nope: ERROR (no such process)
-"""
-
-
-@pytest.mark.parametrize("name, state, pid", [
-    ("crasher", "FATAL", None), ("noops_crashloop", "RUNNING", 14121), ("slowcrash", "STOPPED", None),
-    ("ticker", "RUNNING", 7341), ("web-8080", "STARTING", None), ("old", "STOPPING", 99),
-    ("quick", "BACKOFF", None), ("done", "EXITED", None),
-])
-def test_parse_supervisorctl_status(name, state, pid):
-    parsed = parse_supervisorctl_status(SUPERVISORCTL)
-    assert (parsed[name]["state"], parsed[name]["pid"]) == (state, pid)
-    assert "nope" not in parsed and "nope:" not in parsed
-
-
-def test_supervisorctl_not_running_is_no_process():
-    assert parse_supervisorctl_status("unix:///srv/h1/var/run/noops/supervisord/supervisord.sock no such file\n") == {}
 
 
 SYSTEMCTL = """\
