@@ -12,7 +12,7 @@ ansible.cfg (history callback on for both):
   no-op     playbooks/deploy.yml again with the same version (every host is skipped).
 
 Targets: full <= 1.3 x minimal, no-op <= 0.25 x full. Exits 1 when a target is missed. With --profile, one more
-full deploy runs through ansible-runner and the tasks that take the most wall time are listed.
+full deploy and its no-op redeploy run through ansible-runner and the tasks that take the most wall time are listed.
 
     .venv/bin/python bench/deploy.py                      # 50 hosts, forks 25
     .venv/bin/python bench/deploy.py --quick              # 10 hosts, forks 5
@@ -216,8 +216,8 @@ class Bench:
         if wrong:
             sys.exit("bench: hosts not serving %s: %s" % (version, dict(list(wrong.items())[:5])))
 
-    def profile(self, cluster: str) -> None:
-        """Wall time per task of one full deploy, from ansible-runner's event times (the linear strategy runs a
+    def profile(self, cluster: str, what: str) -> None:
+        """Wall time per task of one deploy, from ansible-runner's event times (the linear strategy runs a
         task on every host of the batch before the next, so a task's wall time is the gap to the next one)."""
         import ansible_runner
 
@@ -240,8 +240,8 @@ class Bench:
         for (t0, name), (t1, _) in zip(starts, starts[1:]):
             per_task[name] += t1 - t0
         total = sum(per_task.values())
-        print("profile of one full deploy (%d hosts, forks %d): %.1f s over %d tasks"
-              % (len(self.hosts), self.args.forks, total, len(per_task)))
+        print("profile of one %s (%d hosts, forks %d): %.1f s over %d tasks"
+              % (what, len(self.hosts), self.args.forks, total, len(per_task)))
         for name, secs in sorted(per_task.items(), key=lambda kv: -kv[1])[:20]:
             print("  %6.2f s  %4.1f %%  %s" % (secs, 100 * secs / total, name))
 
@@ -268,7 +268,8 @@ def main() -> int:
     parser.add_argument("--forks", type=int, default=25)
     parser.add_argument("--repeat", type=int, default=1, help="rounds of minimal/full/no-op (medians are compared)")
     parser.add_argument("--quick", action="store_true", help="10 hosts, forks 5, one round")
-    parser.add_argument("--profile", action="store_true", help="also list the slowest tasks of a full deploy")
+    parser.add_argument("--profile", action="store_true",
+                        help="also list the slowest tasks of a full deploy and of its no-op redeploy")
     parser.add_argument("--target-full", type=float, default=1.3, help="maximum full / minimal ratio")
     parser.add_argument("--target-noop", type=float, default=0.25, help="maximum no-op / full ratio")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running and its folder in place")
@@ -301,7 +302,9 @@ def main() -> int:
             print("  round %d (version %s): minimal %.1f s, full %.1f s, no-op %.1f s; load %s"
                   % (round_no + 1, version, minimal, full, noop, load()))
         if args.profile:
-            bench.profile(bench.cluster("1.9.%d" % args.repeat))
+            cluster = bench.cluster("1.9.%d" % args.repeat)
+            bench.profile(cluster, "full deploy")
+            bench.profile(cluster, "no-op redeploy")
     finally:
         if not args.keep:
             bench.stop()

@@ -81,6 +81,26 @@ options:
     type: list
     elements: dict
     default: []
+  process:
+    description:
+      - With O(state=read), also read this process under its supervisor (one call for a deploy's first look at a
+        host). The result's RV(process) has its state, pid and version label, or C(error) when the supervisor does
+        not answer.
+    type: dict
+    suboptions:
+      name:
+        description: Process name.
+        type: str
+        required: true
+      backend:
+        description: The host's supervisor.
+        type: str
+        required: true
+        choices: [god, supervisord, systemd]
+      root:
+        description: The host's C(noops_root).
+        type: path
+        default: ""
   staging_dir:
     description:
       - For O(state=install), a controller folder that is removed once the files are copied (the staged config
@@ -180,6 +200,13 @@ releases:
   returned: always
   type: list
   elements: dict
+process:
+  description:
+    - With O(process), the process as M(noops.platform.process) reports it (name, state, pid, start_time, version,
+      log), or its name and C(error) when the supervisor does not answer or is not installed.
+  returned: when state is read and process is given
+  type: dict
+  sample: {name: dch, state: running, pid: 4242, version: "93043"}
 files:
   description: Paths written by O(state=unpack) (relative to the release folder) or O(state=install) (absolute).
   returned: when state is unpack or install
@@ -198,7 +225,9 @@ import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.noops.platform.plugins.module_utils.frigga import FriggaError, open_backend, report
 from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, unpack_target
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import SupervisorConfigError
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
     MARKER, ReleaseError, current_release, find_release, list_releases, previous_release, prune_plan,
     read_history, read_marker, switch,
@@ -329,6 +358,15 @@ def mark(module, releases_path, release, version, marker):
     return True
 
 
+def read_process(module, spec):
+    """The process's report, or its name and the reason the supervisor could not be asked."""
+    module.run_command_environ_update = dict(LANGUAGE="C", LC_ALL="C")
+    try:
+        return report(module, open_backend(module, spec["backend"], spec["root"] or ""), [spec["name"]])[0]
+    except (FriggaError, SupervisorConfigError) as e:
+        return {"name": spec["name"], "error": str(e)}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -346,6 +384,11 @@ def main():
             package=dict(type="path"),
             files=dict(type="list", elements="dict", default=[]),
             staging_dir=dict(type="path"),
+            process=dict(type="dict", options=dict(
+                name=dict(type="str", required=True),
+                backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
+                root=dict(type="path", default=""),
+            )),
         ),
         required_if=[("state", "mark", ("release", "version")), ("state", "prepare", ("release",)),
                      ("state", "unpack", ("release", "package")), ("state", "install", ("release",))],
@@ -389,6 +432,8 @@ def main():
                 for name in doomed:
                     shutil.rmtree(os.path.join(releases_path, name))
         result.update(_report(path, releases_path))
+        if state == "read" and p["process"]:
+            result["process"] = read_process(module, p["process"])
     except ReleaseError as e:
         module.fail_json(msg=str(e), **result)
     except OSError as e:

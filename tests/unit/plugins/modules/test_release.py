@@ -108,3 +108,14 @@ def test_bad_release_name_and_file_entry(capsys, host):
     assert out["failed"] and "must be a plain folder name" in out["msg"]
     out = run(capsys, **host.args("install", release="1.0", files=[{"src": "/nope", "dest": "relative"}]))
     assert out["failed"] and "absolute dest" in out["msg"]
+
+
+def test_read_reports_the_process_or_why_it_could_not(capsys, host, tmp_path):
+    out = run(capsys, **host.args("read", process=dict(name="hello", backend="supervisord", root=str(tmp_path))))
+    assert not out.get("failed") and out["current"] is None
+    assert out["process"]["name"] == "hello"
+    assert out["process"]["error"].startswith("supervisord for %s/etc/noops/supervisor/supervisord/supervisord.conf "
+                                              "is not running: could not find config file" % tmp_path)
+    out = run(capsys, **host.args("read", process=dict(name="hello", backend="systemd", root=str(tmp_path))))
+    assert "systemd is one per machine" in out["process"]["error"]
+    assert "process" not in run(capsys, **host.args("read"))

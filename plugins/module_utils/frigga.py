@@ -1,0 +1,505 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Frigga: one supervisor instance (god, supervisord or systemd) and what is done to its processes.
+
+Used by the ``process`` module (start, stop, restart, reload, nuke, report) and by the ``release`` module's read
+(a deploy's first look at a host). Errors are raised as ``FriggaError``; the caller turns them into its result.
+``module`` is the calling AnsibleModule (commands, binaries, check mode, warnings); ``options`` the backend's
+settings: timeout, god_port, pid_dir, supervisord_conf, log_lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
+    EXTENSIONS,
+    god_port,
+    instance_layout,
+)
+from ansible_collections.noops.platform.plugins.module_utils import supervisord_rpc as rpc
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
+from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
+    UP_STATES,
+    normalise,
+    parse_god_status,
+    parse_systemctl_show,
+    pid_alive,
+    proc_table,
+    process_age,
+    process_tree,
+    read_pidfile,
+    start_time,
+    tail_lines,
+)
+
+
+class FriggaError(Exception):
+    """What went wrong, and extra result fields (the process report of a failed health check)."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+
+LISTENER = "noops_crashloop"
+POLL = 0.25
+
+
+class Backend:
+    """One supervisor instance; subclasses run its tool. ``status()`` -> {name: (raw state, pid or None)}."""
+
+    def __init__(self, module, layout, options):
+        self.module = module
+        self.layout = layout
+        self.options = options
+        self.ext = EXTENSIONS[self.kind]
+
+    kind = ""
+
+    def fail(self, msg, **extra):
+        raise FriggaError(msg, **extra)
+
+    def config(self, name):
+        return os.path.join(self.layout["conf_dir"], name + self.ext)
+
+    def configured(self):
+        try:
+            files = sorted(os.listdir(self.layout["conf_dir"]))
+        except OSError:
+            return []
+        return [f[:-len(self.ext)] for f in files if f.endswith(self.ext)]
+
+    def state(self, name, statuses):
+        if name not in statuses:
+            return "absent", None
+        raw, pid = statuses[name]
+        return normalise(self.kind, raw), pid
+
+    def wait(self, name, wanted, what, old_pid=None):
+        """Poll until the normalised state is in ``wanted`` (and the pid is not ``old_pid``); fail after the timeout."""
+        deadline = time.time() + self.options["timeout"]
+        while True:
+            current, pid = self.state(name, self.status())
+            if current in wanted and (old_pid is None or pid != old_pid):
+                return current, pid
+            if time.time() > deadline:
+                self.fail("%s did not %s within %ss under %s: it is %s"
+                          % (name, what, self.options["timeout"], self.describe(), current))
+            time.sleep(POLL)
+
+
+class God(Backend):
+    kind = "god"
+
+    def __init__(self, module, layout, options):
+        super().__init__(module, layout, options)
+        self.bin = module.get_bin_path("god")
+        if not self.bin:
+            self.fail("god is not installed on this host (Debian: apt install ruby-god)")
+        self.port = options.get("god_port") or layout["port"]
+        self.pid_dir = options.get("pid_dir") or layout["pid_dir"]
+
+    def describe(self):
+        return "god on port %d" % self.port
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.bin, "-p", str(self.port)] + list(args))
+        if "server is not available" in out:
+            self.fail("god on port %d is not running: %s" % (self.port, out.strip()))
+        if check and rc != 0:
+            self.fail("god -p %d %s failed (rc %d): %s" % (self.port, " ".join(args), rc, (err or out).strip()))
+        return rc, out
+
+    def status(self):
+        _rc, out = self.run("status", check=False)
+        result = {}
+        for name, raw in parse_god_status(out).items():
+            pid = read_pidfile(os.path.join(self.pid_dir, name + ".pid"))
+            result[name] = (raw, pid if pid_alive(pid) else None)
+        return result
+
+    def state(self, name, statuses):
+        current, pid = super().state(name, statuses)
+        # god reports "up" as soon as it monitors a watch, before its start command has run.
+        if current == "running" and pid is None:
+            current = "starting"
+        if current == "stopped" and pid is not None:
+            current = "stopping"  # god stop is asynchronous: unmonitored while the old process still exits
+        return current, pid
+
+    def load(self, name):
+        self.run("load", self.config(name))
+
+    def unload(self, name):
+        self.run("remove", name)
+
+    def start(self, name):
+        self.wait(name, ("stopped", "running", "starting", "absent"), "finish stopping")
+        self.run("start", name)
+
+    def stop(self, name):
+        self.run("stop", name)
+
+    def restart(self, name):
+        current, _pid = self.state(name, self.status())
+        self.run("start" if current == "stopped" else "restart", name)
+
+    def signal(self, name, sig):
+        self.run("signal", name, sig)
+
+    def nuke(self, name, pid):
+        self.run("unmonitor", name)  # god would restart what we kill otherwise
+        kill_tree(pid)
+
+
+class Supervisord(Backend):
+    """supervisord through its XML-RPC interface (what supervisorctl does, without a Python start per call)."""
+
+    kind = "supervisord"
+
+    def __init__(self, module, layout, options):
+        super().__init__(module, layout, options)
+        self.conf = options.get("supervisord_conf") or layout["main_conf"]
+        try:
+            self.rpc = rpc.Supervisord(*rpc.server_address(self.conf, layout.get("socket", "")))
+        except rpc.RpcUnavailable as exc:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
+
+    def describe(self):
+        return "supervisord for %s" % self.conf
+
+    def call(self, method, *args, ok=()):
+        try:
+            return self.rpc.call("supervisor." + method, *args)
+        except rpc.RpcUnavailable as exc:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
+        except rpc.Fault as fault:
+            if fault.faultCode in ok:
+                return None
+            self.fail("supervisord for %s: %s %s failed: %s"
+                      % (self.conf, method, " ".join(map(str, args)), fault.faultString))
+
+    def status(self):
+        return {rpc.process_name(info): (info["statename"], info["pid"] or None)
+                for info in self.call("getAllProcessInfo") if info["name"] != LISTENER}
+
+    def pending(self):
+        """Programs whose file is new or changed since supervisord read it (``reread``)."""
+        added, changed, _removed = self.call("reloadConfig")[0]
+        return set(added) | set(changed)
+
+    def load(self, name):
+        """``supervisorctl update NAME``: (re)create the program's group from its file; autostart starts it."""
+        added, changed, removed = self.call("reloadConfig")[0]
+        if name in changed or name in removed:
+            self.call("stopProcessGroup", name, True, ok=(rpc.NOT_RUNNING, rpc.BAD_NAME))
+            self.call("removeProcessGroup", name, ok=(rpc.BAD_NAME,))
+        if name in changed or name in added:
+            self.call("addProcessGroup", name, ok=(rpc.ALREADY_ADDED,))
+
+    def unload(self, name):
+        self.call("removeProcessGroup", name, ok=(rpc.BAD_NAME,))
+
+    def start(self, name):
+        self.call("startProcess", name, True, ok=(rpc.ALREADY_STARTED,))
+
+    def stop(self, name):
+        self.call("stopProcess", name, True, ok=(rpc.NOT_RUNNING,))
+
+    def restart(self, name):
+        self.stop(name)
+        self.start(name)
+
+    def signal(self, name, sig):
+        self.call("signalProcess", name, sig)
+
+    def nuke(self, name, pid):
+        tree = freeze_tree(pid)
+        # A stop waits for the exit; while it waits the program is STOPPING, so the SIGKILL below is an expected
+        # death and supervisord does not restart it. The frozen tree cannot react to the TERM. The stop runs in a
+        # thread, with a client of its own, while this one waits for STOPPING and kills the tree.
+        other = self.rpc.clone()
+
+        def stop():
+            try:
+                other.call("supervisor.stopProcess", name, True)
+            except (rpc.RpcUnavailable, rpc.Fault):
+                pass  # the wait below says what became of it
+        stopper = threading.Thread(target=stop, daemon=True)
+        stopper.start()
+        self.wait(name, ("stopping", "stopped", "exited", "fatal"), "begin stopping")
+        kill_tree(pid, tree)
+        stopper.join(timeout=self.options["timeout"])
+
+
+class Systemd(Backend):
+    kind = "systemd"
+    PROPS = ["Id", "LoadState", "ActiveState", "MainPID", "NeedDaemonReload", "UnitFileState"]
+
+    def __init__(self, module, layout, options):
+        super().__init__(module, layout, options)
+        self.bin = module.get_bin_path("systemctl")
+        if not self.bin:
+            self.fail("systemctl is not installed on this host")
+        try:
+            with open("/proc/1/comm", encoding="ascii") as handle:
+                init = handle.read().strip()
+        except OSError as exc:
+            init = str(exc)
+        if init != "systemd":
+            self.fail("systemd is not running on this host: PID 1 is %s" % init)
+
+    def describe(self):
+        return "systemd"
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.bin] + list(args))
+        if check and rc != 0:
+            self.fail("systemctl %s failed (rc %d): %s" % (" ".join(args), rc, (err or out).strip()))
+        return rc, out
+
+    def show(self, names):
+        args = ["show"] + ["-p" + prop for prop in self.PROPS] + [n + ".service" for n in names]
+        return {unit["Id"][:-len(".service")]: unit for unit in parse_systemctl_show(self.run(*args)[1])
+                if unit.get("Id", "").endswith(".service")}
+
+    def status(self):
+        units = self.show(self.configured()) if self.configured() else {}
+        return {name: (unit["ActiveState"], int(unit["MainPID"]) or None) for name, unit in units.items()
+                if unit.get("LoadState") == "loaded"}
+
+    def pending(self):
+        return {name for name, unit in self.show(self.configured()).items()
+                if unit.get("NeedDaemonReload") == "yes" or unit.get("LoadState") == "not-found"}
+
+    def load(self, name):
+        self.run("daemon-reload")
+        self.run("enable", name + ".service")
+
+    def unload(self, name):
+        self.run("disable", name + ".service")
+
+    def start(self, name):
+        self.run("start", name + ".service")
+
+    def stop(self, name):
+        self.run("stop", name + ".service")
+
+    def restart(self, name):
+        self.run("restart", name + ".service")
+
+    def signal(self, name, sig):
+        self.run("kill", "--kill-whom=main", "--signal=SIG" + sig, name + ".service")
+
+    def nuke(self, name, pid):
+        self.run("kill", "--signal=SIGSTOP", name + ".service")
+        self.run("stop", "--no-block", name + ".service")
+        self.run("kill", "--signal=SIGKILL", name + ".service")
+
+
+BACKENDS = {"god": God, "supervisord": Supervisord, "systemd": Systemd}
+
+
+def freeze_tree(pid):
+    tree = [p for p in process_tree(pid, proc_table()) if p != os.getpid()]
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGSTOP)  # nothing in the tree may fork or restart a sibling meanwhile
+        except OSError:
+            pass
+    return tree
+
+
+def kill_tree(pid, tree=None):
+    tree = tree if tree is not None else freeze_tree(pid)
+    # a process may have joined the group between the freeze and now
+    tree += [p for p in process_tree(pid, proc_table()) if p not in tree and p != os.getpid()]
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.time() + 5
+    while any(pid_alive(member) for member in tree) and time.time() < deadline:
+        time.sleep(0.05)
+
+
+class Frigga:
+    """Apply one state to one process; record what was done."""
+
+    def __init__(self, module, backend):
+        self.module = module
+        self.backend = backend
+        self.actions = []
+        self._pending = None
+
+    def act(self, name, action, *args):
+        self.actions.append("%s:%s" % (name, action))
+        if not self.module.check_mode:
+            getattr(self.backend, action)(name, *args)
+
+    def needs_load(self, name, statuses):
+        if not os.path.exists(self.backend.config(name)):
+            if name in statuses:
+                return False
+            raise FriggaError("%s has no config %s and %s does not know it; write it with "
+                              "noops.platform.supervisor_config first"
+                              % (name, self.backend.config(name), self.backend.describe()))
+        if isinstance(self.backend, God):
+            return name not in statuses or self.loaded_digest(name) != self.file_digest(name)
+        if self._pending is None:
+            self._pending = self.backend.pending()  # reread only compares files; safe in check mode
+        return name not in statuses or name in self._pending
+
+    # god cannot say which file a watch came from: keep a digest of what was loaded last, per instance.
+    def marker(self, name):
+        return os.path.join(self.backend.layout["run_dir"], "loaded", name + ".sha256")
+
+    def file_digest(self, name):
+        return self.module.digest_from_file(self.backend.config(name), "sha256")
+
+    def loaded_digest(self, name):
+        try:
+            with open(self.marker(name), encoding="ascii") as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+
+    def ensure_loaded(self, name, statuses):
+        if not self.needs_load(name, statuses):
+            return False
+        self.act(name, "load")
+        if isinstance(self.backend, God) and not self.module.check_mode:
+            os.makedirs(os.path.dirname(self.marker(name)), exist_ok=True)
+            with open(self.marker(name), "w", encoding="ascii") as handle:
+                handle.write(self.file_digest(name) + "\n")
+        return True
+
+    def apply(self, name, state):
+        statuses = self.backend.status()
+        current, pid = self.backend.state(name, statuses)
+        check = self.module.check_mode
+        if state == "absent":
+            if current == "absent":
+                return
+            if current not in ("stopped", "fatal", "exited"):
+                self.act(name, "stop")
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited", "absent"), "stop")
+            self.act(name, "unload")
+            if isinstance(self.backend, God) and not check and os.path.exists(self.marker(name)):
+                os.unlink(self.marker(name))
+            return
+        if state == "stopped":
+            if current in ("running", "starting", "backoff"):
+                self.act(name, "stop")
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited"), "stop")
+            elif current == "stopping" and not check:
+                self.backend.wait(name, ("stopped", "fatal", "exited"), "stop")
+            return
+        if state == "killed":
+            if pid is not None:
+                self.act(name, "nuke", pid)
+                if not check:
+                    self.backend.wait(name, ("stopped", "fatal", "exited"), "die")
+            return
+        loaded = self.ensure_loaded(name, statuses)
+        if loaded and not check:
+            statuses = self.backend.status()
+            current, pid = self.backend.state(name, statuses)
+        if state == "present" or check and loaded:
+            return
+        if state == "started":
+            if current not in UP_STATES:
+                self.act(name, "start")
+        elif state == "restarted":
+            # supervisord's update already restarted a changed program (or started a new one)
+            if not (loaded and isinstance(self.backend, Supervisord)):
+                self.act(name, "restart")
+                if not check and pid is not None:
+                    self.backend.wait(name, ("running",), "restart", old_pid=pid)  # god restarts asynchronously
+        elif state == "reloaded":
+            if current == "running":
+                self.act(name, "signal", self.reload_signal(name))
+            else:
+                self.act(name, "start")
+        if not check:
+            self.backend.wait(name, ("running",), "start")
+
+    def settle(self, name, seconds):
+        """Still running, same pid, ``seconds`` later: a crash and a supervisor restart change the pid."""
+        _current, before = self.backend.state(name, self.backend.status())
+        # Up for ``seconds`` since it started: a supervisor that waited for it (supervisord's startsecs) counts.
+        age = process_age(before) if before else None
+        time.sleep(max(0.0, seconds - (age or 0.0)))
+        current, pid = self.backend.state(name, self.backend.status())
+        if current == "running" and pid == before:
+            return
+        labels = labels_of(self.backend.config(name))
+        tail = log_tail(self.module, self.backend, name, labels.get("log", ""),
+                        max(self.backend.options.get("log_lines", 0), 5))
+        msg = ("%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
+               % (name, seconds, self.backend.describe(), current, pid, before,
+                  ("; last log lines: " + " | ".join(tail[-5:])) if tail else ""))
+        raise FriggaError(msg, actions=self.actions, processes=report(self.module, self.backend, [name]))
+
+    def reload_signal(self, name):
+        return labels_of(self.backend.config(name)).get("reload-signal") or "HUP"
+
+
+def labels_of(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return parse_labels(handle.read(4096))
+    except OSError:
+        return {}
+
+
+def report(module, backend, names):
+    statuses = backend.status()
+    count = backend.options.get("log_lines", 0)
+    out = []
+    for name in names:
+        current, pid = backend.state(name, statuses)
+        labels = labels_of(backend.config(name))
+        entry = dict(name=name, state=current, raw_state=statuses.get(name, ("", None))[0], pid=pid,
+                     start_time=start_time(pid) if pid else "", version=labels.get("version", ""),
+                     log=labels.get("log", ""))
+        if count > 0:
+            entry["log_lines"] = log_tail(module, backend, name, entry["log"], count)
+        out.append(entry)
+    return out
+
+
+def log_tail(module, backend, name, log, count):
+    if log:
+        try:
+            return tail_lines(log, count)
+        except OSError as exc:
+            module.warn("cannot read the log of %s: %s" % (name, exc))
+            return []
+    if isinstance(backend, Systemd):
+        journal = module.get_bin_path("journalctl")
+        if journal:
+            _rc, out, _err = module.run_command([journal, "-u", name + ".service", "-n", str(count),
+                                                 "--no-pager", "-o", "cat"])
+            return out.splitlines()
+    return []
+
+
+def open_backend(module, backend, root="", options=None):
+    """The instance of ``backend`` for the host root ``root`` (SupervisorConfigError for a bad combination)."""
+    options = dict({"timeout": 30, "log_lines": 0}, **{k: v for k, v in (options or {}).items() if v is not None})
+    layout = instance_layout(root, backend)
+    if options.get("conf_dir"):
+        layout["conf_dir"] = options["conf_dir"]
+    if backend == "god" and not options.get("god_port"):
+        options["god_port"] = god_port(root)
+    return BACKENDS[backend](module, layout, options)
