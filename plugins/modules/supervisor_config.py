@@ -256,6 +256,7 @@ backup_file:
 
 import os
 import re
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -324,6 +325,29 @@ def supervisord_python(module):
     return match.group(1) if match else None
 
 
+def same_python(python):
+    """True when ``python`` is the interpreter running this module (a venv's python is a link: compare its name)."""
+    try:
+        return os.path.realpath(python) == os.path.realpath(sys.executable) and \
+            os.path.dirname(os.path.abspath(python)) == os.path.dirname(os.path.abspath(sys.executable))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_in_process(main):
+    """supervisord's own parser without a new process: "" when it reads the file, the problem when it does not,
+    None when this interpreter has no supervisor package."""
+    try:
+        from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    try:
+        ServerOptions().read_config(main)
+    except (ValueError, OSError) as exc:
+        return str(exc) or exc.__class__.__name__
+    return ""
+
+
 def validate_file(module, backend, path):
     """Return the checker's name; fail the module when the checker rejects the file."""
     if backend == "god":
@@ -342,6 +366,13 @@ def validate_file(module, backend, path):
         main = os.path.join(module.tmpdir, "noops-check-supervisord.conf")
         with open(main, "w", encoding="utf-8") as handle:
             handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
+        if same_python(python):
+            problem = check_in_process(main)
+            if problem is not None:
+                if problem:
+                    module.fail_json(msg="supervisord cannot read the program file for %s: %s"
+                                     % (module.params["name"], problem))
+                return "supervisor.options"
         rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
         if rc == 1 and "No module named" in err:
             return "skipped: %s has no supervisor package" % python
