@@ -562,7 +562,9 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
                             view.say(pause_hint(tracker.task_id, False))
                         if on_pause is not None:
                             on_pause(operator, tracker.task_id)
-                    thread.join(0.2)
+                    # Not thread.join(0.2): a Ctrl-C that interrupts join() can leave the thread reported as
+                    # finished while ansible-playbook still runs, and the loop would end before the run does.
+                    time.sleep(0.2)
                 except KeyboardInterrupt:
                     interrupts += 1
                     interrupts = _interrupt(interrupts, tracker, operator, view, cancel)
