@@ -137,7 +137,12 @@ class God(Backend):
         self.run("load", self.config(name))
 
     def unload(self, name):
+        # A watch removed in the middle of a check cycle can keep its driver running (and starting the process)
+        # after it left `god status`: unmonitor it, wait until god says so, then remove it and wait until it is gone.
+        self.run("unmonitor", name, check=False)
+        self.wait(name, ("stopped", "absent"), "stop being monitored")
         self.run("remove", name)
+        self.wait(name, ("absent",), "leave god")
 
     def start(self, name):
         self.wait(name, ("stopped", "running", "starting", "absent"), "finish stopping")
@@ -410,6 +415,7 @@ class Frigga:
                 if not check:
                     self.backend.wait(name, ("stopped", "fatal", "exited"), "die")
             return
+        pid_before_load = pid
         loaded = self.ensure_loaded(name, statuses)
         if loaded and not check:
             statuses = self.backend.status()
@@ -420,8 +426,12 @@ class Frigga:
             if current not in UP_STATES:
                 self.act(name, "start")
         elif state == "restarted":
-            # supervisord's update already restarted a changed program (or started a new one)
-            if not (loaded and isinstance(self.backend, Supervisord)):
+            # supervisord's update already restarted a changed program (or started a new one), and god starts a
+            # newly loaded watch whose process was not running; a restart on top would be a second start, which
+            # counts against the crash-loop rule.
+            started_by_load = loaded and (isinstance(self.backend, Supervisord)
+                                          or (isinstance(self.backend, God) and pid_before_load is None))
+            if not started_by_load:
                 self.act(name, "restart")
                 if not check and pid is not None:
                     self.backend.wait(name, ("running",), "restart", old_pid=pid)  # god restarts asynchronously

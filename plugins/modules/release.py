@@ -32,7 +32,7 @@ options:
       - C(read) reports the releases; C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
         C(prune) removes incomplete releases and the oldest complete ones beyond O(keep).
-      - The staging states build a new release folder, one call each (the thor role's steps):
+      - The staging states build a new release folder, one call each (the thor role's steps).
         C(prepare) creates the folders (the parent of O(path), O(releases_path), a fresh O(release) folder and
         O(folders)); C(unpack) unpacks C(release/target/) of O(package) into the release folder;
         C(install) installs O(files) and, with O(version), marks the release complete.
@@ -262,10 +262,19 @@ def _own(module, path, owner, changed):
 
 
 def _folder(module, path, owner, changed):
-    if not os.path.isdir(path):
+    """Create ``path`` and its missing parents, each 0755 and owned by ``owner`` (as the file module does)."""
+    missing = []
+    head = path
+    while head and head != "/" and not os.path.isdir(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    if missing:
         changed = True
         if not module.check_mode:
-            os.makedirs(path, 0o755, exist_ok=True)
+            for folder in reversed(missing):
+                os.mkdir(folder, 0o755)
+                os.chmod(folder, 0o755)  # whatever the umask
+                _own(module, folder, owner, True)
     if os.path.isdir(path):
         changed = _own(module, path, owner, changed)
     return changed
@@ -324,10 +333,7 @@ def install(module, p):
         owner = entry.get("owner") or p["owner"]
         folder = os.path.dirname(dest)
         if not os.path.isdir(folder):
-            changed = True
-            if not module.check_mode:
-                os.makedirs(folder, 0o755, exist_ok=True)
-                _own(module, folder, p["owner"], True)
+            changed = _folder(module, folder, p["owner"], changed)
         same = (os.path.isfile(dest) and not os.path.islink(dest)
                 and module.sha256(dest) == module.sha256(src))
         if not same:
