@@ -415,7 +415,7 @@ class Frigga:
                 if not check:
                     self.backend.wait(name, ("stopped", "fatal", "exited"), "die")
             return
-        pid_before_load = pid
+        known_before_load = current != "absent"
         loaded = self.ensure_loaded(name, statuses)
         if loaded and not check:
             statuses = self.backend.status()
@@ -427,10 +427,10 @@ class Frigga:
                 self.act(name, "start")
         elif state == "restarted":
             # supervisord's update already restarted a changed program (or started a new one), and god starts a
-            # newly loaded watch whose process was not running; a restart on top would be a second start, which
-            # counts against the crash-loop rule.
+            # watch it did not know before (a reloaded one keeps its state, unmonitored included); a restart on
+            # top would be a second start, which counts against the crash-loop rule.
             started_by_load = loaded and (isinstance(self.backend, Supervisord)
-                                          or (isinstance(self.backend, God) and pid_before_load is None))
+                                          or (isinstance(self.backend, God) and not known_before_load))
             if not started_by_load:
                 self.act(name, "restart")
                 if not check and pid is not None:
