@@ -18,6 +18,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.noops.platform.plugins.module_utils.package import TARGET_DIR
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_path
 
 MODULE = "noops.platform.release"
 
@@ -59,12 +60,7 @@ class ActionModule(ActionBase):
                 shutil.rmtree(staging_dir, ignore_errors=True)
 
     def _controller_path(self, path):
-        if os.path.exists(path):
-            return path
-        try:
-            return self._find_needle("files", path)
-        except AnsibleError:
-            raise AnsibleError("%s: no such file or folder on the controller" % path) from None
+        return controller_path(self, path, "%s: no such file or folder on the controller")
 
     def _send(self, local, name):
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)

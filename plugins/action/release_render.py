@@ -18,6 +18,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.noops.platform.plugins.module_utils.package import (
     PackageError, mask, open_package, render_package, secrets_to_mask,
 )
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_path
 
 ARGUMENT_SPEC = dict(
     package=dict(type="path", required=True),
@@ -64,12 +65,7 @@ class ActionModule(ActionBase):
         return mask(result, secrets)
 
     def _package_path(self, package: str) -> str:
-        if os.path.exists(package):
-            return package
-        try:
-            return self._find_needle("files", package)
-        except AnsibleError:
-            raise AnsibleError("package %s: no such folder or tarball on the controller" % package) from None
+        return controller_path(self, package, "package %s: no such folder or tarball on the controller")
 
     @staticmethod
     def _stage(staging_dir: str, rendered) -> dict:

@@ -82,6 +82,7 @@ class Supervisord:
 
     def __init__(self, url: str, username: str = "", password: str = "", connect_timeout: float = 10.0) -> None:
         self.url = url
+        self._args = (url, username, password, connect_timeout)
         auth = ("%s:%s@" % (username, password)) if username else ""
         if url.startswith("unix://"):
             self._proxy_args = ("http://%slocalhost/RPC2" % auth, _UnixTransport(url[len("unix://"):], connect_timeout))
@@ -104,11 +105,7 @@ class Supervisord:
 
     def clone(self) -> "Supervisord":
         """A client of its own for another thread (a connection is not shared)."""
-        other = object.__new__(Supervisord)
-        other.url = self.url
-        transport = self._proxy_args[1]
-        other._proxy_args = (self._proxy_args[0], transport and _UnixTransport(transport._path, transport._connect_timeout))
-        return other
+        return Supervisord(*self._args)
 
 
 def process_name(info: dict) -> str:
