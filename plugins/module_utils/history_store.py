@@ -200,8 +200,7 @@ class HistoryStore:
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA busy_timeout = %d" % int(self.lock_timeout * 1000))
                 # WAL: readers (noops tasks show) never block the writer and the writer never blocks them.
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
+                self._set_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 self._conn = conn
@@ -219,6 +218,21 @@ class HistoryStore:
             raise
         except Exception as e:
             raise self._error("cannot open", e) from e
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new store to WAL. Two processes opening a new store at once both hold a shared lock and want an
+        exclusive one; SQLite answers one of them "database is locked" at once, without waiting (that would
+        deadlock), so the loser tries again until the lock timeout."""
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def _error(self, what: str, e: BaseException) -> StoreError:
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,6 +1,8 @@
 """The history store on each backend: schema and migrations, records, control, prune, concurrent writers."""
 
 import multiprocessing
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -193,6 +195,24 @@ def test_prune_keeps_recent_and_running_tasks(dsn):
 
 
 # --- two writers at once -------------------------------------------------------------------------------
+
+
+def test_opening_a_new_store_waits_for_a_writer_holding_it(tmp_path):
+    # Switching a new file to WAL needs an exclusive lock; SQLite refuses it at once (no busy wait) while another
+    # connection holds the write lock, which is what two processes opening a new store at once run into.
+    path = tmp_path / "history.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE x (y)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO x VALUES (1)")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with HistoryStore(str(path), lock_timeout=10) as store:
+            assert store.schema_version() == LATEST_VERSION
+    finally:
+        release.join()
+        other.close()
 
 
 def _writer(dsn, name, count, queue):
