@@ -221,11 +221,18 @@ class Fleet:
             if host.launcher_pid:
                 _kill_and_wait(host.launcher_pid, self._launchers.get(host.name))
                 host.launcher_pid = 0
-            if run(["ip", "netns", "pids", host.netns], check=False).returncode == 0:
-                proc = run(["ip", "netns", "del", host.netns], check=False)
-                if proc.returncode != 0:
-                    errors.append(f"ip netns del {host.netns}: {proc.stderr.strip()}")
         if self.net is not None:
+            # By name, not by self.hosts: a host whose setup failed half-way is not in the list. The bridge index
+            # is this fleet's, so every name under it is too.
+            for i in range(1, self.n + 1):
+                # The kernel frees a deleted namespace, and the veth pair in it, only some time later; a fleet
+                # made right after this one would find the names taken. Deleting the veth is immediate.
+                run(["ip", "link", "del", self._veth(i)], check=False)
+                netns_name = self._netns(i)
+                if run(["ip", "netns", "pids", netns_name], check=False).returncode == 0:
+                    proc = run(["ip", "netns", "del", netns_name], check=False)
+                    if proc.returncode != 0:
+                        errors.append(f"ip netns del {netns_name}: {proc.stderr.strip()}")
             run(["ip", "link", "del", self.bridge], check=False)
             (REGISTRY / f"{self.bridge}.json").unlink(missing_ok=True)
         if self.control_dir:
@@ -315,8 +322,15 @@ class Fleet:
         (REGISTRY / f"{self.bridge}.json").write_text(
             json.dumps({"workdir": str(self.workdir), "owner_pid": os.getpid()}))
 
+    def _netns(self, i: int) -> str:
+        return f"noops{self.net}-h{i}"
+
+    def _veth(self, i: int) -> str:
+        """The host side of host i's veth pair (its namespace side is eth0)."""
+        return f"nv{self.net}h{i}"
+
     def _make_host(self, i: int) -> Host:
-        host = Host(i, f"h{i}", f"10.200.{self.net}.{10 + i}", f"noops{self.net}-h{i}", self.workdir / f"h{i}")
+        host = Host(i, f"h{i}", f"10.200.{self.net}.{10 + i}", self._netns(i), self.workdir / f"h{i}")
         for d in PRIVATE_DIRS:
             (host.root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
         os.chmod(host.root / "tmp", 0o1777)
@@ -333,7 +347,7 @@ class Fleet:
         (ssh_dir / "authorized_keys").write_text(Path(str(self.key) + ".pub").read_text())
         os.chmod(ssh_dir / "authorized_keys", 0o600)
 
-        veth = f"nv{self.net}h{i}"
+        veth = self._veth(i)
         run(["ip", "netns", "add", host.netns])
         run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns])
         run(["ip", "link", "set", veth, "master", self.bridge, "up"])

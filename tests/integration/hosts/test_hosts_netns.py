@@ -2,6 +2,7 @@
 behind. Needs root, iproute2 and openssh-server (skipped otherwise, with the reason)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -26,6 +27,9 @@ def leftovers(fleet_state):
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     found = [h["netns"] for h in fleet_state["hosts"] if h["netns"] in names]
     found += [f"link {fleet_state['bridge']}"] if f" {fleet_state['bridge']}:" in links else []
+    # The hosts' veth ends: nv<net>h<i>, named after the bridge's index.
+    net = fleet_state["bridge"][len(netns.BRIDGE_PREFIX):]
+    found += [f"link {name}" for name in re.findall(rf" (nv{net}h\d+)@", links)]
     found += [f"launcher {h['pid']}" for h in fleet_state["hosts"] if netns._alive(h["pid"])]
     found += [line for line in ps.splitlines() if str(fleet_state["control_dir"]) in line]
     return found
@@ -89,6 +93,26 @@ def test_down_leaves_nothing_behind(fleet_factory):
              "hosts": [{"netns": h.netns, "pid": h.launcher_pid} for h in fleet.hosts]}
     assert len(leftovers(state)) >= 3, "the probe must see a live fleet"
     fleet.down()
+    assert leftovers(state) == []
+
+
+def test_a_fleet_failing_half_way_leaves_nothing_behind(netns_usable, tmp_path, monkeypatch):
+    made = []
+    real = netns.Fleet._make_host
+
+    def make_host(self, i):
+        made.append(real(self, i))
+        if i == 2:     # host 2 has its namespace and veth; the rest of its setup fails
+            raise netns.HostsError("injected failure")
+        return made[-1]
+
+    monkeypatch.setattr(netns.Fleet, "_make_host", make_host)
+    fleet = netns.Fleet(3, tmp_path / "fleet")
+    with pytest.raises(netns.HostsError, match="injected failure"):
+        fleet.up()
+    state = {"bridge": fleet.bridge, "control_dir": fleet.control_dir,
+             "hosts": [{"netns": h.netns, "pid": h.launcher_pid} for h in made]}
+    assert len(made) == 2
     assert leftovers(state) == []
 
 
