@@ -48,6 +48,24 @@ if defined?(God::System::SlashProcPoller)
 end
 """
 
+# god 0.13 queues the crash-loop rule's transition (a trigger's message) behind the process check that the same
+# start scheduled for "now"; when that check finds the process already dead it starts it again, and that move
+# clears the queue: the rule's transition is lost and the loop runs 3 more starts (6 or 9 for a rule of 3).
+# Queued operations run before due checks. It patches the god process once, for every watch; harmless twice.
+GOD_DRIVER_FIX = """\
+if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_operations_first)
+  class God::TimedEvent
+    def noops_operations_first; end
+
+    def <=>(other)
+      mine = is_a?(God::DriverOperation) ? 0 : 1
+      theirs = other.is_a?(God::DriverOperation) ? 0 : 1
+      mine == theirs ? at <=> other.at : mine <=> theirs
+    end
+  end
+end
+"""
+
 
 class SupervisorConfigError(ValueError):
     """A spec value no backend can express; the message names the field and the value."""
@@ -184,6 +202,8 @@ def render_god(spec: ProcessSpec) -> str:
     if spec.god_shim:
         out += ["", "# Ruby 3 removed Kernel#timeout, which god 0.13's /proc poller still calls."]
         out += GOD_RUBY3_SHIM.splitlines()
+    out += ["", "# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks."]
+    out += GOD_DRIVER_FIX.splitlines()
     secs = "%d.seconds"
     out += ["", "God.watch do |w|",
             "  w.name = %s" % ruby_str(spec.name),

@@ -18,6 +18,8 @@ description:
     C(:flapping) lifecycle condition moving the watch to C(:unmonitored); supervisord's C(startretries) plus the
     noops event listener that the C(noops.platform.supervisor) role installs; systemd's C(StartLimitBurst) and
     C(StartLimitIntervalSec) with C(OnFailure=).
+  - A god file also carries a short patch of god's driver so that the flapping rule's transition runs before the
+    next process check; without it god 0.13 can lose the transition and restart a crashing program 3 more times.
   - Writing the file does not load it; use M(noops.platform.process) with O(noops.platform.process#module:state=present)
     (or V(started), V(restarted)) for that.
   - See C(docs/supervisors.md) in the collection for the file layout of each supervisor instance.

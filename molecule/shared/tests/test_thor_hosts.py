@@ -226,14 +226,7 @@ def test_supervisor_restarts_hello_after_kill_9(host, backend):
 
 # --- the crash-loop rule ---
 
-def test_crash_loop_is_stopped_by_the_rule(host, backend, request):
-    if backend == "god":
-        # Known and open: god can drive one watch from more than one driver (a watch removed mid-cycle keeps
-        # starting its process: reproduced with remove + load during a crash loop). Each driver stops at the rule,
-        # but the process starts a multiple of 3 times (6 or 9 seen, on either container). Reported as xfail,
-        # never as passed, until the source of the extra driver in this scenario is found.
-        request.applymarker(pytest.mark.xfail(reason="god may drive a crash-looping watch from several drivers, "
-                                                     "each stopped by the rule after 3 starts", strict=False))
+def test_crash_loop_is_stopped_by_the_rule(host, backend):
     b = BACKENDS[backend]
     # Converge loaded the crasher (and its loop ran then); start it afresh and count its starts from here.
     host.run_test("rm -f %s" % STARTS_FILE)

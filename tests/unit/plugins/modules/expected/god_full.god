@@ -9,6 +9,19 @@
 # noops-crash-loop: 5/300
 # noops-notify: ops
 
+# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks.
+if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_operations_first)
+  class God::TimedEvent
+    def noops_operations_first; end
+
+    def <=>(other)
+      mine = is_a?(God::DriverOperation) ? 0 : 1
+      theirs = other.is_a?(God::DriverOperation) ? 0 : 1
+      mine == theirs ? at <=> other.at : mine <=> theirs
+    end
+  end
+end
+
 God.watch do |w|
   w.name = 'dch'
   w.interval = 2.seconds

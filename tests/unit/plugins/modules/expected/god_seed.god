@@ -19,6 +19,19 @@ if defined?(God::System::SlashProcPoller)
   end
 end
 
+# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks.
+if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_operations_first)
+  class God::TimedEvent
+    def noops_operations_first; end
+
+    def <=>(other)
+      mine = is_a?(God::DriverOperation) ? 0 : 1
+      theirs = other.is_a?(God::DriverOperation) ? 0 : 1
+      mine == theirs ? at <=> other.at : mine <=> theirs
+    end
+  end
+end
+
 God.watch do |w|
   w.name = 'database-change-handler_production-sd'
   w.interval = 5.seconds

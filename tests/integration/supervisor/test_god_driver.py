@@ -1,0 +1,62 @@
+"""The god driver fix that every rendered god file carries, run in the installed god's own Ruby classes.
+
+god 0.13 runs a watch's queued operations (the crash-loop rule's transition among them) after any check due at
+the same time; a check that starts the process again clears the queue and the rule's transition with it.
+"""
+
+import shutil
+import subprocess
+
+import pytest
+
+import noops_cli  # noqa: F401  (puts the collection on the import path)
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import GOD_DRIVER_FIX, ProcessSpec, render
+
+RUBY = shutil.which("ruby")
+
+# A check due now, then an operation queued after it (what a start's move leaves behind when the crash-loop rule
+# fires): which does the driver run first?
+ORDER = """\
+$load_god = true
+require 'god'
+load ARGV[0] unless ARGV[0].empty?
+queue = God::DriverEventQueue.new
+task = Object.new
+def task.handle_poll(condition) = puts('check')
+def task.transition = puts('operation')
+queue.push(God::DriverEvent.new(0, task, nil))
+queue.push(God::DriverOperation.new(task, :transition, []))
+2.times { queue.pop.handle_event }
+"""
+
+
+def first_run(tmp_path, fix_text):
+    fix = tmp_path / "fix.rb"
+    fix.write_text(fix_text)
+    script = tmp_path / "order.rb"
+    script.write_text(ORDER)
+    proc = subprocess.run([RUBY, str(script), str(fix) if fix_text else ""], capture_output=True, text=True,
+                          timeout=60, check=False)
+    if proc.returncode != 0 and "cannot load such file -- god" in proc.stderr:
+        pytest.skip("god's Ruby library is not installed (Debian ruby-god)")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+@pytest.fixture
+def ruby():
+    if not RUBY:
+        pytest.skip("ruby is not installed")
+
+
+def test_unpatched_god_runs_the_due_check_first(ruby, tmp_path):
+    # The behaviour the fix is for: if god ever changes it, this test says so.
+    assert first_run(tmp_path, "") == ["check", "operation"]
+
+
+def test_every_god_file_carries_the_fix_and_it_runs_operations_first(ruby, tmp_path):
+    text = render(ProcessSpec(name="crasher", command="/bin/false", backend="god"))
+    assert GOD_DRIVER_FIX in text
+    assert first_run(tmp_path, GOD_DRIVER_FIX) == ["operation", "check"]
+    # Loaded again (every god file carries it): still one patch, same order.
+    assert first_run(tmp_path, GOD_DRIVER_FIX * 2) == ["operation", "check"]
