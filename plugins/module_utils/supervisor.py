@@ -48,10 +48,12 @@ if defined?(God::System::SlashProcPoller)
 end
 """
 
-# god 0.13 queues the crash-loop rule's transition (a trigger's message) behind the process check that the same
-# start scheduled for "now"; when that check finds the process already dead it starts it again, and that move
-# clears the queue: the rule's transition is lost and the loop runs 3 more starts (6 or 9 for a rule of 3).
-# Queued operations run before due checks. It patches the god process once, for every watch; harmless twice.
+# Two fixes to god 0.13's driver (one per watch). It queues the crash-loop rule's transition (a trigger's message)
+# behind the process check that the same start scheduled for "now"; when that check finds the process already dead
+# it starts it again, and that move clears the queue: the rule's transition is lost and the loop runs 3 more starts
+# (6 or 9 for a rule of 3). Queued operations now run before due checks. And a removed watch's driver, woken with
+# an empty queue, logged a FATAL "undefined method `handle_event' for nil" before it ended; it ends quietly.
+# It patches the god process once, for every watch; loading it again changes nothing.
 GOD_DRIVER_FIX = """\
 if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_operations_first)
   class God::TimedEvent
@@ -61,6 +63,18 @@ if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_ope
       mine = is_a?(God::DriverOperation) ? 0 : 1
       theirs = other.is_a?(God::DriverOperation) ? 0 : 1
       mine == theirs ? at <=> other.at : mine <=> theirs
+    end
+  end
+
+  class God::DriverEventQueue
+    alias_method :noops_pop, :pop
+
+    def pop
+      loop do
+        event = noops_pop
+        return event if event
+        raise ThreadError, 'queue empty' if @shutdown
+      end
     end
   end
 end
@@ -202,7 +216,8 @@ def render_god(spec: ProcessSpec) -> str:
     if spec.god_shim:
         out += ["", "# Ruby 3 removed Kernel#timeout, which god 0.13's /proc poller still calls."]
         out += GOD_RUBY3_SHIM.splitlines()
-    out += ["", "# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks."]
+    out += ["", "# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks;",
+            "# a removed watch's driver ends without a FATAL log line."]
     out += GOD_DRIVER_FIX.splitlines()
     secs = "%d.seconds"
     out += ["", "God.watch do |w|",

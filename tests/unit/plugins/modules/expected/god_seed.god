@@ -19,7 +19,8 @@ if defined?(God::System::SlashProcPoller)
   end
 end
 
-# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks.
+# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks;
+# a removed watch's driver ends without a FATAL log line.
 if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_operations_first)
   class God::TimedEvent
     def noops_operations_first; end
@@ -28,6 +29,18 @@ if defined?(God::DriverOperation) && !God::TimedEvent.method_defined?(:noops_ope
       mine = is_a?(God::DriverOperation) ? 0 : 1
       theirs = other.is_a?(God::DriverOperation) ? 0 : 1
       mine == theirs ? at <=> other.at : mine <=> theirs
+    end
+  end
+
+  class God::DriverEventQueue
+    alias_method :noops_pop, :pop
+
+    def pop
+      loop do
+        event = noops_pop
+        return event if event
+        raise ThreadError, 'queue empty' if @shutdown
+      end
     end
   end
 end
