@@ -480,17 +480,43 @@ def select_hosts(cluster: Cluster, inventory: t.Sequence[InventoryHost]) -> tupl
         return [], None, []         # the jobs problem is already reported
     index = TreeIndex()
     for host in inventory:
-        tags = []
-        for text in host.tags:
-            try:
-                tags.append(Tag.parse(text))
-            except (TagError, TypeError):
-                continue            # the inventory source reports its own bad tags
-        index.add(host.name, tags)
+        index.add(host.name, _host_tags(host))
     query = ",".join(str(job) for job in cluster.jobs)
     if not cluster.include_offline:
         query += ",&status.service"
     return index.select(query), query, []
+
+
+def _host_tags(host: InventoryHost) -> list[Tag]:
+    tags = []
+    for text in host.tags:
+        try:
+            tags.append(Tag.parse(text))
+        except (TagError, TypeError):
+            continue            # the inventory source reports its own bad tags
+    return tags
+
+
+def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.Sequence[str]) -> dict[str, str]:
+    """Each host's own job tag (thor's ``$<job>``) where it is not the first of ``jobs``, the default for all.
+
+    A host's job is the first ``jobs`` tag that one of its ``noops_tags`` holds; a host whose tags hold none (a
+    ``host:`` list entry) keeps the default. With one ``jobs`` tag there is nothing to say per host.
+    """
+    if len(cluster.jobs) < 2:
+        return {}
+    chosen = set(hosts)
+    jobs: dict[str, str] = {}
+    for host in inventory:
+        if host.name not in chosen:
+            continue
+        tags = _host_tags(host)
+        for job in cluster.jobs:
+            if any(tag.holds(job.items()) for tag in tags):
+                if job != cluster.jobs[0]:
+                    jobs[host.name] = str(job)
+                break
+    return jobs
 
 
 _LIMIT_SPLIT = re.compile(r"[,:]")
@@ -653,7 +679,8 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
     except (OSError, re.error) as e:
         problems.append("limit %s: %s" % (show(limit), e))
         hosts = []
-    result.update(hosts=hosts, hosts_all=selected, query=query, limit=limit or None)
+    result.update(hosts=hosts, hosts_all=selected, query=query, limit=limit or None,
+                  host_jobs=host_jobs(cluster, inventory, hosts))
     if not hosts and not host_problems and (cluster.jobs or cluster.hosts is not None):
         if cluster.hosts is not None:
             how = "the host: list"

@@ -127,6 +127,13 @@ hosts_all:
   returned: when the file could be read
   type: list
   elements: str
+host_jobs:
+  description:
+    - Host name to its own job tag (thor's C($<job>)) for the hosts whose first matching C(cluster.jobs) tag is
+      not the first one; every other host gets RV(thor.thor_job). Empty with a single jobs tag.
+  returned: when the file could be read
+  type: dict
+  sample: {sd-acc-dch01.bj: job.dch_service.dch_cluster.production-sd}
 query:
   description: The tag query the hosts were selected with; null when the file lists C(host:).
   returned: when the file could be read
@@ -183,7 +190,8 @@ rollout:
   sample: {batch: 2, sleep: 5, pause_step: 0, max_fail: 1, canary: 1, force: false}
 thor:
   description: The thor role's variables (thor_name, thor_version, thor_package, thor_env, thor_path, thor_user,
-    thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets.
+    thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets. C(thor_job) is the first
+    jobs tag; RV(host_jobs) has the hosts that differ.
   returned: success
   type: dict
   contains:

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "collections"))
 from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.package import build_package  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,12 +66,12 @@ def local_fleet():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def cluster(ctx, version, **changes):
+def cluster(ctx, version, jobs=None, **changes):
     package = os.path.join(ctx["base"], "hello-%s.tar.gz" % version)
     with open(package, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     doc = {"cluster": {"name": "hello", "version": version, "env": "production",
-                       "jobs": fleetlib.jobs_of(ctx["hosts"], "hello")},
+                       "jobs": jobs or fleetlib.jobs_of(ctx["hosts"], "hello")},
            "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
                      "port": 8080, "db_passwd": "cli-test-secret"}}
     doc["hello"].update(changes)
@@ -86,6 +87,12 @@ def noops_deploy(ctx, *args, background=False):
         return subprocess.Popen(cmd, env=ctx["env"], cwd=ctx["base"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
     return subprocess.run(cmd, env=ctx["env"], cwd=ctx["base"], capture_output=True, text=True, timeout=1800)
+
+
+def served_tag(host):
+    """The job tag ($<job>) in the config that a host's hello serves."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/" % host.port, timeout=5) as r:
+        return json.load(r)["config"]["hello"]["tag"]
 
 
 def served(host, want=None, wait=30.0):
@@ -123,12 +130,17 @@ def test_rejected_request_touches_no_host(local_fleet):
 
 def test_deploy_then_a_broken_release(local_fleet):
     hosts = local_fleet["hosts"]
-    good = noops_deploy(local_fleet, "-f", cluster(local_fleet, "1.0.0"), "--batch", "2")
+    # One jobs tag per machine room: each host's $<job> is the one its own tags match.
+    job = fleetlib.jobs_of(hosts, "hello")[0]
+    room_jobs = [str(Tag.parse("%s_idc.%s" % (job, host.idc))) for host in hosts]
+    assert len(set(room_jobs)) == 2
+    good = noops_deploy(local_fleet, "-f", cluster(local_fleet, "1.0.0", jobs=room_jobs), "--batch", "2")
     assert good.returncode == 0, good.stdout[-6000:] + good.stderr[-2000:]
     assert "deploy 1.0.0: 2 host(s): 2 success" in good.stdout
-    for host in hosts:
+    for host, host_job in zip(hosts, room_jobs):
         assert re.search(r"^\d\d:\d\d:\d\d %s\s+deploying" % re.escape(host.name), good.stdout, re.M)
         assert served(host, "1.0.0") == "1.0.0"
+        assert served_tag(host) == host_job
 
     broken = noops_deploy(local_fleet, "-f", cluster(local_fleet, "3.0.0"), "--batch", "1", "--max-fail", "0")
     assert broken.returncode == 1, broken.stdout[-6000:] + broken.stderr[-2000:]

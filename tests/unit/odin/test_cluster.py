@@ -7,7 +7,7 @@ import yaml
 
 from ansible_collections.noops.platform.plugins.module_utils.cluster import (
     InventoryHost, apply_limit, check_package_needs, load_cluster_text, masked, parse_cluster, problem, redact_url,
-    resolve_rollout, select_hosts, show,
+    host_jobs, resolve_rollout, select_hosts, show,
 )
 
 JOB = "job.dch_service.dch_cluster.production-hh_pdl.account_owt.miliao_cop.xiaomi"
@@ -242,6 +242,25 @@ def cluster_with(**block):
 def test_select_hosts(block, hosts, problems):
     selected, dummy, found = select_hosts(cluster_with(**block), INVENTORY)
     assert (selected, found) == (hosts, problems)
+
+
+
+@pytest.mark.parametrize("block, jobs", [
+    # One jobs tag: every host's $<job> is it (thor's default), nothing per host.
+    ({}, {}),
+    # Several: each host gets the first jobs tag that one of its own tags holds, when it is not the first one.
+    ({"jobs": ["job.zk", "job.dch_idc.sd"]}, {"sd1": "job.dch_idc.sd"}),
+    ({"jobs": ["job.dch_idc.sd", "job.zk"]}, {"zk1": "job.zk"}),
+    # zk1 holds both through its two tags: the first listed wins.
+    ({"jobs": ["job.dch_idc.lg", "job.dch-tool", "job.zk"], "include_offline": True},
+     {"zk1": "job.dch-tool"}),
+    # A host: list with tags that hold none of the jobs keeps the first.
+    ({"jobs": ["job.zk", "job.dch"], "host": ["lg1", "dup1"]}, {"lg1": "job.dch"}),
+])
+def test_host_jobs(block, jobs):
+    cluster = cluster_with(**block)
+    selected = select_hosts(cluster, INVENTORY)[0]
+    assert host_jobs(cluster, INVENTORY, selected) == jobs
 
 
 GROUPS = {"all": ["lg1", "lg2", "sd1", "zk1"], "idc_lg": ["lg1", "lg2"], "idc_sd": ["sd1", "zk1"],
