@@ -124,8 +124,20 @@ def _publish(tmp: str, dest: str) -> None:
     os.replace(tmp, dest)
 
 
-def _temp_beside(dest: str) -> tuple[int, str]:
-    return tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), suffix=".part", dir=os.path.dirname(dest))
+@contextlib.contextmanager
+def _written_beside(dest: str) -> t.Iterator[tuple[t.BinaryIO, str]]:
+    """(open file, its path): a temporary file beside ``dest`` that becomes ``dest`` when the block succeeds and
+    is removed when it fails, so that ``dest`` is always a whole file or absent."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), suffix=".part", dir=os.path.dirname(dest))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out, tmp
+        _publish(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _package_file_name(url_path: str) -> str:
@@ -165,18 +177,12 @@ def _fetch_local(path: str, cache: str, expected: str | None) -> Fetched:
     dest = os.path.join(cache, "sha256-" + actual, _package_file_name(path))
     with locked(os.path.join(cache, "sha256-%s.lock" % actual)):
         if not os.path.isfile(dest):
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            fd, tmp = _temp_beside(dest)
-            try:
-                with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            with _written_beside(dest) as (out, tmp):
+                with open(path, "rb") as src:
                     shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
                 if sha256_file(tmp) != actual:
                     raise FetchError("pkg_url", "%s changed while it was copied; try again" % path)
-                _publish(tmp, dest)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
     return Fetched(dest, actual, "file", checksum_from)
 
 
@@ -217,21 +223,13 @@ def _fetch_remote(url: str, cache: str, expected: str | None, timeout: float) ->
             if not expected or actual == expected.lower():
                 return Fetched(dest, actual, "cache", checksum_from)
             os.unlink(dest)             # a damaged cache entry: fetch it again
-        os.makedirs(entry, exist_ok=True)
-        fd, tmp = _temp_beside(dest)
-        try:
+        with _written_beside(dest) as (out, dummy):
             digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _download(url, timeout):
-                    digest.update(chunk)
-                    out.write(chunk)
+            for chunk in _download(url, timeout):
+                digest.update(chunk)
+                out.write(chunk)
             actual = digest.hexdigest()
             _verify(actual, expected, checksum_from)
-            _publish(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
     return Fetched(dest, actual, "download", checksum_from)
 
 
@@ -342,19 +340,13 @@ def build_from_git(code_url: str, base_dir: str, name: str, branch: str | None =
         if not os.path.isdir(workdir):
             raise FetchError("relative_path", "no such folder in %s at commit %s" % (url, short))
         _run_build(build_command, workdir, commit, log, error_log, timeout)
-        fd, tmp = _temp_beside(package)
-        os.close(fd)
-        try:
+        with _written_beside(package) as (dummy, tmp):
             try:
                 build_package(workdir, tmp, version=commit)
             except PackageError as e:
                 message = e.message if e.path.startswith(workdir) else str(e)
                 raise FetchError("relative_path", "cannot package %s/release at commit %s: %s"
                                  % (relative_path, short, message)) from e
-            _publish(tmp, package)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         return Built(package, sha256_file(package), commit, log, error_log, False)
 
 
