@@ -130,7 +130,7 @@ hosts_all:
 host_jobs:
   description:
     - Host name to its own job tag (thor's C($<job>)) for the hosts whose first matching C(cluster.jobs) tag is
-      not the first one; every other host gets RV(thor.thor_job). Empty with a single jobs tag.
+      not the first one; every other host gets C(thor_job) of RV(thor). Empty with a single jobs tag.
   returned: when the file could be read
   type: dict
   sample: {sd-acc-dch01.bj: job.dch_service.dch_cluster.production-sd}
