@@ -137,8 +137,9 @@ class God(Backend):
         self.run("load", self.config(name))
 
     def unload(self, name):
-        # A watch removed in the middle of a check cycle can keep its driver running (and starting the process)
-        # after it left `god status`: unmonitor it, wait until god says so, then remove it and wait until it is gone.
+        # god's unmonitor and remove are messages to the watch's driver, which may still run a check it had queued:
+        # unmonitor, wait until god says so, then remove and wait until the watch is gone, so that a load of the
+        # same name right after meets no old watch.
         self.run("unmonitor", name, check=False)
         self.wait(name, ("stopped", "absent"), "stop being monitored")
         self.run("remove", name)

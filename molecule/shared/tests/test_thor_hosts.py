@@ -46,8 +46,8 @@ BACKENDS = {
         "status": "god status {name}",
         "running": "{name}: up",
         "stopped_by_rule": ("{name}: unmonitored",),
-        # god keeps driving a watch removed in the middle of a check cycle: unmonitor and remove it, and wait
-        # until it is gone, before loading it again (docs/supervisors.md).
+        # god unmonitors and removes asynchronously: unmonitor and remove the watch, and wait until it is gone,
+        # before loading it again (as noops.platform.process state=absent does; docs/supervisors.md).
         "start_afresh": "god unmonitor {name}; for i in $(seq 40); do god status {name} | grep -q unmonitored "
                         "&& break; sleep 0.25; done; god remove {name}; for i in $(seq 40); do god status "
                         "| grep -q '^ *{name}:' || break; sleep 0.25; done; "
