@@ -276,7 +276,8 @@ class Systemd(Backend):
                 if unit.get("Id", "").endswith(".service")}
 
     def status(self):
-        units = self.show(self.configured()) if self.configured() else {}
+        names = self.configured()
+        units = self.show(names) if names else {}
         return {name: (unit["ActiveState"], int(unit["MainPID"]) or None) for name, unit in units.items()
                 if unit.get("LoadState") == "loaded"}
 

@@ -336,18 +336,23 @@ def same_python(python):
         return False
 
 
-def check_in_process(main):
-    """supervisord's own parser without a new process: "" when it reads the file, the problem when it does not,
-    None when this interpreter has no supervisor package."""
-    try:
-        from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
-    except ImportError:
+def supervisord_problem(module, python, main):
+    """What supervisord's own parser (under ``python``) says of ``main``: "" when it reads it, else the problem;
+    None when that Python has no supervisor package. In this process when ``python`` is this interpreter."""
+    if same_python(python):
+        try:
+            from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            return None
+        try:
+            ServerOptions().read_config(main)
+        except (ValueError, OSError) as exc:
+            return str(exc) or exc.__class__.__name__
+        return ""
+    rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
+    if rc == 1 and "No module named" in err:
         return None
-    try:
-        ServerOptions().read_config(main)
-    except (ValueError, OSError) as exc:
-        return str(exc) or exc.__class__.__name__
-    return ""
+    return (err or out).strip() if rc != 0 else ""
 
 
 def validate_file(module, backend, path):
@@ -368,19 +373,12 @@ def validate_file(module, backend, path):
         main = os.path.join(module.tmpdir, "noops-check-supervisord.conf")
         with open(main, "w", encoding="utf-8") as handle:
             handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
-        if same_python(python):
-            problem = check_in_process(main)
-            if problem is not None:
-                if problem:
-                    module.fail_json(msg="supervisord cannot read the program file for %s: %s"
-                                     % (module.params["name"], problem))
-                return "supervisor.options"
-        rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
-        if rc == 1 and "No module named" in err:
+        problem = supervisord_problem(module, python, main)
+        if problem is None:
             return "skipped: %s has no supervisor package" % python
-        if rc != 0:
+        if problem:
             module.fail_json(msg="supervisord cannot read the program file for %s: %s"
-                             % (module.params["name"], (err or out).strip()))
+                             % (module.params["name"], problem))
         return "supervisor.options"
     analyze = module.get_bin_path("systemd-analyze")
     if not analyze:
