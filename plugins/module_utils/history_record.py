@@ -12,9 +12,11 @@ it warn once, keep the buffer (bounded) and retry, and marks the task's record i
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import typing as t
+import weakref
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import host_transition
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker
@@ -221,13 +223,36 @@ class HostProgress:
         return out
 
 
+# Recorders whose writer may be inside the store. Ansible forks a worker per host and task from the playbook's
+# thread; a child forked while the writer is in SQLite inherits SQLite's in-process record of the parent's locks
+# (and its mutexes), so its own connection (task_control's) finds the write lock "held" forever and fails with
+# "database is locked". A fork waits until no recorder is writing.
+_WRITING: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_HELD: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    for rec in list(_WRITING):
+        rec._io_lock.acquire()
+        _HELD.append(rec._io_lock)
+
+
+def _after_fork() -> None:
+    while _HELD:
+        _HELD.pop().release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+
+
 class Recorder:
     """Buffers one task's record and writes it from a background thread.
 
     The playbook thread calls ``update_task``/``host``/``log`` (a dict update or list append under a lock);
     the writer thread flushes every ``flush_interval`` seconds and at ``close``. Write failures are kept as
     the first error text (shown once by the caller), the buffer is kept up to ``max_buffer`` log rows, and
-    the task is marked ``incomplete``.
+    the task is marked ``incomplete``. A fork of the process waits for a write in progress to end.
     """
 
     def __init__(self, open_store: t.Callable[[], HistoryStore], flush_interval: float = 1.0,
@@ -262,6 +287,7 @@ class Recorder:
             except StoreError as e:
                 self._failed(e)
                 self._create = dict(fields)  # created later, when the store answers again
+        _WRITING.add(self)
         self._thread = threading.Thread(target=self._run, name="noops-history-writer", daemon=True)
         self._thread.start()
         return self.task_id
@@ -305,6 +331,7 @@ class Recorder:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            _WRITING.discard(self)
         with self._cond:
             pending = bool(self._fields or self._hosts or self._logs or self._create)
         return not pending

@@ -1,5 +1,11 @@
 """Per-host progress from task results, result summaries, and the buffered writer."""
 
+import os
+import signal
+import threading
+import time
+import warnings
+
 import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import MASK, Masker
@@ -189,3 +195,56 @@ def test_an_interrupted_run_leaves_hosts_half_way(deploy):
     rows = {r["host"]: r for r in p.finish(4.0, completed=False, note="run interrupted")}
     assert rows["b"]["status"] == "deploying" and rows["b"]["message"] == "run interrupted"
     assert _statuses(p) == {"a": "success" if deploy else "deploying", "b": "deploying", "c": "pending"}
+
+
+class SlowWriteStore(HistoryStore):
+    """A real SQLite store whose batch write holds the write lock for a while, as a write on a busy disk does."""
+
+    in_write = None
+
+    def write_batch(self, task_id, task_fields, hosts, logs):
+        with self._write("cannot record task %d" % task_id):
+            self._execute("UPDATE noops_tasks SET status = status WHERE id = ?", (task_id,))
+            self.in_write.set()
+            time.sleep(0.5)
+
+
+def _child_sets_status(db, task_id):
+    """What a forked Ansible worker (task_control) does: its own connection, one short write."""
+    try:
+        with HistoryStore(db, lock_timeout=1.0) as store:
+            store.set_status(task_id, "paused")
+        return 0
+    except BaseException:
+        return 1
+
+
+def test_a_fork_never_catches_the_writer_half_way(tmp_path):
+    # Ansible forks a worker per host and task while the writer thread may be in SQLite. A child forked then
+    # inherits SQLite's in-process record of the parent's write lock and can never write itself ("database is
+    # locked"). The recorder holds forks until its write is done.
+    db = str(tmp_path / "h.db")
+    SlowWriteStore.in_write = threading.Event()
+    rec = Recorder(lambda: SlowWriteStore(db), flush_interval=60)
+    task_id = rec.start({"playbook": "p.yml", "initiator": "ann"})
+    rec.update_task(version="2")
+    rec.kick()
+    assert SlowWriteStore.in_write.wait(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork of a threaded process
+        pid = os.fork()
+    if pid == 0:
+        os._exit(_child_sets_status(db, task_id))
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    rec.close({"status": "success", "ended_at": 1.0}, timeout=10)
+    assert done and os.waitstatus_to_exitcode(status) == 0
+    with HistoryStore(db) as store:
+        assert store.get_task(task_id)["status"] == "paused"  # the child's write (this store's writes skip fields)
