@@ -211,14 +211,22 @@ def ruby_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def render_god(spec: ProcessSpec) -> str:
-    out = ["# " + line for line in labels(spec)]
-    if spec.god_shim:
+def god_fixes(shim: bool) -> list[str]:
+    """The Ruby lines every god file of ours starts with (watch files and the supervisor role's main.god): the
+    Ruby 3 shim when ``shim``, then the driver fix; each opens with a blank line and a comment."""
+    out = []
+    if shim:
         out += ["", "# Ruby 3 removed Kernel#timeout, which god 0.13's /proc poller still calls."]
         out += GOD_RUBY3_SHIM.splitlines()
     out += ["", "# god 0.13 could lose the crash-loop rule's transition: queued operations go before due checks;",
             "# a removed watch's driver ends without a FATAL log line."]
     out += GOD_DRIVER_FIX.splitlines()
+    return out
+
+
+def render_god(spec: ProcessSpec) -> str:
+    out = ["# " + line for line in labels(spec)]
+    out += god_fixes(spec.god_shim)
     secs = "%d.seconds"
     out += ["", "God.watch do |w|",
             "  w.name = %s" % ruby_str(spec.name),

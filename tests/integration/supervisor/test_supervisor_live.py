@@ -17,6 +17,7 @@ import time
 import pytest
 
 import noops_cli
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import GOD_DRIVER_FIX
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import pid_alive
 
 pytestmark = pytest.mark.slow
@@ -143,6 +144,15 @@ def test_second_run_changes_nothing(lab, backend):
     for host in HOSTS[backend]:
         assert first[host] > 0
         assert second[host] == 0, lab.second_run[-3000:]
+
+
+def test_god_main_config_carries_the_driver_fix(lab):
+    need("god")
+    for host in HOSTS["god"]:
+        with open(os.path.join(lab.hosts[host]["noops_root"], "etc/noops/supervisor/god/main.god"),
+                  encoding="utf-8") as handle:
+            text = handle.read()
+        assert GOD_DRIVER_FIX in text and text.index(GOD_DRIVER_FIX) < text.index("God.load(file)")
 
 
 @pytest.mark.parametrize("backend", backends())
