@@ -104,7 +104,7 @@ def test_credentials_and_roles(users, make_task, store, who, method, path, statu
         headers["HTTP_AUTHORIZATION"] = "Bearer noops_not-a-token"
     elif who:
         headers["HTTP_AUTHORIZATION"] = "Bearer " + accounts.add_token(users[who].username)
-    response = getattr(Client(), method)(path.format(id=task_id), **headers)
+    response = getattr(Client(enforce_csrf_checks=True), method)(path.format(id=task_id), **headers)
     assert response.status_code == status, response.content
     assert "errors" in response.json() if status != 200 else True
     if status == 401:
@@ -127,7 +127,7 @@ def test_token_is_stored_as_hash_only(users):
 def test_pause_resume_cancel_through_the_real_store(users, make_task, store):
     task_id = make_task({"e1": "success", "e2": "pending"}, status="running")
     auth = {"HTTP_AUTHORIZATION": "Bearer " + accounts.add_token("operator1")}
-    client = Client()
+    client = Client(enforce_csrf_checks=True)  # a token request has no cookie to forge: no CSRF token needed
     body = client.post("/api/v1/tasks/%d/pause" % task_id, data=json.dumps({"reason": "check the canary"}),
                        content_type="application/json", **auth).json()
     row = store.get_task(task_id)
