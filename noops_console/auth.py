@@ -61,7 +61,13 @@ def page_view(permission: str) -> t.Callable[[t.Callable[..., HttpResponse]], t.
         @functools.wraps(view)
         def inner(request: HttpRequest, *args: t.Any, **kwargs: t.Any) -> HttpResponse:
             if not request.user.is_authenticated:
-                return redirect("/login?next=%s" % _quote(request.get_full_path()))
+                login_url = "/login?next=%s" % _quote(request.get_full_path())
+                if getattr(request, "htmx", False):
+                    # A page refreshing itself after its session ended: the whole page goes to the login form,
+                    # rather than the login form being swapped into a part of the page.
+                    from django_htmx.http import HttpResponseClientRedirect
+                    return HttpResponseClientRedirect(login_url)
+                return redirect(login_url)
             if not roles.can(request.user, permission):
                 from django.shortcuts import render
                 return render(request, "console/error.html", {"title": "Not allowed", "message": (

@@ -14,3 +14,5 @@ urlpatterns = [
     path("api/v1/tasks/<int:task_id>/<str:action>", api.task_control),
     path("static/<path:path>", views.static),
 ]
+
+handler404 = "noops_console.views.not_found"

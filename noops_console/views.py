@@ -36,6 +36,14 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "console/error.html", {"title": "Refused", "message": message}, status=403)
 
 
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404: JSON for the API, a console page otherwise."""
+    message = str(exception) if isinstance(exception, Http404) and exception.args else "no such page"
+    if request.path.startswith("/api/"):
+        return api_error(404, "%s: %s" % (request.path, message))
+    return render(request, "console/error.html", {"title": "Not found", "message": message}, status=404)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("/tasks")

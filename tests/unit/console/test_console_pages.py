@@ -92,3 +92,16 @@ def test_static_files(path, status):
     assert response.status_code == status
     if status == 200:
         assert b"".join(response.streaming_content)
+
+
+def test_not_found(login):
+    client = login("viewer")
+    page = client.get("/tasks/999")
+    assert page.status_code == 404 and b"no task 999" in page.content and b"<html" in page.content
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404 and api.json()["errors"][0].startswith("/api/v1/nothing: ")
+
+
+def test_htmx_refresh_after_the_session_ended_reloads_to_login(client):
+    response = client.get("/tasks/1", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["HX-Redirect"] == "/login?next=/tasks/1"
