@@ -43,6 +43,7 @@ def test_task_page_controls_by_role(login, make_task, role, controls):
     task_id = make_task({"h1": "success", "h2": "deploying", "h3": "pending"}, status="running")
     page = login(role).get("/tasks/%d" % task_id).content.decode()
     assert "1 of 3 hosts done" in page and "deploying on h2" in page
+    assert page.count("<tr class=\"now\">") == 1 and "…</td>" in page  # the host worked on now, and for how long
     assert 'hx-trigger="every 2s"' in page  # a running task refreshes itself
     assert ('action="/tasks/%d/pause"' % task_id in page) is controls
 
@@ -105,3 +106,11 @@ def test_not_found(login):
 def test_htmx_refresh_after_the_session_ended_reloads_to_login(client):
     response = client.get("/tasks/1", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response["HX-Redirect"] == "/login?next=/tasks/1"
+
+
+def test_security_headers(login):
+    response = login("viewer").get("/tasks")
+    assert "script-src 'self';" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY" and response["X-Content-Type-Options"] == "nosniff"
+    assert "<script>" not in response.content.decode()  # no inline script: the policy allows none
