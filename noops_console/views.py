@@ -38,7 +38,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: JSON for the API, a console page otherwise."""
-    message = str(exception) if isinstance(exception, Http404) and exception.args else "no such page"
+    # Our own Http404s carry a sentence; the URL resolver's carry its patterns, which are not shown.
+    arg = exception.args[0] if isinstance(exception, Http404) and exception.args else None
+    message = arg if isinstance(arg, str) else "no such page"
     if request.path.startswith("/api/"):
         return api_error(404, "%s: %s" % (request.path, message))
     return render(request, "console/error.html", {"title": "Not found", "message": message}, status=404)
