@@ -99,6 +99,7 @@ def prepare(first_admin: bool = True) -> str | None:
     from noops_console import accounts
 
     call_command("migrate", interactive=False, verbosity=0)
+    call_command("clearsessions", verbosity=0)  # expired sessions stay in the table until removed
     return accounts.ensure_first_admin() if first_admin else None
 
 
