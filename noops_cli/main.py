@@ -8,7 +8,7 @@ import sys
 import typing as t
 
 # Each command group lives in its own module with ``register(subparsers)``; its handlers return an exit status.
-COMMAND_MODULES = ("tree", "package", "tasks", "deploy", "demo")
+COMMAND_MODULES = ("tree", "package", "tasks", "deploy", "demo", "console")
 
 
 class CliError(Exception):

@@ -447,3 +447,47 @@ def _check_fields(fields: t.Mapping[str, t.Any], allowed: t.Sequence[str]) -> li
 def open_store(dsn: str | None = None, lock_timeout: float = 5.0, config_dsn: str | None = None) -> HistoryStore:
     """Open (and migrate) the store named by ``dsn`` or, when None, by the environment/config/default."""
     return HistoryStore(resolve_dsn(dsn, config_dsn), lock_timeout=lock_timeout)
+
+
+def query_tasks(store: HistoryStore, status: str | None = None, initiator: str | None = None,
+                limit: int | None = None, offset: int = 0) -> tuple[list[dict[str, t.Any]], int]:
+    """One page of tasks, newest first, without their cluster.yml text, and how many match in all.
+
+    ``status`` and ``initiator`` filter exactly (None: any); ``limit`` None returns every match from ``offset``.
+    Raises ValueError for an unknown status, StoreError when the store cannot be read.
+    """
+    if status is not None and status not in TASK_STATUSES:
+        raise ValueError("unknown status %r (one of %s)" % (status, ", ".join(TASK_STATUSES)))
+    where, params = [], []  # type: list[str], list[t.Any]
+    for column, value in (("status", status), ("initiator", initiator)):
+        if value is not None:
+            where.append("%s = ?" % column)
+            params.append(value)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    total = store._read("cannot count tasks", "SELECT COUNT(*) AS n FROM noops_tasks" + clause, params)[0]["n"]
+    cols = ", ".join(["id"] + [c for c in TASK_FIELDS if c != "cluster_yml"])
+    sql = "SELECT %s FROM noops_tasks%s ORDER BY id DESC" % (cols, clause)
+    if limit is not None:
+        sql += " LIMIT %d" % max(0, int(limit))
+    elif offset and store.engine == "sqlite":
+        sql += " LIMIT -1"  # SQLite takes OFFSET only after a LIMIT
+    if offset:
+        sql += " OFFSET %d" % max(0, int(offset))
+    return store._read("cannot list tasks", sql, params), int(total)
+
+
+def host_counts(store: HistoryStore, task_ids: t.Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per task, how many of its hosts are in each host status: {task_id: {"success": 3, "pending": 1}}.
+
+    Tasks without host rows are absent. Raises StoreError when the store cannot be read.
+    """
+    out: dict[int, dict[str, int]] = {}
+    ids = [int(i) for i in task_ids]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        rows = store._read("cannot count the hosts of tasks",
+                           "SELECT task_id, status, COUNT(*) AS n FROM noops_task_hosts WHERE task_id IN (%s) "
+                           "GROUP BY task_id, status" % ", ".join("?" * len(chunk)), chunk)
+        for row in rows:
+            out.setdefault(int(row["task_id"]), {})[row["status"]] = int(row["n"])
+    return out

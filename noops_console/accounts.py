@@ -1,0 +1,109 @@
+"""Users, API tokens, the first admin and the audit log: one function each, for the command line and the pages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import typing as t
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from noops_console import roles
+from noops_console.models import ApiToken, AuditEntry
+
+FIRST_ADMIN = "admin"
+TOKEN_PREFIX = "noops_"
+_NAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
+
+
+class AccountError(Exception):
+    """A user or token request that cannot be done; the message names the field and value."""
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def add_user(name: str, role: str, password: str, by: str = "") -> t.Any:
+    """Create user ``name`` with ``role`` (viewer, operator, admin) and ``password``; audited as done by ``by``.
+
+    Raises AccountError naming every problem (bad name, unknown role, existing user, weak password) at once.
+    """
+    User = get_user_model()
+    problems = []
+    if not _NAME.match(name or ""):
+        problems.append("user name %r: use 1-150 letters, digits and _ . @ + -" % name)
+    elif User.objects.filter(username=name).exists():
+        problems.append("user name %r: already exists" % name)
+    if role not in roles.ROLE_NAMES:
+        problems.append("role %r: one of %s" % (role, ", ".join(roles.ROLE_NAMES)))
+    try:
+        validate_password(password or "", User(username=name))
+    except ValidationError as e:
+        problems.append("password: %s" % " ".join(e.messages))
+    if problems:
+        raise AccountError("; ".join(problems))
+    with transaction.atomic():
+        user = User.objects.create_user(username=name, password=password)
+        roles.set_role(user, role)
+        audit(by or name, "user.add", "user:%s" % name, "role %s" % role)
+    return user
+
+
+def ensure_first_admin() -> str | None:
+    """On a console without users, create ``admin`` (role admin) with a generated password and return it (the only
+    time it is known); None when users exist already."""
+    User = get_user_model()
+    with transaction.atomic():
+        if User.objects.exists():
+            return None
+        password = secrets.token_urlsafe(18)
+        user = User.objects.create_user(username=FIRST_ADMIN, password=password)
+        roles.set_role(user, "admin")
+        audit("noops console", "user.add", "user:%s" % FIRST_ADMIN, "first start: role admin, generated password")
+    return password
+
+
+def add_token(name: str, by: str = "") -> str:
+    """A new API token for user ``name``, returned once; only its SHA-256 is stored. Raises AccountError."""
+    User = get_user_model()
+    user = User.objects.filter(username=name).first()
+    if user is None:
+        raise AccountError("user name %r: no such user" % name)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, digest=_hash(token), hint=token[:len(TOKEN_PREFIX) + 4])
+    audit(by or name, "token.add", "user:%s" % name, "token %s…" % token[:len(TOKEN_PREFIX) + 4])
+    return token
+
+
+def user_for_token(token: str) -> t.Any | None:
+    """The active user an API token belongs to, or None (unknown token, inactive user)."""
+    if not token:
+        return None
+    row = ApiToken.objects.select_related("user").filter(digest=_hash(token)).first()
+    if row is None or not row.user.is_active:
+        return None
+    now = timezone.now()
+    if row.last_used is None or (now - row.last_used).total_seconds() > 60:
+        ApiToken.objects.filter(pk=row.pk).update(last_used=now)
+    return row.user
+
+
+def audit(who: t.Any, action: str, target: str = "", detail: str = "", address: str = "") -> AuditEntry:
+    """Record an action; ``who`` is a user or a name (the command line, a failed login's typed name)."""
+    user = who if hasattr(who, "username") else None
+    name = user.get_username() if user is not None else str(who or "")
+    if user is not None and not user.pk:
+        user = None
+    return AuditEntry.objects.create(user=user, username=name[:150], action=action, target=target[:255],
+                                     detail=detail, address=address[:64])
+
+
+def client_address(request: t.Any) -> str:
+    """The client address of a request (the direct peer: the console does not trust proxy headers)."""
+    return str(request.META.get("REMOTE_ADDR") or "")

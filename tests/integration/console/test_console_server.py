@@ -1,0 +1,124 @@
+"""``noops console`` as a real process: first-start admin, login over HTTP with the CSRF token, pages and API."""
+
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+
+from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore  # noqa: E402
+
+
+def _noops():
+    found = os.path.join(os.path.dirname(sys.executable), "noops")
+    return found if os.path.exists(found) else shutil.which("noops")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def console(tmp_path):
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    pytest.importorskip("uvicorn", reason="noops console needs the console extra")
+    dsn = str(tmp_path / "history.db")
+    with HistoryStore(dsn) as store:
+        task_id = store.create_task(playbook="deploy.yml", initiator="ann", service="job.web_service.shop",
+                                    version="v7", status="running")
+        store.write_batch(task_id, None, [{"host": "web1", "status": "success", "release": "v7"},
+                                          {"host": "web2", "status": "pending"}], ())
+    port = _free_port()
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
+    env.pop("NOOPS_CONSOLE_DB", None)
+    proc = subprocess.Popen([_noops(), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        password = None
+        while password is None:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "noops console ended:\n" + "".join(lines)
+            lines.append(line)
+            m = re.search(r"created user admin with password (\S+) ", line)
+            if m:
+                password = m.group(1)
+            assert time.monotonic() < deadline, "no admin password printed:\n" + "".join(lines)
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "not listening:\n" + "".join(lines)
+                time.sleep(0.1)
+        yield {"url": "http://127.0.0.1:%d" % port, "password": password, "task": task_id, "dsn": dsn,
+               "db": tmp_path / "data" / "noops" / "console.db", "env": env}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _opener():
+    jar = http.cookiejar.CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+
+def test_console_login_and_pages_over_http(console):
+    url = console["url"]
+    # Without credentials: the API answers 401, pages send to the login page.
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url + "/api/v1/tasks", timeout=10)
+    assert e.value.code == 401
+    opener, jar = _opener()
+    login = opener.open(url + "/login", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login).group(1)
+    form = urllib.parse.urlencode({"username": "admin", "password": console["password"],
+                                   "csrfmiddlewaretoken": token, "next": "/tasks"}).encode()
+    page = opener.open(urllib.request.Request(url + "/login", data=form, headers={"Referer": url + "/login"}),
+                       timeout=10)
+    assert page.geturl() == url + "/tasks"
+    html = page.read().decode()
+    assert 'href="/tasks/%d"' % console["task"] in html and "1/2" in html
+    session = [c for c in jar if c.name == "noops_session"][0]
+    assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
+    body = json.loads(opener.open(url + "/api/v1/tasks/%d" % console["task"], timeout=10).read())
+    assert body["progress"] == {"done": 1, "total": 2} and [h["host"] for h in body["hosts"]] == ["web1", "web2"]
+    assert opener.open(url + "/static/django_htmx/htmx-2.min.js", timeout=10).status == 200
+    # A token made on the command line works against the running console; pause reaches the store.
+    made = subprocess.run([_noops(), "console", "--dsn", console["dsn"], "token", "add", "admin"],
+                          env=console["env"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    request = urllib.request.Request(url + "/api/v1/tasks/%d/pause" % console["task"], method="POST",
+                                     headers={"Authorization": "Bearer " + made.stdout.strip()})
+    assert json.loads(urllib.request.urlopen(request, timeout=10).read())["control"] == "pause"
+    with HistoryStore(console["dsn"]) as store:
+        assert store.get_task(console["task"])["control_by"] == "admin"
+
+
+def test_console_refuses_a_public_bind_without_tls(tmp_path):
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    done = subprocess.run([_noops(), "console", "--bind", "0.0.0.0:%d" % _free_port()],
+                          env=dict(os.environ, XDG_DATA_HOME=str(tmp_path)), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("noops: --bind 0.0.0.0 is not a loopback address") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "noops").exists()  # refused before anything was created
