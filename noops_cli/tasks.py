@@ -28,7 +28,7 @@ from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, Ta
 _STATUS_STYLE = {
     "running": "cyan", "deploying": "cyan", "paused": "yellow", "pending": "dim", "success": "green",
     "failed": "red", "unreachable": "red", "cancelled": "magenta", "interrupted": "magenta", "skipped": "dim",
-    "changed": "yellow", "ok": "green", "ignored": "dim", "running": "cyan",
+    "changed": "yellow", "ok": "green", "ignored": "dim",
 }
 _RECAP_STYLE = {"ok": "green", "changed": "yellow", "unreachable": "red", "failed": "red", "rescued": "magenta"}
 
