@@ -135,10 +135,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE noops_tasks ADD COLUMN control_at {real}",
         "ALTER TABLE noops_tasks ADD COLUMN control_reason TEXT",
     ]),
-    (3, "per-host recap: Ansible's counts of task results (ok, changed, unreachable, failed, skipped, rescued, "
-        "ignored)", [
-        "ALTER TABLE noops_task_hosts ADD COLUMN %s INTEGER" % column
-        for column in ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    (3, "per-host recap: Ansible's counts of the host's task results, as its PLAY RECAP prints them", [
+        "ALTER TABLE noops_task_hosts ADD COLUMN ok INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN changed INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN unreachable INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN failed INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN skipped INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN rescued INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN ignored INTEGER",
     ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
