@@ -2,7 +2,8 @@
 
 The playbooks (playbooks/deploy.yml, rollback.yml, control.yml) do the work and are the same ones
 ``ansible-playbook`` and AWX run; this module only builds their extra vars, follows ansible-runner's events and
-shows per host: pending -> deploying -> success | failed | skipped | unreachable. Pauses of the rollout
+shows per host: pending -> deploying (running for a control action) -> success | failed | skipped | unreachable, and
+the release the host's program path points at. Pauses of the rollout
 (``noops.platform.task_control``) are continued with ``noops tasks resume ID`` or ``c`` + Enter here; the first
 Ctrl-C cancels before the next batch, the second interrupts the run, the third kills it.
 """
@@ -27,17 +28,21 @@ import typing as t
 from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
-HOST_STATES = ("pending", "deploying", "success", "failed", "skipped", "unreachable")
+# deploying: the deploy role works on the host (deploy, rollback); running: a control action does.
+HOST_STATES = ("pending", "deploying", "running", "success", "failed", "skipped", "unreachable")
+WORKING_STATES = frozenset(("deploying", "running"))
 FINAL_STATES = frozenset(("success", "failed", "skipped", "unreachable"))
 GOOD_STATES = frozenset(("success", "skipped"))
 # The deploy playbook's contract (playbooks/deploy.yml): a thor task moves a host to deploying; this set_fact
 # task ends it with fact odin_host_result (success or skipped). control.yml ends a host with its process list.
 PROGRESS_ROLES = frozenset(("thor",))
 RESULT_FACT = "odin_host_result"
+# Set by thor whenever the release the host's program path points at changes.
+RELEASE_FACT = "thor_current_release"
 DONE_TASKS = frozenset(("Record the host's deploy result", "Report the host's result", "Show the processes"))
 # What task_control prints when it holds the run (plugins/action/task_control.py).
 PAUSED_RE = re.compile(r"(task (\d+) paused by .*?)\s+\S+\s+continue with: noops tasks resume (\d+)")
-STATE_STYLE = {"pending": "dim", "deploying": "cyan", "success": "green", "failed": "bold red",
+STATE_STYLE = {"pending": "dim", "deploying": "cyan", "running": "cyan", "success": "green", "failed": "bold red",
                "skipped": "dim green", "unreachable": "bold red"}
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "control": "control.yml"}
@@ -50,7 +55,7 @@ PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "control": "con
 class HostRow:
     name: str
     state: str = "pending"
-    version: str = ""
+    release: str = ""  # what the host's program path points at, as thor last reported it
     started: float | None = None
     ended: float | None = None
     message: str = ""
@@ -93,7 +98,8 @@ class RolloutTracker:
 
     ``handle`` is called from ansible-runner's thread; the view reads under ``lock``. Target hosts are the ones
     the playbook adds with ``add_host`` (odin_targets, control_targets) and any host a progress-role task runs on.
-    ``progress_roles`` empty means every task of a target host counts as progress (control.yml).
+    ``progress_roles`` empty means every task of a target host counts as progress (control.yml): a host being
+    worked on is then ``running``, not ``deploying``.
     """
 
     def __init__(self, progress_roles: t.Collection[str] = PROGRESS_ROLES, clock: t.Callable[[], float] = time.time):
@@ -116,13 +122,14 @@ class RolloutTracker:
         # (hosts: all + run_once, say) may run on a target host without being that host's rollout.
         self.target_groups: set[str] = set()
         self.in_targets = True
+        self.working = "deploying" if self.progress_roles else "running"
 
     # -- rows
 
     def _row(self, host: str) -> HostRow:
         row = self.rows.get(host)
         if row is None:
-            row = self.rows[host] = HostRow(host, version=self.version)
+            row = self.rows[host] = HostRow(host)
         return row
 
     def _move(self, row: HostRow, state: str, message: str | None = None) -> None:
@@ -135,7 +142,7 @@ class RolloutTracker:
         bad = ("failed", "unreachable")
         if row.state in bad or (row.state in GOOD_STATES and state not in bad):
             return
-        if state == "deploying" or row.started is None:
+        if state in WORKING_STATES or row.started is None:
             row.started = row.started or now
         if state in FINAL_STATES:
             row.ended = now
@@ -143,9 +150,9 @@ class RolloutTracker:
         self.changes.append(dataclasses.replace(row))
 
     def _end_play(self) -> None:
-        """The play ended for the hosts still deploying without a failure: they succeeded."""
+        """The play ended for the hosts still deploying (running) without a failure: they succeeded."""
         for row in self.rows.values():
-            if row.state == "deploying":
+            if row.state in WORKING_STATES:
                 self._move(row, "success")
 
     # -- events
@@ -207,9 +214,9 @@ class RolloutTracker:
         role = data.get("role") or ""
         if self.progress_roles:
             if role in self.progress_roles:
-                self._move(self._row(host), "deploying")
+                self._move(self._row(host), self.working)
         elif host in self.rows and self.rows[host].state == "pending":
-            self._move(self.rows[host], "deploying")
+            self._move(self.rows[host], self.working)
         if host in self.rows:
             self.rows[host].task = one_line(data.get("task"), 80)
 
@@ -224,22 +231,19 @@ class RolloutTracker:
         facts = res.get("ansible_facts") if isinstance(res.get("ansible_facts"), dict) else {}
         if facts.get("odin_version") is not None:
             self.version = str(facts["odin_version"])
-            for row in self.rows.values():
-                row.version = row.version or self.version
         if facts.get("odin_service"):
             self.service = str(facts["odin_service"])
         row = self.rows.get(host)
         if row is None or not self.in_targets:
             return
-        for key in ("thor_release", "thor_rollback_to"):
-            if facts.get(key):
-                row.version = str(facts[key]).strip()
+        if RELEASE_FACT in facts:
+            row.release = str(facts[RELEASE_FACT] or "").strip()
         result = facts.get(RESULT_FACT)
         if result in ("failed", "unreachable"):
             # The playbook rescued the host's failure and recorded it; the failing task's event said why.
             self._move(row, str(result))
         elif result in ("success", "skipped"):
-            why = "already at %s" % (row.version or self.version or "this version") if result == "skipped" else None
+            why = "already at %s" % (self.version or "this version") if result == "skipped" else None
             self._move(row, str(result), why)
         elif data.get("task") in DONE_TASKS:
             if str(data.get("task_action") or "").endswith("debug") and res.get("msg") is not None:
@@ -315,7 +319,7 @@ class PlainView:
         now = time.time()
         for row in self.tracker.take_changes():
             self.say("%s %-24s %-11s %-14s %-6s %s" % (time.strftime("%H:%M:%S", time.localtime(now)), row.name,
-                                                     row.state, row.version or "-",
+                                                     row.state, row.release or "-",
                                                      _fmt_elapsed(row.elapsed(now)), row.message))
 
 
@@ -361,12 +365,12 @@ class LiveView:
         caption = "  ".join("%s %d" % (s, n) for s, n in counts.items() if n)
         table = Table(title=self.title + ("  (task %d)" % task_id if task_id else ""), caption=caption,
                       expand=False, show_lines=False)
-        for col, kw in (("host", {}), ("state", {}), ("version", {}), ("time", {"justify": "right"}),
+        for col, kw in (("host", {}), ("state", {}), ("release", {}), ("time", {"justify": "right"}),
                         ("message", {"overflow": "fold", "max_width": 80})):
             table.add_column(col, **kw)
         for r in rows:
-            message = Text(r.task, style="dim") if r.state == "deploying" and r.task else Text(r.message)
-            table.add_row(r.name, Text(r.state, style=STATE_STYLE.get(r.state, "")), r.version or "-",
+            message = Text(r.task, style="dim") if r.state in WORKING_STATES and r.task else Text(r.message)
+            table.add_row(r.name, Text(r.state, style=STATE_STYLE.get(r.state, "")), r.release or "-",
                           _fmt_elapsed(r.elapsed(now)), message)
         parts: list[t.Any] = [table]
         if paused:
@@ -605,7 +609,7 @@ def summarize(outcome: RunOutcome, what: str, say: t.Callable[[str], None]) -> i
     for line in errors:
         say("error: %s" % line)
     counts = {s: sum(1 for r in rows if r.state == s) for s in HOST_STATES}
-    order = ("success", "skipped", "failed", "unreachable", "deploying", "pending")
+    order = ("success", "skipped", "failed", "unreachable", "deploying", "running", "pending")
     parts = ["%d %s" % (counts[s], "not reached" if s == "pending" else s) for s in order if counts[s]]
     label = " ".join(x for x in (what, tracker.version) if x)
     say("%s: %d host(s)%s%s" % (label, len(rows), (": " + ", ".join(parts)) if parts else "",

@@ -20,7 +20,7 @@ from ansible_collections.noops.platform.plugins.module_utils.history_control imp
     ControlError, TASK_STATUSES, format_time,
 )
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
-    HistoryStore, StoreError, resolve_dsn,
+    RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
 )
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
@@ -30,6 +30,7 @@ _STATUS_STYLE = {
     "failed": "red", "unreachable": "red", "cancelled": "magenta", "interrupted": "magenta", "skipped": "dim",
     "changed": "yellow", "ok": "green", "ignored": "dim",
 }
+_RECAP_STYLE = {"ok": "green", "changed": "yellow", "unreachable": "red", "failed": "red", "rescued": "magenta"}
 
 
 def register(subparsers: t.Any) -> None:
@@ -220,11 +221,18 @@ def run_show(args: argparse.Namespace) -> int:
         head.add_row(label, value)
     console.print(head)
     table = Table(title="hosts (%d)" % len(hosts), title_justify="left")
-    for col in ("host", "status", "start", "end", "took", "release", "message"):
+    for col in ("host", "status", "start", "end", "took", "release"):
         table.add_column(col, no_wrap=col in ("host", "status", "start", "end"))
+    # Ansible's recap of each host, as its PLAY RECAP prints it ("-": the run ended before Ansible's stats).
+    for col in RECAP_FIELDS:
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("message")
     for h in hosts:
+        recap = [Text("-" if h.get(f) is None else str(h[f]), style=_RECAP_STYLE.get(f, "") if h.get(f) else "dim")
+                 for f in RECAP_FIELDS]
         table.add_row(h["host"], _styled(h["status"]), format_time(h.get("started_at")), format_time(h.get("ended_at")),
-                      _duration(h.get("started_at"), h.get("ended_at")), h.get("release") or "-", h.get("message") or "")
+                      _duration(h.get("started_at"), h.get("ended_at")), h.get("release") or "-", *recap,
+                      h.get("message") or "")
     console.print(table)
     if args.cluster_yml and task.get("cluster_yml"):
         console.print(Text("cluster.yml (%s)" % (task.get("cluster_file") or "?"), style="bold"))

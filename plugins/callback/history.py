@@ -11,9 +11,13 @@ short_description: Record every playbook run as a task in the noops deploy histo
 description:
   - Records each C(ansible-playbook) run as a task in the history store (SQLite by default, PostgreSQL by DSN) —
     an increasing id, initiator, service, cluster, version, playbook, start and end time, status
-    (running, paused, success, failed, cancelled, interrupted), per-host progress (pending, deploying, success,
-    failed, skipped, unreachable, with start, end and release) and a per-host log of task results
-    (task name, changed, message, output tail), plus the masked cluster.yml used.
+    (running, paused, success, failed, cancelled, interrupted), per-host progress (pending, deploying or running,
+    success, failed, skipped, unreachable, with start, end, the release and Ansible's recap of the host) and a
+    per-host log of task results (task name, changed, message, output tail), plus the masked cluster.yml used.
+  - A host's release is what its program path points at, as the fact C(thor_current_release) last reported it
+    (role C(noops.platform.thor) sets it when it reads the host, switches and switches back).
+  - A host's recap is Ansible's count of its results at the end of the run (ok, changed, unreachable, failed,
+    skipped, rescued, ignored), as the PLAY RECAP prints it.
   - Secrets never reach the store; results of C(no_log) tasks are reduced to "output hidden (no_log)"; values of
     keys that look secret (passwd, password, secret, token, key…) are masked, and those values are also
     scrubbed from every message and output tail.
@@ -87,7 +91,7 @@ options:
       - section: noops_history
         key: cluster_var
   version_var:
-    description: Variable holding the version being deployed (also each host's release unless it sets C(thor_release)).
+    description: Variable holding the version being deployed.
     type: str
     default: odin_version
     ini:
@@ -149,6 +153,10 @@ from ansible_collections.noops.platform.plugins.module_utils.history_store impor
 TASK_ID_ENV = "NOOPS_TASK_ID"
 # A result carrying this key (set by noops.platform.task_control) ended the run on an operator's cancel.
 CANCEL_MARKER = "noops_cancelled"
+# Set by thor whenever the release the host's program path points at changes (read, switch, switch back).
+RELEASE_FACT = "thor_current_release"
+# Ansible's per-host counters (AggregateStats) kept as each host's recap.
+STATS_COUNTS = ("ok", "changed", "failures", "skipped", "dark", "rescued", "ignored")
 _CLUSTER_FILE_LIMIT = 256 * 1024
 
 
@@ -445,8 +453,9 @@ class CallbackModule(CallbackBase):
         release, skip = None, False
         if facts:
             self._apply_fields(self._learn_vars(facts))
-            release = facts.get("thor_release")
-            release = str(release) if release not in (None, "") else None
+            if RELEASE_FACT in facts:
+                # What the host's program path points at now; "" (or null): no release at all.
+                release = str(facts[RELEASE_FACT] or "")
             skip = bool(facts.get("thor_skipped"))
         cancelled = bool(data.get(CANCEL_MARKER))
         if cancelled:
@@ -454,8 +463,6 @@ class CallbackModule(CallbackBase):
         no_log = bool(getattr(task, "no_log", False))
         message, output = summarize_result(data, no_log, self._tail, self._masker)
         progress = self._is_progress_task(task)
-        if release is None and progress and outcome in ("ok", "changed"):
-            release = self._fields.get("version")
         row = self._progress.result(host, outcome, progress, now, message=message if outcome in (
             "failed", "unreachable") else None, release=release, skip=skip, counts=not cancelled)
         if row:
@@ -485,6 +492,10 @@ class CallbackModule(CallbackBase):
     @_never_breaks
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
         try:
+            if self._recorder is not None:
+                counts = {name: dict(getattr(stats, name, None) or {}) for name in STATS_COUNTS}
+                for row in self._progress.recap(counts, (stats.processed or {}).keys()):
+                    self._recorder.host(row)
             failed = any(stats.failures.values()) or any(stats.dark.values())
             self._finish(bool(failed))
         finally:

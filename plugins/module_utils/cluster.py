@@ -200,8 +200,8 @@ class Cluster(t.NamedTuple):
 
     @property
     def service(self) -> str | None:
-        """The job tag being deployed (the first of `jobs`), canonical."""
-        return str(self.jobs[0]) if self.jobs else None
+        """The job tag being deployed (the first of `jobs`), as cluster.yml spells it."""
+        return self.jobs[0].text if self.jobs else None
 
     @property
     def lock_key(self) -> str | None:
@@ -481,7 +481,7 @@ def select_hosts(cluster: Cluster, inventory: t.Sequence[InventoryHost]) -> tupl
     index = TreeIndex()
     for host in inventory:
         index.add(host.name, _host_tags(host))
-    query = ",".join(str(job) for job in cluster.jobs)
+    query = ",".join(job.text for job in cluster.jobs)
     if not cluster.include_offline:
         query += ",&status.service"
     return index.select(query), query, []
@@ -514,7 +514,7 @@ def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.S
         for job in cluster.jobs:
             if any(tag.holds(job.items()) for tag in tags):
                 if job != cluster.jobs[0]:
-                    jobs[host.name] = str(job)
+                    jobs[host.name] = job.text
                 break
     return jobs
 

@@ -24,15 +24,19 @@ FINAL_STATUSES = frozenset(TASK_STATUSES) - ACTIVE_STATUSES
 CONTROLS = ("run", "pause", "cancel")
 CONTROL_ACTIONS = {"pause": "pause", "resume": "run", "cancel": "cancel"}
 
-HOST_STATUSES = ("pending", "deploying", "success", "failed", "skipped", "unreachable")
+# deploying: a deploy's progress role works on the host; running: a run that is not a deploy (control.yml, any
+# playbook) works on it.
+HOST_STATUSES = ("pending", "deploying", "running", "success", "failed", "skipped", "unreachable")
 FINAL_HOST_STATUSES = frozenset(("success", "failed", "skipped", "unreachable"))
 
 # Which host status may follow which. A host that failed or was unreachable stays so: a later task
 # cannot turn a failure into success. A success may still become failed (a check after the deploy
 # failed on that host).
 _HOST_NEXT: dict[str, frozenset[str]] = {
-    "pending": frozenset(("deploying", "success", "failed", "skipped", "unreachable")),
+    "pending": frozenset(("deploying", "running", "success", "failed", "skipped", "unreachable")),
     "deploying": frozenset(("success", "failed", "skipped", "unreachable")),
+    # A run that learns it is a deploy after its first results (the service from a fact) moves on to deploying.
+    "running": frozenset(("deploying", "success", "failed", "skipped", "unreachable")),
     "success": frozenset(("failed", "unreachable")),
     "skipped": frozenset(("deploying", "failed", "unreachable")),
     "failed": frozenset(),

@@ -20,9 +20,16 @@ import weakref
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import host_transition
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+    RECAP_FIELDS, HistoryStore, StoreError,
+)
 
 NO_LOG_MESSAGE = "output hidden (no_log)"
+# Ansible's stats (v2_playbook_on_stats) for each recap field: failures and dark are what PLAY RECAP prints as
+# failed and unreachable.
+_STATS_OF_RECAP = {"ok": "ok", "changed": "changed", "unreachable": "dark", "failed": "failures",
+                   "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
+WORKING = frozenset(("deploying", "running"))
 # Keys of a result that are bookkeeping, not output worth keeping in the log.
 _QUIET_KEYS = frozenset((
     "changed", "failed", "skipped", "unreachable", "msg", "stdout", "stderr", "stdout_lines", "stderr_lines",
@@ -74,7 +81,7 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
 
 class _Host:
     __slots__ = ("name", "failed", "unreachable", "message", "started_at", "ended_at", "any_result", "any_ran",
-                 "progress_started", "progress_ran", "progress_done", "skip_flag", "release", "emitted")
+                 "progress_started", "progress_ran", "progress_done", "skip_flag", "release", "recap", "emitted")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -84,6 +91,7 @@ class _Host:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.release: str | None = None
+        self.recap: tuple[int, ...] | None = None
         self.emitted: tuple[t.Any, ...] | None = None
 
 
@@ -93,8 +101,9 @@ class HostProgress:
     In a deploy (``deploy`` true: the run names a service, or a progress role such as ``thor`` ran), a host
     moves only with the progress role's tasks: deploying from its first one, success (or skipped, when they
     were all skipped or a task set the fact ``thor_skipped``) when the next task outside the role starts or
-    the play ends. In any other playbook every task counts: a host is deploying from its first result and
-    success at the end. Failures and unreachability count in both.
+    the play ends. In any other playbook every task counts: a host is running from its first result and
+    success at the end. Failures and unreachability count in both. A host's release is the last one a result
+    reported; its recap is Ansible's count of its results (``recap``).
     """
 
     def __init__(self, deploy: bool = False) -> None:
@@ -135,13 +144,15 @@ class HostProgress:
             return "pending"
         if self.finished and h.any_result:
             return "success" if h.any_ran else "skipped"
-        return "deploying" if h.any_result else "pending"
+        return "running" if h.any_result else "pending"
 
     def result(self, host: str, outcome: str, progress: bool, now: float, message: str | None = None,
                release: str | None = None, skip: bool = False, counts: bool = True) -> dict[str, t.Any] | None:
         """Account one task result (outcome: ok, changed, failed, skipped, unreachable); the host's row if it changed.
 
-        ``counts`` false (a cancelled batch's task_control failure) leaves the host as it was.
+        ``release`` is the release the host's program path points at now, when the result says so ("" for none;
+        None: the result does not say). ``counts`` false (a cancelled batch's task_control failure) leaves the
+        host as it was.
         """
         h = self._host(host)
         if not counts:
@@ -158,8 +169,8 @@ class HostProgress:
             h.any_ran = True
         if skip:
             h.skip_flag = True
-        if release:
-            h.release = release
+        if release is not None:
+            h.release = release or None
         if outcome == "failed":
             h.failed, h.message, h.ended_at = True, message, now
         elif outcome == "unreachable":
@@ -183,12 +194,13 @@ class HostProgress:
         """The run ended: every host gets its final status (hosts never reached stay pending).
 
         When the run did not complete (interrupted, stopped on an error), hosts caught half-way stay
-        ``deploying`` with ``note`` as their message instead of being called a success.
+        ``deploying`` (``running`` when not a deploy) with ``note`` as their message instead of being called a
+        success.
         """
         if not completed:
             rows = {}
             for h in self._hosts.values():
-                if self.status_of(h) == "deploying":
+                if self.status_of(h) in WORKING:
                     h.message = note
                     row = self._row_if_changed(h)
                     if row:
@@ -202,18 +214,32 @@ class HostProgress:
         rows.update((row["host"], row) for row in self.changed_rows())
         return list(rows.values())
 
+    def recap(self, stats: t.Mapping[str, t.Mapping[str, int]], processed: t.Iterable[str]) -> list[dict[str, t.Any]]:
+        """Each host's recap from Ansible's stats (``stats[name][host]`` for name in ok, changed, failures,
+        skipped, dark, rescued, ignored), for the hosts of ``processed`` that are this run's; their changed rows."""
+        rows = []
+        for name in processed:
+            h = self._hosts.get(name)
+            if h is None:
+                continue
+            h.recap = tuple(int((stats.get(_STATS_OF_RECAP[f]) or {}).get(name, 0) or 0) for f in RECAP_FIELDS)
+            row = self._row_if_changed(h)
+            if row:
+                rows.append(row)
+        return rows
+
     def changed_rows(self) -> list[dict[str, t.Any]]:
         return [row for row in (self._row_if_changed(h) for h in self._hosts.values()) if row]
 
     def _row_if_changed(self, h: _Host) -> dict[str, t.Any] | None:
         last = h.emitted[1] if h.emitted else None
         status = host_transition(last, self.status_of(h))
-        state = (h.name, status, h.started_at, h.ended_at if status not in ("pending", "deploying") else None,
-                 h.release, h.message)
+        state = (h.name, status, h.started_at, h.ended_at if status != "pending" and status not in WORKING else None,
+                 h.release, h.message) + (h.recap or (None,) * len(RECAP_FIELDS))
         if state == h.emitted:
             return None
         h.emitted = state
-        return dict(zip(("host", "status", "started_at", "ended_at", "release", "message"), state))
+        return dict(zip(("host", "status", "started_at", "ended_at", "release", "message") + RECAP_FIELDS, state))
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

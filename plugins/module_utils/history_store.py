@@ -135,6 +135,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE noops_tasks ADD COLUMN control_at {real}",
         "ALTER TABLE noops_tasks ADD COLUMN control_reason TEXT",
     ]),
+    (3, "per-host recap: Ansible's counts of the host's task results, as its PLAY RECAP prints them", [
+        "ALTER TABLE noops_task_hosts ADD COLUMN ok INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN changed INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN unreachable INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN failed INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN skipped INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN rescued INTEGER",
+        "ALTER TABLE noops_task_hosts ADD COLUMN ignored INTEGER",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -146,7 +155,9 @@ _TYPES = {
 TASK_FIELDS = ("playbook", "initiator", "service", "cluster", "version", "status", "started_at", "ended_at",
                "incomplete", "cluster_file", "cluster_yml", "controller", "pid",
                "control", "control_by", "control_at", "control_reason")
-HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message")
+# A host's recap, as Ansible's PLAY RECAP prints it; NULL for a host Ansible has no stats for.
+RECAP_FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message") + RECAP_FIELDS
 LOG_FIELDS = ("host", "at", "task_name", "action", "status", "changed", "message", "output")
 # NOT NULL columns of a log row get these when a caller leaves them out, rather than failing the whole batch.
 _LOG_DEFAULTS = {"changed": 0, "status": "ok", "at": 0.0}

@@ -89,10 +89,12 @@ def split_pairs(text: str, glob: bool = False) -> list[tuple[str, str]]:
 class Tag(t.Mapping[str, str]):
     """An immutable, validated tag: a mapping key -> value with canonical printing.
 
-    Equality and hashing ignore the order the pairs were written in.
+    Equality and hashing ignore the order the pairs were written in. ``str(tag)`` is the canonical (tree-ordered)
+    spelling, for grouping and comparing; ``tag.text`` is the spelling the tag was parsed from, for anything
+    handed back to the user (a template value, a process name, a report).
     """
 
-    __slots__ = ("_pairs", "_canonical", "_hash")
+    __slots__ = ("_pairs", "_canonical", "_hash", "_text")
 
     def __init__(self, pairs: t.Mapping[str, str] | t.Iterable[tuple[str, str]]) -> None:
         items = dict(pairs)
@@ -100,10 +102,19 @@ class Tag(t.Mapping[str, str]):
         self._pairs: dict[str, str] = dict(ordered)
         self._canonical = "_".join("%s.%s" % kv for kv in ordered)
         self._hash = hash(frozenset(ordered))
+        self._text = self._canonical
 
     @classmethod
     def parse(cls, text: str) -> "Tag":
-        return cls(split_pairs(text))
+        """The tag written as ``text``; raises TagError (naming the text and the character) when malformed."""
+        tag = cls(split_pairs(text))
+        tag._text = text
+        return tag
+
+    @property
+    def text(self) -> str:
+        """The tag as written (``Tag.parse``'s text); the canonical spelling for a tag built from pairs."""
+        return self._text
 
     def __getitem__(self, key: str) -> str:
         return self._pairs[key]

@@ -140,7 +140,9 @@ query:
   type: str
   sample: job.dch_service.dch,&status.service
 service:
-  description: The job tag being deployed (the first of C(cluster.jobs)), canonical.
+  description:
+    - The job tag being deployed (the first of C(cluster.jobs)), spelled as in cluster.yml.
+    - Tags compare whatever the order of their pairs; the spelling is kept for templates, the history and reports.
   returned: when the file could be read
   type: str
 lock_name:

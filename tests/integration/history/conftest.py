@@ -14,15 +14,24 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 BIN = os.path.dirname(sys.executable)
 
-# A stand-in for the deploy role: the callback follows a role by its short name (progress_roles: [thor]).
+# A stand-in for the deploy role: the callback follows a role by its short name (progress_roles: [thor]), and
+# reads the release the host runs from thor_current_release as the real role sets it (before and after the switch).
 THOR_TASKS = """\
-- name: Stage the package
-  ansible.builtin.command: "{{ thor_stage_cmd | default('true') }}"
-  changed_when: true
+- name: Read the host
+  ansible.builtin.set_fact:
+    thor_current_release: "{{ (thor_before | default({}))[inventory_hostname] | default('') }}"
 - name: Report a host already at the version
   ansible.builtin.set_fact:
     thor_skipped: true
   when: inventory_hostname in (thor_already | default([]))
+- name: Stage the package
+  ansible.builtin.command: "{{ thor_stage_cmd | default('true') }}"
+  changed_when: true
+  when: inventory_hostname not in (thor_already | default([]))
+- name: Switch
+  ansible.builtin.set_fact:
+    thor_current_release: "{{ odin_version }}-new"
+  when: inventory_hostname not in (thor_already | default([]))
 """
 
 

@@ -1,6 +1,7 @@
 """The history callback in real ansible-playbook runs: records, failures, secrets, signals, a broken store."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -72,19 +73,74 @@ def test_deploy_run_records_service_cluster_version_and_releases(runner):
     service = "job.dch_service.dch_cluster.production-hh_pdl.account_owt.miliao_cop.xiaomi"
     proc = runner.run(runner.playbook(DEPLOY), hosts=4, args=[
         "-e", "odin_service=%s" % service, "-e", "odin_cluster=production-hh", "-e", "odin_version=93043",
-        "-e", "cluster_file=%s" % cluster, "-e", '{"thor_already": ["h3"]}'])
+        "-e", "cluster_file=%s" % cluster,
+        "-e", '{"thor_already": ["h3"], "thor_before": {"h1": "93042", "h3": "93043"}}'])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     task, rows, _ = runner.only_task()
     assert (task["service"], task["cluster"], task["version"], task["status"]) == (service, "production-hh",
                                                                                    "93043", "success")
     assert task["cluster_file"] == str(cluster)
     assert "db_passwd: %s" % MASK in task["cluster_yml"] and "Cl-Pw-0x5eed" not in task["cluster_yml"]
+    # The release is what thor last reported the host runs, never the version being deployed.
     assert {h: (r["status"], r["release"]) for h, r in rows.items()} == {
-        "h1": ("success", "93043"), "h2": ("success", "93043"), "h3": ("skipped", "93043"),
-        "h4": ("success", "93043")}
+        "h1": ("success", "93043-new"), "h2": ("success", "93043-new"), "h3": ("skipped", "93043"),
+        "h4": ("success", "93043-new")}
     # Batches: the second pair started after the first pair ended.
     assert min(rows["h3"]["started_at"], rows["h4"]["started_at"]) >= max(rows["h1"]["ended_at"],
                                                                           rows["h2"]["ended_at"])
+
+
+RECAP = """\
+- name: Results of every kind
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Change something
+      ansible.builtin.command: "true"
+      changed_when: inventory_hostname != 'h2'
+    - name: Skip on h1
+      ansible.builtin.debug:
+        msg: not on h1
+      when: inventory_hostname != 'h1'
+    - name: Fail and be rescued on h2
+      block:
+        - name: Fail on h2
+          ansible.builtin.fail:
+            msg: h2 broke
+          when: inventory_hostname == 'h2'
+      rescue:
+        - name: Rescue h2
+          ansible.builtin.debug:
+            msg: rescued
+    - name: Fail but ignored on h1
+      ansible.builtin.fail:
+        msg: ignored
+      ignore_errors: true
+      when: inventory_hostname == 'h1'
+    - name: Fail on h3
+      ansible.builtin.fail:
+        msg: h3 broke
+      when: inventory_hostname == 'h3'
+"""
+RECAP_LINE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+"
+                        r"rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+def test_each_host_has_the_recap_ansible_prints(runner):
+    inventory = runner.tmp / "recap.ini"
+    inventory.write_text("".join("h%d ansible_connection=local ansible_python_interpreter=%s\n" % (i, sys.executable)
+                                 for i in (1, 2, 3))
+                         + "h4 ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh ansible_timeout=3\n")
+    proc = runner.run(runner.playbook(RECAP), hosts=1, args=["-i", str(inventory)])
+    assert proc.returncode == 4, proc.stdout + proc.stderr   # h3 failed, h4 unreachable
+    printed = {m.group(1): tuple(int(x) for x in m.groups()[1:]) for m in RECAP_LINE.finditer(proc.stdout)}
+    assert set(printed) == {"h1", "h2", "h3", "h4"}, proc.stdout
+    # Every kind of count is there in the PLAY RECAP (so the comparison below can fail).
+    assert printed["h2"][5] == 1 and printed["h1"][6] == 1 and printed["h3"][3] == 1 and printed["h4"][2] == 1
+    task, rows, _ = runner.only_task()
+    fields = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    assert {h: tuple(r[f] for f in fields) for h, r in rows.items()} == printed
+    assert (rows["h1"]["status"], rows["h3"]["status"], rows["h4"]["status"]) == ("success", "failed", "unreachable")
 
 
 SECRETS = """\
@@ -178,7 +234,7 @@ def test_signal_marks_the_task_interrupted(runner, signum, to_group):
     assert task["status"] == "interrupted", proc.stdout.read()
     assert task["ended_at"] is not None
     # Both hosts were inside "Sleep": neither finished, neither is called a success.
-    assert {(r["status"], r["message"]) for r in rows.values()} == {("deploying", "run interrupted")}
+    assert {(r["status"], r["message"]) for r in rows.values()} == {("running", "run interrupted")}
 
 
 def test_store_that_cannot_open_gives_one_warning_and_the_run_succeeds(runner):

@@ -50,13 +50,32 @@ STATS = ev("playbook_on_stats")
 
 CASES = [
     # id, events, progress roles, expected {host: (state, version, message)}, extra checks
+    # A host's release is the one its path points at, as thor reports it (thor_current_release): nothing for a
+    # pending host, the release it ran while it deploys, the new one after the switch, its own when up to date.
     ("pending-until-thor", [PLAN, added("a", "b"), thor("a")], ("thor",),
-     {"a": ("deploying", "2.0.0", ""), "b": ("pending", "2.0.0", "")}, {}),
-    ("success-and-skipped", [PLAN, added("a", "b"), thor("a"), thor("b"),
-                             thor("a", "Decide whether this host already runs the version", "runner_on_ok",
-                                  {"ansible_facts": {"thor_release": "2.0.0-20260101"}}),
-                             record("a", "success"), record("b", "skipped")], ("thor",),
-     {"a": ("success", "2.0.0-20260101", ""), "b": ("skipped", "2.0.0", "already at 2.0.0")}, {}),
+     {"a": ("deploying", "", ""), "b": ("pending", "", "")}, {}),
+    ("releases-the-hosts-run", [
+        PLAN, added("a", "b", "c"), thor("a"),
+        thor("a", "Decide whether this host already runs the version", "runner_on_ok",
+             {"ansible_facts": {"thor_current_release": "1.0.0", "thor_release": "2.0.0"}}),
+        ev("runner_on_ok", "a", "Remember the switch", role="thor", action="ansible.builtin.set_fact",
+           res={"ansible_facts": {"thor_current_release": "2.0.0-20260101000000"}}),
+        record("a", "success"), thor("b"),
+        thor("b", "Decide whether this host already runs the version", "runner_on_ok",
+             {"ansible_facts": {"thor_current_release": "2.0.0", "thor_release": "2.0.0-20260101000000"}}),
+        record("b", "skipped")], ("thor",),
+     {"a": ("success", "2.0.0-20260101000000", ""), "b": ("skipped", "2.0.0", "already at 2.0.0"),
+      "c": ("pending", "", "")}, {}),
+    ("failed-host-back-on-its-release", [
+        PLAN, added("a"), thor("a"),
+        thor("a", "Decide whether this host already runs the version", "runner_on_ok",
+             {"ansible_facts": {"thor_current_release": "1.0.0"}}),
+        ev("runner_on_ok", "a", "Remember the switch", role="thor", action="ansible.builtin.set_fact",
+           res={"ansible_facts": {"thor_current_release": "2.0.0"}}),
+        thor("a", "Restart the process", "runner_on_failed", {"msg": "exit status 3"}),
+        ev("runner_on_ok", "a", "Note the release the host runs again", role="thor",
+           action="ansible.builtin.set_fact", res={"ansible_facts": {"thor_current_release": "1.0.0"}}),
+        record("a", "failed")], ("thor",), {"a": ("failed", "1.0.0", "exit status 3")}, {}),
     ("rescued-failure-keeps-the-role-report", [
         added("a"), thor("a"),
         thor("a", "Restart hello on the new release", "runner_on_failed", {"msg": "exit status 3"}),
@@ -112,6 +131,12 @@ CASES = [
         ev("runner_on_ok", "a", "Show the processes", action="ansible.builtin.debug",
            res={"msg": ["hello running 4242 2.0.0", "agent running 4243 1.1"]})], (),
      {"a": ("success", "", "hello running 4242 2.0.0; agent running 4243 1.1")}, {}),
+    ("control-host-being-read-is-running-not-deploying", [
+        ev("runner_on_ok", "localhost", "Add the machines", action="ansible.builtin.add_host",
+           res={"results": [{"add_host": {"host_name": "a", "groups": ["control_targets"]}},
+                            {"add_host": {"host_name": "b", "groups": ["control_targets"]}}]}),
+        ev("runner_on_start", "a", "Apply the action to every process", action="noops.platform.process")], (),
+     {"a": ("running", "", ""), "b": ("pending", "", "")}, {}),
     ("control-task-control-is-not-progress", [
         ev("runner_on_ok", "localhost", "Add the machines", action="ansible.builtin.add_host",
            res={"add_host": {"host_name": "a", "groups": ["control_targets"]}}),
@@ -135,7 +160,7 @@ def test_tracker(events, roles, rows, extra):
     tracker = deploy.RolloutTracker(roles)
     for event in events:
         tracker.handle(event)
-    assert {h: (r.state, r.version, r.message) for h, r in tracker.rows.items()} == rows
+    assert {h: (r.state, r.release, r.message) for h, r in tracker.rows.items()} == rows
     for attr, value in extra.items():
         assert getattr(tracker, attr) == value
 

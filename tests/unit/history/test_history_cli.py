@@ -1,6 +1,7 @@
 """``noops tasks`` on a seeded SQLite store."""
 
 import json
+import re
 
 import pytest
 
@@ -26,7 +27,9 @@ def store_dsn(tmp_path, monkeypatch):
             tid = store.create_task(playbook="deploy.yml", initiator="ann", service=service, version="v%d" % i,
                                     status=status, started_at=1000.0 + i, cluster_yml="dch:\n  db_passwd: ********\n")
             store.write_batch(tid, None, [{"host": "lg-mc-fe%d.bj" % j, "status": "success", "started_at": 1.0,
-                                           "ended_at": 2.0, "release": "v%d" % i} for j in range(2)],
+                                           "ended_at": 2.0, "release": "v%d" % i, "ok": 11 + j, "changed": 5,
+                                           "unreachable": 0, "failed": j, "skipped": 3, "rescued": j, "ignored": 0}
+                                          for j in range(2)],
                               [{"host": "lg-mc-fe0.bj", "at": 1.5, "task_name": "stage", "status": "changed",
                                 "changed": 1, "message": "", "output": "staged v%d" % i},
                                {"host": "lg-mc-fe1.bj", "at": 1.6, "task_name": "start", "status": "ok"}])
@@ -50,6 +53,18 @@ def _json(capsys, argv):
 ])
 def test_list(store_dsn, capsys, argv, ids):
     assert [t["id"] for t in _json(capsys, argv)] == ids
+
+
+def test_show_has_the_recap_of_every_host(store_dsn, capsys):
+    assert main(["tasks", "show", "2"]) == 0
+    out = capsys.readouterr().out
+    sep = r"[\s┃│]+"  # between two cells of the table
+    assert re.search(sep.join(["host.*", "ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"]),
+                     out), out
+    assert re.search(sep.join([r"lg-mc-fe0\.bj.*v1", "11", "5", "0", "0", "3", "0", "0", ""]), out), out
+    assert re.search(sep.join([r"lg-mc-fe1\.bj.*v1", "12", "5", "0", "1", "3", "1", "0", ""]), out), out
+    hosts = _json(capsys, ["tasks", "show", "2", "--json"])["hosts"]
+    assert [(h["ok"], h["rescued"]) for h in hosts] == [(11, 0), (12, 1)]
 
 
 def test_list_table_and_show_and_log(store_dsn, capsys):

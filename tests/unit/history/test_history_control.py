@@ -21,6 +21,12 @@ from ansible_collections.noops.platform.plugins.module_utils.history_control imp
     ("unreachable", "deploying", "unreachable"),
     ("success", "pending", "success"),
     ("deploying", "pending", "deploying"),
+    # A host of a run that is not a deploy (control.yml, any playbook) is running, not deploying.
+    ("pending", "running", "running"),
+    ("running", "success", "success"),
+    ("running", "failed", "failed"),
+    ("running", "pending", "running"),
+    ("success", "running", "success"),
 ])
 def test_host_transition(current, new, expected):
     assert host_transition(current, new) == expected

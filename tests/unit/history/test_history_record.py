@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import MASK, Masker
 from ansible_collections.noops.platform.plugins.module_utils.history_record import (
-    NO_LOG_MESSAGE, HostProgress, Recorder, summarize_result,
+    NO_LOG_MESSAGE, RECAP_FIELDS, HostProgress, Recorder, summarize_result,
 )
 from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
 
@@ -58,8 +58,9 @@ def test_deploy_progress(events, expected):
 
 
 @pytest.mark.parametrize("events, expected", [
-    ([("result", "a", "ok", False)], {"a": "deploying", "b": "pending"}),
-    ([("result", "a", "ok", False), ("result", "b", "failed", False)], {"a": "deploying", "b": "failed"}),
+    # Not a deploy (control.yml reading status, any playbook): a host being worked on is running.
+    ([("result", "a", "ok", False)], {"a": "running", "b": "pending"}),
+    ([("result", "a", "ok", False), ("result", "b", "failed", False)], {"a": "running", "b": "failed"}),
 ])
 def test_generic_progress_while_running(events, expected):
     p = HostProgress()
@@ -84,13 +85,59 @@ def test_generic_progress_at_the_end(events, expected):
     assert {r["host"] for r in rows} == {h for h, s in expected.items() if s in ("success", "skipped")}
 
 
+NO_RECAP = dict.fromkeys(RECAP_FIELDS)
+
+
 def test_deploy_finish_closes_the_last_batch_and_sets_times():
     p = HostProgress(deploy=True)
     p.add_hosts(["a"])
     p.result("a", "changed", True, 10.0, release="93043")
     rows = p.finish(12.5)
-    assert rows == [{"host": "a", "status": "success", "started_at": 10.0, "ended_at": 12.5,
-                     "release": "93043", "message": None}]
+    assert rows == [dict({"host": "a", "status": "success", "started_at": 10.0, "ended_at": 12.5,
+                          "release": "93043", "message": None}, **NO_RECAP)]
+
+
+
+
+@pytest.mark.parametrize("releases, expected", [
+    # The release is the last one a result reported (what the host's path points at): the one it ran before the
+    # switch, the new one after it, the old one again after a recovery; "" is no release at all.
+    ([("ok", "1.0.0")], "1.0.0"),
+    ([("ok", "1.0.0"), ("changed", "2.0.0")], "2.0.0"),
+    ([("ok", "1.0.0"), ("changed", "2.0.0"), ("failed", None), ("changed", "1.0.0")], "1.0.0"),
+    ([("ok", "1.0.0-20260101000000"), ("ok", None), ("changed", None)], "1.0.0-20260101000000"),
+    ([("ok", None), ("changed", "2.0.0"), ("changed", "")], None),
+    ([("ok", None)], None),
+])
+def test_release_is_the_last_one_reported(releases, expected):
+    p = HostProgress(deploy=True)
+    p.add_hosts(["a"])
+    for i, (outcome, release) in enumerate(releases):
+        p.result("a", outcome, True, float(i), release=release)
+    p.finish(10.0)
+    assert p._hosts["a"].release == expected
+
+
+# Ansible's stats as v2_playbook_on_stats gets them: ok, changed, failures, skipped, dark, rescued, ignored.
+STATS = {"ok": {"a": 7, "b": 3}, "changed": {"a": 2}, "failures": {"b": 1}, "skipped": {"a": 4},
+         "dark": {"c": 1}, "rescued": {"b": 1}, "ignored": {"a": 1}}
+
+
+def test_recap_per_host_from_ansible_stats():
+    p = HostProgress(deploy=True)
+    p.add_hosts(["a", "b", "c", "d"])
+    p.result("a", "changed", True, 1.0)
+    rows = {r["host"]: r for r in p.recap(STATS, processed=["a", "b", "c", "elsewhere"])}
+    assert {h: tuple(r[f] for f in RECAP_FIELDS) for h, r in rows.items()} == {
+        # ok, changed, unreachable, failed, skipped, rescued, ignored - as the PLAY RECAP prints them
+        "a": (7, 2, 0, 0, 4, 0, 1),
+        "b": (3, 0, 0, 1, 0, 1, 0),
+        "c": (0, 0, 1, 0, 0, 0, 0),
+    }
+    # A host Ansible never ran anything on has no recap; a host that is not the task's is not added.
+    assert "d" not in rows and "elsewhere" not in p
+    final = {r["host"]: r for r in p.finish(5.0)}
+    assert final["a"]["status"] == "success" and final["a"]["ok"] == 7
 
 
 def test_rows_only_when_something_changed():
@@ -193,8 +240,9 @@ def test_an_interrupted_run_leaves_hosts_half_way(deploy):
         p.end_progress(2.0)  # a's batch is done
     p.result("b", "changed", True, 3.0)
     rows = {r["host"]: r for r in p.finish(4.0, completed=False, note="run interrupted")}
-    assert rows["b"]["status"] == "deploying" and rows["b"]["message"] == "run interrupted"
-    assert _statuses(p) == {"a": "success" if deploy else "deploying", "b": "deploying", "c": "pending"}
+    working = "deploying" if deploy else "running"
+    assert rows["b"]["status"] == working and rows["b"]["message"] == "run interrupted"
+    assert _statuses(p) == {"a": "success" if deploy else working, "b": working, "c": "pending"}
 
 
 class SlowWriteStore(HistoryStore):

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import ControlError
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
-    LATEST_VERSION, HistoryStore, StoreError, default_sqlite_path, parse_dsn, redact_dsn, resolve_dsn,
+    LATEST_VERSION, RECAP_FIELDS, HistoryStore, StoreError, default_sqlite_path, parse_dsn, redact_dsn, resolve_dsn,
 )
 
 
@@ -84,6 +84,23 @@ def test_migration_from_v1_keeps_records(dsn):
         [task] = store.list_tasks()
         assert (task["playbook"], task["status"], task["control"], task["control_by"]) == ("old.yml", "success",
                                                                                            "run", None)
+
+
+def test_migration_adds_the_host_recap_and_keeps_host_rows(dsn):
+    with HistoryStore(dsn, migrate=False) as store:
+        assert store.migrate(target=2) == 2
+        store._conn.execute(store._sql("INSERT INTO noops_tasks (playbook, initiator, status, started_at) "
+                                       "VALUES (?, ?, ?, ?)"), ("old.yml", "ann", "success", 1.0))
+        store._conn.execute(store._sql("INSERT INTO noops_task_hosts (task_id, host, status, release) "
+                                       "VALUES (?, ?, ?, ?)"), (1, "a", "success", "v1"))
+    with HistoryStore(dsn) as store:
+        [host] = store.task_hosts(1)
+        assert (host["host"], host["release"]) == ("a", "v1")
+        assert all(host[f] is None for f in RECAP_FIELDS)    # not known for runs recorded before
+        store.write_batch(1, None, [dict(host, ok=5, changed=2, unreachable=0, failed=0, skipped=1, rescued=1,
+                                         ignored=0)], [])
+        [host] = store.task_hosts(1)
+        assert [host[f] for f in RECAP_FIELDS] == [5, 2, 0, 0, 1, 1, 0]
 
 
 def test_newer_schema_is_refused(dsn):

@@ -74,3 +74,16 @@ def test_tag_is_a_mapping_and_path_stops_at_gap():
 ])
 def test_group_name(text, group):
     assert group_name(text) == group
+
+
+@pytest.mark.parametrize("text", [
+    "job.dch_service.dch_cop.xiaomi",
+    "cop.xiaomi_service.dch_job.dch",
+    "idc.lg_zz.custom_job.dch",
+])
+def test_a_parsed_tag_keeps_its_spelling(text):
+    tag = Tag.parse(text)
+    assert tag.text == text
+    assert str(tag) == canonical(text)          # canonical for grouping and comparing
+    assert tag == Tag.parse(str(tag)) and hash(tag) == hash(Tag.parse(str(tag)))
+    assert Tag(tag.items()).text == str(tag)    # built from pairs: no spelling but the canonical one

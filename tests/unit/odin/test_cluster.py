@@ -7,8 +7,9 @@ import yaml
 
 from ansible_collections.noops.platform.plugins.module_utils.cluster import (
     InventoryHost, apply_limit, check_package_needs, load_cluster_text, masked, parse_cluster, problem, redact_url,
-    host_jobs, resolve_rollout, select_hosts, show,
+    host_jobs, resolve_rollout, select_hosts, show, thor_vars,
 )
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
 
 JOB = "job.dch_service.dch_cluster.production-hh_pdl.account_owt.miliao_cop.xiaomi"
 GOOD = {
@@ -48,7 +49,7 @@ def test_good_file_has_no_problem():
     assert cluster.version == "93043"                    # the module block's, an int in YAML
     assert cluster.values == {"db_passwd": "s3cret-pw", "port": 8080}
     assert cluster.data_path == "/data/dch"
-    assert cluster.service == "cop.xiaomi_owt.miliao_pdl.account_service.dch_cluster.production-hh_job.dch"
+    assert cluster.service == JOB                        # as written in cluster.yml
     assert cluster.hosts is None and cluster.include_offline is False
 
 
@@ -263,88 +264,26 @@ def test_host_jobs(block, jobs):
     assert host_jobs(cluster, INVENTORY, selected) == jobs
 
 
-GROUPS = {"all": ["lg1", "lg2", "sd1", "zk1"], "idc_lg": ["lg1", "lg2"], "idc_sd": ["sd1", "zk1"],
-          "service_zk": ["zk1"], "ungrouped": []}
+SPELLED = "job.dch_service.dch_cop.xiaomi"
+SPELLED_SD = "idc.sd_job.dch_cop.xiaomi"
 
 
-@pytest.mark.parametrize("limit, expected", [
-    (None, ["lg1", "lg2", "sd1", "zk1"]),
-    ("idc_lg", ["lg1", "lg2"]),
-    ("sd1,lg1", ["lg1", "sd1"]),
-    ("idc_lg:sd1", ["lg1", "lg2", "sd1"]),
-    ("all,!idc_lg", ["sd1", "zk1"]),
-    ("idc_sd,&service_zk", ["zk1"]),
-    ("!service_zk", ["lg1", "lg2", "sd1"]),
-    ("lg*", ["lg1", "lg2"]),
-    ("idc_*,!lg2", ["lg1", "sd1", "zk1"]),
-    ("~^(lg|zk)1$", ["lg1", "zk1"]),
-    ("nosuch", []),
+@pytest.mark.parametrize("jobs, service, per_host, query, lock_key", [
+    # What a template ($<job>), a process, a report, the history and the CLI get is the tag as the user wrote
+    # it; the lock (which service cluster) and host selection compare tags whatever their order.
+    ([SPELLED], SPELLED, {}, SPELLED + ",&status.service", "cop.xiaomi_service.dch_job.dch"),
+    (["cop.xiaomi_service.dch_job.dch"], "cop.xiaomi_service.dch_job.dch", {},
+     "cop.xiaomi_service.dch_job.dch,&status.service", "cop.xiaomi_service.dch_job.dch"),
+    (["job.zk_cop.xiaomi", SPELLED_SD], "job.zk_cop.xiaomi", {"sd1": SPELLED_SD},
+     "job.zk_cop.xiaomi,%s,&status.service" % SPELLED_SD, "cop.xiaomi_job.dch_idc.sd,cop.xiaomi_job.zk"),
+    # The same tag twice in two spellings is one job; the first spelling is kept.
+    ([SPELLED, "cop.xiaomi_job.dch_service.dch"], SPELLED, {}, SPELLED + ",&status.service",
+     "cop.xiaomi_service.dch_job.dch"),
 ])
-def test_apply_limit(limit, expected):
-    assert apply_limit(["lg1", "lg2", "sd1", "zk1"], limit, GROUPS) == expected
-
-
-def test_limit_file(tmp_path):
-    (tmp_path / "retry").write_text("zk1\nlg2\n")
-    assert apply_limit(["lg1", "lg2", "sd1", "zk1"], "@retry", GROUPS, str(tmp_path)) == ["lg2", "zk1"]
-
-
-# --------------------------------------------------------------------------- what the package needs
-
-CONFIG = yaml.safe_load(textwrap.dedent("""
-    base:
-      basedir: "$<path>"
-      port: "$<port>"
-      db: {password: "$<db_passwd>", hosts: ["$< db_host >"]}
-      literal: "$$<not_a_ref>"
-    production:
-      token: "$<api_token>"
-    staging: {}
-"""))
-INIT = {"hello": {"name": "$<log_root>/x.conf", "source": "x.j2"}}
-
-
-@pytest.mark.parametrize("env, values, expected", [
-    ("staging", {"port": 1, "db_passwd": "x", "db_host": "h", "log_root": "/l"}, []),
-    ("production", {"port": 1, "db_passwd": "x", "db_host": "h", "log_root": "/l"},
-     ["cluster.yml: dch.api_token: missing: the package needs $<api_token> (pkg/release/deploy/config.template.yml "
-      "key 'token', env production)"]),
-    ("staging", {"port": 1},
-     ["cluster.yml: dch.db_passwd: missing: the package needs $<db_passwd> (pkg/release/deploy/config.template.yml "
-      "key 'db', env staging)",
-      "cluster.yml: dch.db_host: missing: the package needs $<db_host> (pkg/release/deploy/config.template.yml "
-      "key 'db', env staging)",
-      "cluster.yml: dch.log_root: missing: the package needs $<log_root> (pkg/release/deploy/init.yml entry "
-      "'hello', env staging)"]),
-    ("prod", {}, ['cluster.yml: cluster.env: "prod": pkg/release/deploy/config.template.yml has no section for it '
-                  '(sections: production, staging)']),
-])
-def test_package_needs(env, values, expected):
-    doc = variant({"cluster.env": env})
-    doc["dch"] = {"path": "/p", "pkg_url": "file:x.tgz", **values}
-    cluster = parse_cluster(doc, "cluster.yml", "/srv")[0]
-    assert check_package_needs(cluster, CONFIG, INIT, "pkg") == expected
-
-
-# --------------------------------------------------------------------------- secrets
-
-def test_masked_hides_secret_names_and_url_passwords():
-    block = {"db_passwd": "pw", "backup_key": 123, "api": {"token": "t"}, "pkg_url": "https://u:pw@h/x.tgz", "port": 1}
-    doc = {"cluster": {"name": "dch"}, "dch": block}
-    assert masked(doc) == {"cluster": {"name": "dch"},
-                           "dch": {"db_passwd": "********", "backup_key": "********", "api": {"token": "********"},
-                                   "pkg_url": "https://u:********@h/x.tgz", "port": 1}}
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("https://u:pw@h/x", "https://u:********@h/x"),
-    ("https://u@h/x", "https://u@h/x"),
-    ("ftp://h/x", "ftp://h/x"),
-    ("mail me@x", "mail me@x"),
-])
-def test_redact_url(text, expected):
-    assert redact_url(text) == expected
-
-
-def test_show_secret():
-    assert show("pw", secret=True) == '"********"'
+def test_jobs_keep_the_spelling_of_cluster_yml(jobs, service, per_host, query, lock_key):
+    cluster = cluster_with(jobs=jobs)
+    selected, used_query, problems = select_hosts(cluster, INVENTORY)
+    assert problems == [] and selected
+    assert (cluster.service, thor_vars(cluster, "1", "p.tar.gz", False)["thor_job"], used_query, cluster.lock_key) \
+        == (service, service, query, lock_key)
+    assert host_jobs(cluster, INVENTORY, selected) == per_host
