@@ -57,6 +57,15 @@ def role_of(user: t.Any) -> str | None:
     return "admin" if user.is_superuser else None
 
 
+def role_of_stored(user: t.Any) -> str | None:
+    """The role a stored user holds, whether or not it is active or logged in (``role_of`` is for requests)."""
+    names = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    for role in reversed(ROLE_NAMES):
+        if role in names:
+            return role
+    return "admin" if user.is_superuser else None
+
+
 def can(user: t.Any, codename: str) -> bool:
     """Whether the user holds the console permission ``codename`` (``control_tasks``…)."""
     return bool(getattr(user, "is_authenticated", False) and user.is_active
