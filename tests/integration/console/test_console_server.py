@@ -98,6 +98,10 @@ def test_console_login_and_pages_over_http(console):
     assert page.geturl() == url + "/tasks"
     html = page.read().decode()
     assert 'href="/tasks/%d"' % console["task"] in html and "1/2" in html
+    # the session is written: the database and SQLite's files beside it are the owner's only
+    db = console["db"]
+    for path in (db, db.parent / "console.db-wal", db.parent / "console.db-shm", db.parent / "console.db.key"):
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
     session = [c for c in jar if c.name == "noops_session"][0]
     assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
     body = json.loads(opener.open(url + "/api/v1/tasks/%d" % console["task"], timeout=10).read())
