@@ -69,6 +69,103 @@ def ensure_first_admin() -> str | None:
     return password
 
 
+def _user(name: str) -> t.Any:
+    user = get_user_model().objects.filter(username=name).first()
+    if user is None:
+        raise AccountError("user name %r: no such user" % name)
+    return user
+
+
+def _keep_an_admin(user: t.Any) -> None:
+    """Refuse to take the last active admin away (disable, demote, remove): nobody could manage users then."""
+    if roles.role_of_stored(user) != "admin" or not user.is_active:
+        return
+    others = [u for u in get_user_model().objects.filter(is_active=True).exclude(pk=user.pk)
+              if roles.role_of_stored(u) == "admin"]
+    if not others:
+        raise AccountError("user name %r: the last active admin stays" % user.get_username())
+
+
+def list_users() -> list[dict[str, t.Any]]:
+    """Every user: {"name", "role", "active", "tokens", "last_login"} by name."""
+    User = get_user_model()
+    return [{"name": u.get_username(), "role": roles.role_of_stored(u) or "-", "active": u.is_active,
+             "tokens": u.api_tokens.count(), "last_login": u.last_login}
+            for u in User.objects.order_by("username")]
+
+
+def set_password(name: str, password: str, by: str = "") -> None:
+    """Give user ``name`` a new password (its sessions end: they were signed with the old one). Raises
+    AccountError (no such user, weak password)."""
+    user = _user(name)
+    try:
+        validate_password(password or "", user)
+    except ValidationError as e:
+        raise AccountError("password: %s" % " ".join(e.messages)) from None
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit(by or name, "user.set-password", "user:%s" % name)
+
+
+def set_user_role(name: str, role: str, by: str = "") -> None:
+    """Make ``role`` the only role of user ``name``. Raises AccountError (no such user, unknown role, the last
+    active admin)."""
+    if role not in roles.ROLE_NAMES:
+        raise AccountError("role %r: one of %s" % (role, ", ".join(roles.ROLE_NAMES)))
+    user = _user(name)
+    with transaction.atomic():
+        if role != "admin":
+            _keep_an_admin(user)
+        old = roles.role_of_stored(user)
+        roles.set_role(user, role)
+        audit(by or name, "user.set-role", "user:%s" % name, "role %s (was %s)" % (role, old or "none"))
+
+
+def set_active(name: str, active: bool, by: str = "") -> None:
+    """Enable or disable user ``name``: a disabled user cannot log in, its sessions and API tokens stop working
+    (they are kept, and work again once enabled). Raises AccountError (no such user, the last active admin)."""
+    user = _user(name)
+    with transaction.atomic():
+        if not active:
+            _keep_an_admin(user)
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        audit(by or name, "user.enable" if active else "user.disable", "user:%s" % name)
+
+
+def remove_user(name: str, by: str = "") -> None:
+    """Delete user ``name`` with its API tokens (the audit log keeps its name). Raises AccountError (no such
+    user, the last active admin)."""
+    user = _user(name)
+    with transaction.atomic():
+        _keep_an_admin(user)
+        user.delete()
+        audit(by or name, "user.remove", "user:%s" % name)
+
+
+def list_tokens(name: str | None = None) -> list[dict[str, t.Any]]:
+    """API tokens (all, or user ``name``'s): {"id", "user", "hint", "created", "last_used"}; never the token.
+    Raises AccountError for an unknown ``name``."""
+    rows = ApiToken.objects.select_related("user").order_by("id")
+    if name is not None:
+        rows = rows.filter(user=_user(name))
+    return [{"id": r.pk, "user": r.user.get_username(), "hint": r.hint, "created": r.created,
+             "last_used": r.last_used} for r in rows]
+
+
+def revoke_token(token_id: int, by: str = "") -> None:
+    """Delete API token ``token_id`` (the id ``list_tokens`` shows): requests with it get 401 from now on.
+    Raises AccountError when there is no such token."""
+    row = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    if row is None:
+        raise AccountError("token %d: no such token" % token_id)
+    with transaction.atomic():
+        row.delete()
+        audit(by or row.user.get_username(), "token.revoke", "user:%s" % row.user.get_username(),
+              "token %s…" % row.hint)
+
+
 def add_token(name: str, by: str = "") -> str:
     """A new API token for user ``name``, returned once; only its SHA-256 is stored. Raises AccountError."""
     User = get_user_model()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET, require_POST
-
 from noops_console import accounts, history
-from noops_console.auth import api_error, api_view
+from noops_console.auth import api_error, api_view, methods
 
 
-@require_GET
+@methods("GET")
 @api_view("view_tasks")
 def tasks(request: HttpRequest) -> HttpResponse:
     """``GET /api/v1/tasks?status=&service=&initiator=&mine=&page=&per_page=``."""
@@ -23,7 +21,7 @@ def tasks(request: HttpRequest) -> HttpResponse:
         return api_error(503, str(e))
 
 
-@require_GET
+@methods("GET")
 @api_view("view_tasks")
 def task(request: HttpRequest, task_id: int) -> HttpResponse:
     """``GET /api/v1/tasks/ID``: the task with its ``hosts``."""
@@ -37,7 +35,7 @@ def task(request: HttpRequest, task_id: int) -> HttpResponse:
     return JsonResponse(detail)
 
 
-@require_POST
+@methods("POST")
 @api_view("control_tasks")
 def task_control(request: HttpRequest, task_id: int, action: str) -> HttpResponse:
     """``POST /api/v1/tasks/ID/pause|resume|cancel`` (optional ``reason``: a JSON body ``{"reason": "..."}`` or a
@@ -55,6 +53,10 @@ def task_control(request: HttpRequest, task_id: int, action: str) -> HttpRespons
             return api_error(400, "body: not JSON")
         if reason is not None and not isinstance(reason, str):
             return api_error(400, "reason: %r: a string" % (reason,))
+    try:
+        reason = history.check_reason(reason)
+    except history.QueryError as e:
+        return api_error(400, *e.errors)
     try:
         with history.open_store() as store:
             detail = history.control_task(store, task_id, action, by=request.user.get_username(), reason=reason)

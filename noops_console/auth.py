@@ -49,6 +49,29 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+def methods(*allowed: str) -> t.Callable[[t.Callable[..., HttpResponse]], t.Callable[..., HttpResponse]]:
+    """Only the HTTP ``allowed`` methods (GET brings HEAD); any other gets 405 with ``Allow``: JSON under /api/,
+    a page otherwise."""
+    names = list(allowed) + (["HEAD"] if "GET" in allowed and "HEAD" not in allowed else [])
+
+    def wrap(view: t.Callable[..., HttpResponse]) -> t.Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: t.Any, **kwargs: t.Any) -> HttpResponse:
+            if request.method in names:
+                return view(request, *args, **kwargs)
+            message = "method %s: use %s" % (request.method, " or ".join(names))
+            if request.path.startswith("/api/"):
+                response: HttpResponse = api_error(405, message)
+            else:
+                from django.shortcuts import render
+                response = render(request, "console/error.html", {"title": "Method not allowed",
+                                                                  "message": message}, status=405)
+            response["Allow"] = ", ".join(names)
+            return response
+        return inner
+    return wrap
+
+
 def api_error(status: int, *errors: str) -> JsonResponse:
     response = JsonResponse({"errors": list(errors)}, status=status)
     if status == 401:

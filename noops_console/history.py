@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
+import re
 import typing as t
 
 from django.conf import settings
@@ -17,11 +19,16 @@ from ansible_collections.noops.platform.plugins.module_utils.history_control imp
 )
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
-    HistoryStore, StoreError, host_counts, query_tasks, resolve_dsn,
+    HistoryStore, StoreError, host_counts, parse_dsn, query_tasks, resolve_dsn,
 )
 
 CONTROL_ACTIONS = ("pause", "resume", "cancel")
 MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000
+MAX_REASON = 500  # characters
+MAX_ID = 2 ** 63 - 1  # the largest id the stores hold (SQLite INTEGER, PostgreSQL BIGINT)
+_NUMBER = re.compile(r"^[0-9]+$")
+_SERVICE_PART = re.compile(r"[A-Za-z0-9*?\[]")
 __all__ = ["ControlError", "StoreError", "QueryError", "open_store", "list_tasks", "task_detail", "control_task"]
 
 
@@ -40,9 +47,31 @@ def history_dsn() -> str:
     return resolve_dsn(settings.NOOPS_HISTORY_DSN, config_dsn())
 
 
-def open_store() -> HistoryStore:
-    """Open (and migrate) the history store. Raises StoreError."""
-    return HistoryStore(history_dsn())
+def missing_store() -> str | None:
+    """The path of the SQLite history store when that file does not exist (None when it exists, or for
+    PostgreSQL)."""
+    engine, target = parse_dsn(history_dsn())
+    return target if engine == "sqlite" and not os.path.exists(target) else None
+
+
+def open_store(create: bool = False) -> HistoryStore:
+    """Open (and migrate) the history store. A SQLite store that does not exist is not created (a deleted or
+    misnamed store must not turn into an empty one) unless ``create``. Raises StoreError ("history store PATH
+    does not exist")."""
+    dsn = history_dsn()
+    if not create:
+        missing = missing_store()
+        if missing:
+            raise StoreError("history store %s does not exist" % missing)
+    return HistoryStore(dsn)
+
+
+def check_reason(reason: str | None) -> str | None:
+    """A control request's reason, stripped; None when empty. Raises QueryError when longer than MAX_REASON."""
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise QueryError(["reason: %d characters: at most %d" % (len(reason), MAX_REASON)])
+    return reason or None
 
 
 def iso(epoch: float | None) -> str | None:
@@ -77,29 +106,36 @@ def _summary(task: t.Mapping[str, t.Any], counts: t.Mapping[str, int]) -> dict[s
 def parse_query(params: t.Mapping[str, str], user: str | None = None) -> dict[str, t.Any]:
     """Filters and paging from query parameters (status, service, initiator, mine, page, per_page).
 
-    ``mine`` (any non-empty value but 0) selects the tasks whose initiator is ``user``. Raises QueryError.
+    ``page`` is 1 to MAX_PAGE (a page past the last is empty), ``per_page`` 1 to MAX_PER_PAGE; ``service`` is
+    refused when one of its comma-separated parts is empty or holds no name character (``,,,``, ``!``).
+
+    ``mine`` (0 or 1) at 1 selects the tasks whose initiator is ``user``. Raises QueryError.
     """
     errors = []
     status = (params.get("status") or "").strip() or None
     if status is not None and status not in TASK_STATUSES:
         errors.append("status: %s: one of %s" % (status, ", ".join(TASK_STATUSES)))
+    service = (params.get("service") or "").strip() or None
+    if service is not None and not all(_SERVICE_PART.search(part.strip().lstrip("!&"))
+                                       for part in service.split(",")):
+        errors.append("service: %s: an empty or invalid query" % service)
     initiator = (params.get("initiator") or "").strip() or None
-    if (params.get("mine") or "0") not in ("", "0") and user:
+    mine = (params.get("mine") or "").strip()
+    if mine not in ("", "0", "1"):
+        errors.append("mine: %s: 0 or 1" % mine)
+    elif mine == "1" and user:
         initiator = user
     numbers = {}
-    for name, default, top in (("page", 1, None), ("per_page", settings.NOOPS_TASKS_PER_PAGE, MAX_PER_PAGE)):
+    for name, default, top in (("page", 1, MAX_PAGE), ("per_page", settings.NOOPS_TASKS_PER_PAGE, MAX_PER_PAGE)):
         raw = (params.get(name) or "").strip()
-        try:
-            value = int(raw) if raw else default
-            if value < 1 or (top and value > top):
-                raise ValueError
-        except ValueError:
-            errors.append("%s: %s: a whole number from 1%s" % (name, raw, " to %d" % top if top else ""))
+        value = int(raw) if _NUMBER.match(raw) and len(raw) < 12 else (default if not raw else 0)
+        if not 1 <= value <= top:
+            errors.append("%s: %s: a whole number from 1 to %d" % (name, raw, top))
             value = default
         numbers[name] = value
     if errors:
         raise QueryError(errors)
-    return {"status": status, "service": (params.get("service") or "").strip() or None, "initiator": initiator,
+    return {"status": status, "service": service, "initiator": initiator,
             "page": numbers["page"], "per_page": numbers["per_page"]}
 
 

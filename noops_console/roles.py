@@ -1,5 +1,7 @@
-"""The console's roles as Django groups: viewer (read), operator (also runs and controls), admin (also users
-and services). A user has one role; the highest group wins if several were given by hand."""
+"""The console's roles as Django groups: viewer (reads tasks), operator (also pauses, continues and cancels them),
+admin (as operator). The groups also hold permissions reserved for later pages (``launch_tasks``,
+``process_actions``, ``manage_users``, ``manage_services``) that no page checks yet. A user has one role; the
+highest group wins if several were given by hand."""
 
 from __future__ import annotations
 
@@ -50,6 +52,15 @@ def role_of(user: t.Any) -> str | None:
     """The user's role (the highest of its role groups), None for an anonymous user or one without a role."""
     if not getattr(user, "is_authenticated", False):
         return None
+    names = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    for role in reversed(ROLE_NAMES):
+        if role in names:
+            return role
+    return "admin" if user.is_superuser else None
+
+
+def role_of_stored(user: t.Any) -> str | None:
+    """The role a stored user holds, whether or not it is active or logged in (``role_of`` is for requests)."""
     names = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
     for role in reversed(ROLE_NAMES):
         if role in names:

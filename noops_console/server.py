@@ -5,9 +5,11 @@ Used by ``noops console`` (``noops_cli/console.py``), which only parses the comm
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
+import ssl
 import sys
 import typing as t
 
@@ -54,19 +56,91 @@ def check_bind(host: str, certfile: str | None, keyfile: str | None, insecure: b
     if not is_loopback(host) and not (certfile and keyfile) and not insecure:
         problems.append("--bind %s is not a loopback address: serve it over TLS (--certfile, --keyfile) or say "
                         "--insecure-bind" % host)
+    if certfile and keyfile and not problems:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile)
+        except (ssl.SSLError, OSError, ValueError) as e:
+            why = " ".join(str(getattr(e, "reason", None) or e).split()) or type(e).__name__
+            problems.append("--certfile %s, --keyfile %s: not a PEM certificate and its key: %s"
+                            % (certfile, keyfile, why))
     if problems:
         raise ConsoleError("; ".join(problems))
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket of ``host:port``, made before anything else is done, so an address in use (or not of
+    this machine) stops the start with one line. Raises ConsoleError."""
+    shown = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+    try:
+        family, kind, proto, dummy, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise ConsoleError("--bind %s: cannot listen: %s" % (shown, e.strerror or e)) from e
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: no wait after a restart
+        if family == socket.AF_INET6:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ConsoleError("--bind %s: cannot listen: %s" % (shown, (e.strerror or str(e)).lower())) from e
+    sock.set_inheritable(True)
+    return sock
+
+
+def local_addresses() -> list[str]:
+    """This machine's IP addresses as Host headers write them (IPv6 in brackets): its interfaces' addresses
+    (Linux: ``/proc/net/fib_trie``, ``/proc/net/if_inet6``) and what its host names resolve to."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        with open("/proc/net/fib_trie", encoding="ascii") as f:
+            last = None
+            for line in f:
+                words = line.split()
+                if len(words) >= 2 and words[0] in ("|--", "+--"):
+                    last = words[1]
+                elif "/32 host LOCAL" in line and last:
+                    found.append(last.split("/")[0])
+    with contextlib.suppress(OSError):
+        with open("/proc/net/if_inet6", encoding="ascii") as f:
+            for line in f:
+                raw = line.split()[0] if line.split() else ""
+                if len(raw) == 32:
+                    found.append(":".join(raw[i:i + 4] for i in range(0, 32, 4)))
+    for name in {socket.gethostname(), socket.getfqdn()}:
+        with contextlib.suppress(OSError, UnicodeError):
+            found += [info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)]
+    out = []
+    for text in found:
+        shown = config.host_name(text.split("%")[0])
+        if shown and not shown.startswith("[fe80:"):  # link-local addresses need a zone a Host cannot carry
+            out.append(shown)
+    return list(dict.fromkeys(out))
+
+
 def allowed_hosts(host: str, extra: t.Sequence[str] = ()) -> list[str]:
-    """Host names the console answers to: loopback names, the bound address, this machine's names when bound to
-    every address, and ``extra``."""
+    """Host names the console answers to: loopback names, the bound address (this machine's names and addresses
+    when bound to every address), and ``extra``.
+
+    Raises ConsoleError naming every ``extra`` that is not a DNS name or an IP address (``*``, empty, spaces,
+    wildcards and ports are refused: they would switch the Host check off or never match).
+    """
+    bad = [e for e in extra if config.host_name(e) is None]
+    if bad:
+        raise ConsoleError("; ".join("--allowed-host %r: a host name or IP address" % e for e in bad))
     names = list(config.LOOPBACK_NAMES)
     if host in ("0.0.0.0", "::", ""):
-        names += [socket.gethostname(), socket.getfqdn()]
+        for name in (socket.gethostname(), socket.getfqdn()):
+            shown = config.host_name(name)
+            if shown:
+                names.append(shown)
+        names += local_addresses()
     else:
-        names.append(host if ":" not in host else "[%s]" % host)
-    names += [e for e in extra if e]
+        names.append(config.host_name(host) or host)
+    names += [config.host_name(e) or e for e in extra]
     return list(dict.fromkeys(names))
 
 
@@ -75,12 +149,22 @@ def configure(db: str | None = None, history_dsn: str | None = None, tls: bool =
     """Point the settings at the console database and history store, then set Django up.
 
     ``db`` None: ``$NOOPS_CONSOLE_DB``, else the default file; ``history_dsn`` None: resolved as ``noops tasks``.
+    The database file is made (mode 0600) or checked first; warnings (a file made owner-only) go to standard
+    error. Raises ConsoleError naming the file and why it cannot be used.
     """
     from noops_cli.tasks import config_dsn
     from ansible_collections.noops.platform.plugins.module_utils.history_store import resolve_dsn
 
-    os.environ[config.DB_ENV] = os.path.abspath(os.path.expanduser(
-        db or os.environ.get(config.DB_ENV) or config.default_db_path()))
+    path = os.path.abspath(os.path.expanduser(db or os.environ.get(config.DB_ENV) or config.default_db_path()))
+    try:
+        for line in config.prepare_db_file(path):
+            print("noops console: warning: %s" % line, file=sys.stderr, flush=True)
+        config.secret_key(path)
+    except config.ConfigError as e:
+        raise ConsoleError(str(e)) from e
+    except OSError as e:
+        raise ConsoleError("--db %s: cannot make its key file %s.key: %s" % (path, path, e.strerror or e)) from e
+    os.environ[config.DB_ENV] = path
     os.environ[config.HISTORY_DSN_ENV] = resolve_dsn(history_dsn, config_dsn())
     os.environ[config.TLS_ENV] = "1" if tls else "0"
     if hosts:
@@ -94,38 +178,62 @@ def configure(db: str | None = None, history_dsn: str | None = None, tls: bool =
 def prepare(first_admin: bool = True) -> str | None:
     """Create or migrate the console database; with ``first_admin``, on a console without users, create ``admin``
     and return its generated password (None otherwise)."""
+    import fcntl
+
     from django.core.management import call_command
+    from django.db import Error as DatabaseError
 
     from noops_console import accounts
 
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("clearsessions", verbosity=0)  # expired sessions stay in the table until removed
-    return accounts.ensure_first_admin() if first_admin else None
+    path = os.environ[config.DB_ENV]
+    try:
+        # One process at a time migrates and makes the first admin: two first starts on one database would both
+        # create the tables ("table already exists") and both make an admin. flock is apart from SQLite's locks.
+        with open(path, "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                call_command("migrate", interactive=False, verbosity=0)
+                call_command("clearsessions", verbosity=0)  # expired sessions stay in the table until removed
+                return accounts.ensure_first_admin() if first_admin else None
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except (DatabaseError, OSError) as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise ConsoleError("console database %s: %s" % (path, why)) from e
 
 
-def check_history() -> str:
-    """Open the history store once, so a wrong DSN fails at start and not on the first page. Returns its name."""
+def check_history(create: bool = True) -> tuple[str, bool]:
+    """Open the history store once, so a wrong DSN fails at start and not on the first page. A missing SQLite
+    store is created only here, with ``create`` (the caller says so); the pages never create one. Returns its name
+    and whether it was created. Raises ConsoleError."""
     from noops_console import history
 
+    created = False
     try:
-        with history.open_store() as store:
-            return store.name
+        missing = history.missing_store()
+        if missing and not create:
+            raise history.StoreError("history store %s does not exist" % missing)
+        created = bool(missing)
+        with history.open_store(create=created) as store:
+            return store.name, created
     except history.StoreError as e:
         raise ConsoleError(str(e)) from e
 
 
-def serve(host: str, port: int, certfile: str | None = None, keyfile: str | None = None) -> None:
-    """Serve the configured console with uvicorn until interrupted (one process: the login throttle's counters
-    live in its memory)."""
+def serve(sock: socket.socket, certfile: str | None = None, keyfile: str | None = None) -> None:
+    """Serve the configured console with uvicorn on the listening socket ``sock`` (from ``bind_socket``) until
+    interrupted (one process: the login throttle's counters live in its memory)."""
     import uvicorn
 
+    host, port = sock.getsockname()[:2]
     scheme = "https" if certfile else "http"
     shown = "[%s]" % host if ":" in host else host
     print("noops console: serving %s://%s:%d/ (console database %s)" % (scheme, shown, port,
                                                                         os.environ[config.DB_ENV]), flush=True)
-    uvicorn.run("noops_console.asgi:application", host=host, port=port, ssl_certfile=certfile,
-                ssl_keyfile=keyfile, proxy_headers=False, lifespan="off", log_level="warning", access_log=False,
-                server_header=False)
+    settings = uvicorn.Config("noops_console.asgi:application", host=host, port=port, ssl_certfile=certfile,
+                              ssl_keyfile=keyfile, proxy_headers=False, lifespan="off", log_level="warning",
+                              access_log=False, server_header=False)
+    uvicorn.Server(settings).run(sockets=[sock])
 
 
 def read_password(from_stdin: bool, prompt: t.Callable[[str], str] | None = None) -> str:
@@ -138,8 +246,14 @@ def read_password(from_stdin: bool, prompt: t.Callable[[str], str] | None = None
         return password
     import getpass
 
+    if prompt is None and not sys.stdin.isatty():
+        raise ConsoleError("no terminal to ask for the password: pipe it with --password-stdin")
     ask = prompt or getpass.getpass
-    first = ask("Password: ")
-    if ask("Password (again): ") != first:
+    try:
+        first = ask("Password: ")
+        again = ask("Password (again): ")
+    except EOFError:
+        raise ConsoleError("no password typed: pipe it with --password-stdin") from None
+    if again != first:
         raise ConsoleError("the two passwords differ")
     return first

@@ -9,8 +9,11 @@ SECRET_KEY = config.secret_key(CONSOLE_DB)
 DEBUG = False
 # The Host header is checked: a console on 127.0.0.1 must not answer a page of another site that a DNS record
 # points at 127.0.0.1 (DNS rebinding).
-ALLOWED_HOSTS = [h.strip() for h in (os.environ.get(config.ALLOWED_HOSTS_ENV) or "").split(",") if h.strip()] \
-    or list(config.LOOPBACK_NAMES)
+# Only names and addresses: a "*" or ".domain" pattern, which would switch the check off, is dropped.
+ALLOWED_HOSTS = [h for h in (config.host_name(h) for h in (os.environ.get(config.ALLOWED_HOSTS_ENV) or "").split(","))
+                 if h] or list(config.LOOPBACK_NAMES)
+# Request bodies: the API and forms take a few fields; a larger body is refused (400) before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # bytes
 
 # None: resolved at each request like ``noops tasks`` does (environment, ansible.cfg, default file).
 NOOPS_HISTORY_DSN = os.environ.get(config.HISTORY_DSN_ENV) or None
@@ -96,9 +99,15 @@ TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
 
+# Errors of the console itself (5xx) with their traceback; a refused request (bad Host, body too large) on one
+# line; other 4xx answers are the client's business and not logged.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django": {"handlers": ["console"], "level": "WARNING"}},
+    "formatters": {"one_line": {"()": "noops_console.logs.OneLineFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"},
+                 "refused": {"class": "logging.StreamHandler", "formatter": "one_line"}},
+    "loggers": {"django": {"handlers": ["console"], "level": "WARNING"},
+                "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+                "django.security": {"handlers": ["refused"], "level": "WARNING", "propagate": False}},
 }

@@ -1,18 +1,37 @@
-from django.urls import path
+from django.urls import path, register_converter
 
-from noops_console import api, views
+from noops_console import api, history, views
+
+
+class TaskId:
+    """A task id the stores can hold (1 to 2**63-1); a longer or larger number is no page (404)."""
+
+    regex = "[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 0 < number <= history.MAX_ID:
+            raise ValueError(value)  # the resolver then tries the next pattern: none matches, 404
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(TaskId, "task_id")
 
 urlpatterns = [
     path("", views.home),
     path("login", views.login),
     path("logout", views.logout),
     path("tasks", views.task_list),
-    path("tasks/<int:task_id>", views.task_page),
-    path("tasks/<int:task_id>/<str:action>", views.task_control),
+    path("tasks/<task_id:task_id>", views.task_page),
+    path("tasks/<task_id:task_id>/<str:action>", views.task_control),
     path("api/v1/tasks", api.tasks),
-    path("api/v1/tasks/<int:task_id>", api.task),
-    path("api/v1/tasks/<int:task_id>/<str:action>", api.task_control),
+    path("api/v1/tasks/<task_id:task_id>", api.task),
+    path("api/v1/tasks/<task_id:task_id>/<str:action>", api.task_control),
     path("static/<path:path>", views.static),
 ]
 
+handler400 = "noops_console.views.bad_request"
 handler404 = "noops_console.views.not_found"

@@ -6,15 +6,15 @@ import mimetypes
 import os
 import typing as t
 
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from noops_console import accounts, history, roles, throttle
-from noops_console.auth import api_error, page_view
+from noops_console.auth import api_error, methods, page_view
 from noops_console.models import AuditEntry
 
 ACTIVE = ("running", "paused")
@@ -46,19 +46,36 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "console/error.html", {"title": "Not found", "message": message}, status=404)
 
 
-@require_GET
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """400 for a request refused before any view (a Host the console does not answer to, a body over the size
+    limit): JSON under /api/, a console page otherwise. Uses neither the session nor the user."""
+    from django.core.exceptions import DisallowedHost, RequestDataTooBig
+
+    if isinstance(exception, DisallowedHost):
+        message = "Host %r: not a name this console answers to (see --allowed-host)" % request.META.get(
+            "HTTP_HOST", "")
+    elif isinstance(exception, RequestDataTooBig):
+        message = "body: larger than %d bytes" % settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    else:
+        message = "bad request"
+    if request.path.startswith("/api/"):
+        return api_error(400, message)
+    return render(request, "console/error.html", {"title": "Bad request", "message": message}, status=400)
+
+
+@methods("GET")
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("/tasks")
 
 
-@require_http_methods(["GET", "POST"])
+@methods("GET", "POST")
 def login(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or "/tasks"
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         next_url = "/tasks"
     context: dict[str, t.Any] = {"next": next_url, "username": ""}
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if request.user.is_authenticated:
             return HttpResponseRedirect(next_url)
         return render(request, "console/login.html", context)
@@ -85,7 +102,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(next_url)
 
 
-@require_POST
+@methods("POST")
 def logout(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         accounts.audit(request.user, "logout", "user:%s" % request.user.get_username(), "",
@@ -94,7 +111,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     return redirect("/login")
 
 
-@require_GET
+@methods("GET")
 @page_view("view_tasks")
 def task_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, t.Any] = {"params": request.GET, "mine": request.GET.get("mine", "0") not in ("", "0"),
@@ -123,7 +140,7 @@ def _page_links(request: HttpRequest, page: int, pages: int) -> dict[str, str | 
     return {"prev": link(page - 1) if page > 1 else None, "next": link(page + 1) if page < pages else None}
 
 
-@require_GET
+@methods("GET")
 @page_view("view_tasks")
 def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
     return _render_task(request, task_id)
@@ -144,18 +161,21 @@ def _render_task(request: HttpRequest, task_id: int, status: int = 200,
     return render(request, template, context, status=status)
 
 
-@require_POST
+@methods("POST")
 @page_view("control_tasks")
 def task_control(request: HttpRequest, task_id: int, action: str) -> HttpResponse:
     if action not in history.CONTROL_ACTIONS:
         raise Http404(action)
     errors = []
     try:
+        reason = history.check_reason(request.POST.get("reason"))
+    except history.QueryError as e:
+        return _render_task(request, task_id, status=400, errors=e.errors)
+    try:
         with history.open_store() as store:
-            history.control_task(store, task_id, action, by=request.user.get_username(),
-                                 reason=(request.POST.get("reason") or "").strip() or None)
-        accounts.audit(request.user, "task.%s" % action, "task:%d" % task_id,
-                       (request.POST.get("reason") or "").strip(), accounts.client_address(request))
+            history.control_task(store, task_id, action, by=request.user.get_username(), reason=reason)
+        accounts.audit(request.user, "task.%s" % action, "task:%d" % task_id, reason or "",
+                       accounts.client_address(request))
     except KeyError:
         raise Http404("no task %d" % task_id) from None
     except history.ControlError as e:
@@ -169,7 +189,7 @@ def task_control(request: HttpRequest, task_id: int, action: str) -> HttpRespons
     return redirect("/tasks/%d" % task_id)
 
 
-@require_GET
+@methods("GET")
 def static(request: HttpRequest, path: str) -> HttpResponse:
     """The console's own static files (its CSS, the htmx django-htmx ships): the console needs no web server in
     front and no CDN. Only files the installed apps ship are served."""

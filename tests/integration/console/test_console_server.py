@@ -98,6 +98,10 @@ def test_console_login_and_pages_over_http(console):
     assert page.geturl() == url + "/tasks"
     html = page.read().decode()
     assert 'href="/tasks/%d"' % console["task"] in html and "1/2" in html
+    # the session is written: the database and SQLite's files beside it are the owner's only
+    db = console["db"]
+    for path in (db, db.parent / "console.db-wal", db.parent / "console.db-shm", db.parent / "console.db.key"):
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
     session = [c for c in jar if c.name == "noops_session"][0]
     assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
     body = json.loads(opener.open(url + "/api/v1/tasks/%d" % console["task"], timeout=10).read())
@@ -122,3 +126,72 @@ def test_console_refuses_a_public_bind_without_tls(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("noops: --bind 0.0.0.0 is not a loopback address") and done.stderr.count("\n") == 1
     assert not (tmp_path / "noops").exists()  # refused before anything was created
+
+
+def _this_machines_address():
+    """A non-loopback address of this machine (the one a route out would use), or 127.0.0.1 without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def test_every_address_bind_answers_by_ip_and_logs_a_bad_host_in_one_line(tmp_path):
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    port = _free_port()
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path))
+    env.pop("NOOPS_CONSOLE_DB", None)
+    proc = subprocess.Popen([_noops(), "console", "--bind", "0.0.0.0:%d" % port, "--insecure-bind",
+                             "--dsn", str(tmp_path / "history.db")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        out = []
+        while not any("serving" in line for line in out):
+            line = proc.stdout.readline()
+            assert line, "noops console ended: %s %s" % ("".join(out), proc.stderr.read())
+            out.append(line)
+            assert time.monotonic() < deadline
+        assert any("history store %s did not exist: created it" % (tmp_path / "history.db") in line for line in out)
+        address = _this_machines_address()
+        for attempt in range(100):
+            try:
+                page = urllib.request.urlopen("http://%s:%d/login" % (address, port), timeout=10)
+                break
+            except urllib.error.URLError as e:
+                if isinstance(e, urllib.error.HTTPError):
+                    raise
+                time.sleep(0.1)
+        assert page.status == 200
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%d/api/v1/tasks" % port,
+                                                          headers={"Host": "evil.example"}), timeout=10)
+        assert e.value.code == 400 and json.loads(e.value.read())["errors"][0].startswith("Host 'evil.example'")
+    finally:
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=15)
+    assert stderr.startswith("noops console: warning: --insecure-bind: ")
+    refused = [line for line in stderr.splitlines() if "evil.example" in line]
+    assert refused == ["noops console: refused a request for host 'evil.example' (not a name this console "
+                       "answers to: see --allowed-host)"], stderr
+    assert "Traceback" not in stderr
+
+
+def test_first_starts_at_once_and_owner_only_files(tmp_path):
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    db = tmp_path / "shared" / "console.db"
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path))
+    env.pop("NOOPS_CONSOLE_DB", None)
+    procs = [subprocess.Popen(["sh", "-c", "umask 022; exec \"$0\" \"$@\"", _noops(), "console", "user", "list",
+                               "--db", str(db)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for stdout, stderr, code in results:
+        assert code == 0 and stderr == "", stderr
+        assert stdout.startswith("NAME")
+    for path in [db, db.parent / "console.db.key"] + [db.parent / ("console.db" + s) for s in ("-wal", "-shm")]:
+        if path.exists():
+            assert oct(path.stat().st_mode & 0o777) == "0o600", path
+    assert oct(db.parent.stat().st_mode & 0o777) == "0o700"

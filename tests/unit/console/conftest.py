@@ -26,11 +26,13 @@ PASSWORD = "Correct-Horse-Battery-7"
 
 @pytest.fixture(autouse=True)
 def _console(settings, tmp_path):
-    """Fast password hashing, no throttle counters from an earlier test, and a history store of this test."""
+    """Fast password hashing, no throttle counters from an earlier test, and a (new, empty) history store of this
+    test."""
     from django.core.cache import cache
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.NOOPS_HISTORY_DSN = str(tmp_path / "history.db")
+    HistoryStore(settings.NOOPS_HISTORY_DSN).close()  # the console opens a store, never creates one
     cache.clear()
     yield
     cache.clear()

@@ -140,6 +140,28 @@ def test_bind_refusals(argv, message, capsys):
     assert err.startswith("noops: " + message) and err.count("\n") == 1
 
 
+def self_signed(folder):
+    """A self-signed certificate and its key as PEM files in ``folder``: (cert path, key path)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "c.pem", folder / "k.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 @pytest.mark.parametrize("host, certfile, insecure, ok", [
     ("127.0.0.1", None, False, True),
     ("::1", None, False, True),
@@ -151,9 +173,7 @@ def test_bind_refusals(argv, message, capsys):
 def test_check_bind(host, certfile, insecure, ok, tmp_path):
     cert = key = None
     if certfile:
-        cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-        cert.write_text("x")
-        key.write_text("x")
+        cert, key = self_signed(tmp_path)
     if ok:
         server.check_bind(host, cert and str(cert), key and str(key), insecure)
     else:
