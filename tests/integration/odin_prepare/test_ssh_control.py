@@ -24,26 +24,45 @@ PLAY = """
 """ % os.path.join(ROOT, "examples", "cluster", "hello.yml")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not installed beside %s"
-                    % sys.executable)
-def test_a_control_socket_that_cannot_fit_is_refused(tmp_path):
-    deep = "/tmp/" + "c" * 75          # 80 bytes: its sockets would be 91, 108 with ssh's suffix
-    inventory = {"all": {"hosts": {
-        "deep": {"noops_tags": [TAG % "lg"], "ansible_host": "192.0.2.1", "ansible_control_path_dir": deep},
-        "short": {"noops_tags": [TAG % "sd"], "ansible_host": "192.0.2.2", "ansible_control_path_dir": "/tmp/cp"},
-        "local": {"noops_tags": [TAG % "hh"], "ansible_connection": "local", "ansible_control_path_dir": deep},
-    }}}
-    (tmp_path / "inv.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.yml").write_text(PLAY)
+DEEP = "/tmp/" + "c" * 75          # 80 bytes: its sockets would be 91, 108 with ssh's suffix
+INVENTORY = {"all": {"hosts": {
+    "deep": {"noops_tags": [TAG % "lg"], "ansible_host": "192.0.2.1", "ansible_control_path_dir": DEEP},
+    "short": {"noops_tags": [TAG % "sd"], "ansible_host": "192.0.2.2", "ansible_control_path_dir": "/tmp/cp"},
+    "local": {"noops_tags": [TAG % "hh"], "ansible_connection": "local", "ansible_control_path_dir": DEEP},
+}}}
+LINE = ("host deep: control_path_dir={d}: SSH control sockets {d}/<10-character hash>: 91 bytes, 108 with the "
+        "17-byte suffix ssh binds first, longer than the 107-byte limit for a unix socket".format(d=DEEP))
+needs_playbook = pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not installed "
+                                    "beside %s" % sys.executable)
+
+
+def playbook(tmp_path, book, *args):
+    (tmp_path / "inv.json").write_text(json.dumps(INVENTORY))
     env = dict(os.environ, NOOPS_HISTORY_DSN=str(tmp_path / "history.db"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     env.pop("ANSIBLE_SSH_CONTROL_PATH_DIR", None)
-    proc = subprocess.run([PLAYBOOK_BIN, "-i", str(tmp_path / "inv.json"), str(tmp_path / "play.yml")], cwd=ROOT,
+    return subprocess.run([PLAYBOOK_BIN, "-i", str(tmp_path / "inv.json"), str(book), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, env=env, check=False)
+
+
+@pytest.mark.slow
+@needs_playbook
+def test_a_control_socket_that_cannot_fit_is_refused(tmp_path):
+    (tmp_path / "play.yml").write_text(PLAY)
+    proc = playbook(tmp_path, tmp_path / "play.yml")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-4000:]
-    line = ("host deep: control_path_dir=%s: SSH control sockets %s/<10-character hash>: 91 bytes, 108 with the "
-            "17-byte suffix ssh binds first, longer than the 107-byte limit for a unix socket" % (deep, deep))
-    assert line in out, out[-4000:]
+    assert LINE in out, out[-4000:]
     assert "host short:" not in out and "host local:" not in out
+
+
+@pytest.mark.slow
+@needs_playbook
+def test_control_refuses_it_before_any_machine(tmp_path):
+    proc = playbook(tmp_path, os.path.join(ROOT, "playbooks", "control.yml"), "-e", "query=service.hello",
+                    "-e", "action=status")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-4000:]
+    assert "control: " + LINE in out, out[-4000:]
+    assert "host short:" not in out and "host local:" not in out
+    assert "Control | apply the action" not in out
