@@ -161,7 +161,9 @@ class Demo:
     def run(self, playbook: str, title: str, extravars: dict[str, t.Any], roles: t.Collection[str] = ("thor",),
             what: str = "deploy") -> bool:
         spec = RunSpec(playbook=os.path.join(COLLECTION_ROOT, "playbooks", playbook), title=title,
-                       extravars=extravars, inventory=[self.inventory], progress_roles=roles)
+                       extravars=extravars, inventory=[self.inventory], progress_roles=roles,
+                       # Every demo host is reached with ansible_connection: local (no SSH control socket).
+                       ssh=False)
         outcome = run_playbook(spec, plain=self.plain, on_pause=self.auto_resume)
         status = summarize(outcome, what, print)
         if outcome.tracker.task_id:

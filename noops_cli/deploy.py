@@ -400,6 +400,8 @@ class RunSpec:
     verbosity: int = 0
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     progress_roles: t.Collection[str] = PROGRESS_ROLES
+    # The hosts may be reached over SSH: its control sockets must fit (a short folder, or refused before the run).
+    ssh: bool = True
 
 
 @dataclasses.dataclass
@@ -431,6 +433,25 @@ def history_dsn(config_path: str) -> str:
     return resolve_dsn(None, parser.get("noops_history", "dsn", fallback=None) or None)
 
 
+def ssh_env(config_path: str) -> dict[str, str]:
+    """``ANSIBLE_SSH_CONTROL_PATH_DIR`` for the run when Ansible's own folder for SSH control sockets is too deep
+    for a unix socket (plugin_utils/ssh_control.py), else nothing. Raises CliError naming a configured folder
+    that cannot fit."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import run_env
+    from ansible_collections.noops.platform.plugins.module_utils.unix_socket import SocketPathError
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(config_path)
+    except configparser.Error as e:
+        raise CliError("%s: %s" % (config_path, e)) from e
+    ini = dict(parser.items("ssh_connection")) if parser.has_section("ssh_connection") else {}
+    try:
+        return run_env(os.environ, ini)
+    except SocketPathError as e:
+        raise CliError("%s (%s)" % (e, config_path) if "[ssh_connection]" in str(e) else str(e)) from e
+
+
 def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
     """What ansible-playbook needs beyond our environment (which ansible-runner passes on, NOOPS_* included)."""
     bin_dir = os.path.dirname(sys.executable)
@@ -445,6 +466,8 @@ def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
         "NOOPS_USER": os.environ.get("NOOPS_USER") or getpass.getuser(),
         "ANSIBLE_FORCE_COLOR": "0",
     }
+    if spec.ssh:
+        env.update(ssh_env(env["ANSIBLE_CONFIG"]))
     env.update(spec.env)
     return env
 
@@ -525,6 +548,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
 
     tracker = RolloutTracker(spec.progress_roles)
     dsn = history_dsn(ansible_config_path())
+    envvars = runner_env(spec, dsn)  # before anything starts: it refuses an SSH control folder that cannot fit
     plain = (not sys.stdout.isatty()) if plain is None else plain
     view: t.Any = PlainView(tracker, spec.title) if plain else LiveView(tracker, spec.title)
     operator = Operator(tracker, dsn, view.say)
@@ -537,7 +561,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
         cmdline.append("-" + "v" * spec.verbosity)
     kwargs: dict[str, t.Any] = dict(
         private_data_dir=private, project_dir=COLLECTION_ROOT, playbook=spec.playbook,
-        extravars=spec.extravars, envvars=runner_env(spec, dsn), quiet=True,
+        extravars=spec.extravars, envvars=envvars, quiet=True,
         event_handler=lambda e: (tracker.handle(e), True)[1], cancel_callback=lambda: cancel["kill"],
         # Events are what we show; the job_events files in the private folder are not needed.
         settings={"suppress_ansible_output": True, "pexpect_timeout": 1},

@@ -14,6 +14,10 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.noops.platform.plugins.module_utils.cluster import InventoryHost, prepare
+from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import (
+    ansible_ssh_options,
+    control_path_problems,
+)
 
 ARGUMENT_SPEC = dict(
     cluster_file=dict(type="path", required=True),
@@ -45,6 +49,11 @@ class ActionModule(ActionBase):
                            cache_dir=args["cache_dir"], package=args["package"])
         result.update(prepared.result)
         result["changed"] = False
+        hostvars = task_vars.get("hostvars") or {}
+        # Every SSH control socket of the selected hosts must fit in a unix socket address (107 bytes).
+        prepared.problems.extend(control_path_problems(
+            prepared.result.get("hosts") or (), lambda host: ansible_ssh_options(hostvars.get(host) or {}),
+            home=os.path.expanduser("~")))
         if prepared.problems:
             # Problem lines never hold secret values; the template values are not returned with them.
             result.pop("thor", None)

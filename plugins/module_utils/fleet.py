@@ -21,9 +21,7 @@ import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError, split_pairs
-
-# AF_UNIX socket paths are at most 107 bytes plus the terminating NUL (sun_path is 108 bytes on Linux).
-UNIX_PATH_MAX = 107
+from ansible_collections.noops.platform.plugins.module_utils.unix_socket import UNIX_PATH_MAX  # noqa: F401  # pylint: disable=unused-import
 TREE_FILE = "tree.yml"
 INVENTORY_FILE = "tree.noops.yml"
 # Where a host's service listens and what the fleet host vars call it.
@@ -94,8 +92,8 @@ def pick_machines(tree_doc: t.Mapping[str, t.Any], count: int, query_pairs: t.Se
 
 def host_root(base_dir: str, name: str, index: int, backend: str = "supervisord") -> str:
     """The host's noops_root: ``base_dir/<name>``, or ``base_dir/h<index>`` when the name would push the
-    supervisord socket out of the host's own run folder (supervisor.supervisord_socket moves a socket whose path
-    is too long for AF_UNIX to /tmp)."""
+    supervisord socket out of the host's own run folder (supervisor.supervisord_socket moves a socket whose path,
+    with the ``.<pid>`` supervisord binds first, is longer than a unix socket's 107 bytes to /tmp)."""
     root = os.path.join(os.path.abspath(base_dir), name)
     if backend == "supervisord" and not instance_layout(root, backend)["socket"].startswith(root + "/"):
         return os.path.join(os.path.abspath(base_dir), "h%d" % index)

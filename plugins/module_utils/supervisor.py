@@ -16,6 +16,13 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.noops.platform.plugins.module_utils.unix_socket import (
+    SHORT_SOCKET_DIR,
+    SUPERVISORD_BIND_SUFFIX,
+    SocketPathError,
+    check_socket_path,
+    fits,
+)
 
 BACKENDS = ("god", "supervisord", "systemd")
 EXTENSIONS = {"god": ".god", "supervisord": ".conf", "systemd": ".service"}
@@ -425,19 +432,27 @@ def god_port(root: str) -> int:
     return GOD_PORT_BASE + int(digest[:6], 16) % GOD_PORT_SPAN
 
 
-# AF_UNIX paths hold 108 bytes with the final NUL; a deep noops_root would not fit.
-SOCKET_PATH_MAX = 107
-
-
 def supervisord_socket(root: str, run_dir: str) -> str:
-    """The instance's socket: in its run folder, or in /tmp under a name derived from the root when that is too long.
+    """The instance's unix socket: ``<run_dir>/supervisord.sock`` when that path, with the ``.<pid>`` supervisord
+    appends to the name it binds first, fits in a unix socket address (107 bytes); else
+    ``/tmp/noops-supervisord-<md5(root)[:16]>.sock`` (45 bytes), one per root.
 
-    roles/supervisor/tasks/layout.yml applies the same rule.
+    The role's ``supervisor_supervisord_socket`` comes from this function (filter
+    ``noops.platform.supervisor_socket``). Raises SupervisorConfigError when neither path fits.
     """
     path = run_dir + "/supervisord.sock"
-    if len(path.encode()) <= SOCKET_PATH_MAX:
+    if fits(path, SUPERVISORD_BIND_SUFFIX):
         return path
-    return "/tmp/noops-supervisord-%s.sock" % hashlib.md5(root.encode()).hexdigest()[:16]
+    short = "%s/noops-supervisord-%s.sock" % (SHORT_SOCKET_DIR, hashlib.md5(root.encode()).hexdigest()[:16])  # nosec
+    try:
+        return check_socket_path(short, SUPERVISORD_BIND_SUFFIX, "supervisord")
+    except SocketPathError as e:
+        raise SupervisorConfigError("supervisord socket of noops_root %s: %s" % (root, e)) from e
+
+
+def god_socket(port: int) -> str:
+    """god's DRb socket for ``port``: ``/tmp/god.<port>.sock``, fixed by god (bound as it is, at most 20 bytes)."""
+    return "/tmp/god.%d.sock" % port
 
 
 def instance_layout(root: str, backend: str) -> dict:
@@ -453,8 +468,9 @@ def instance_layout(root: str, backend: str) -> dict:
     layout = {"base_dir": base, "conf_dir": base + "/conf.d", "run_dir": run,
               "log_dir": "%s/var/log/noops/%s" % (root, backend)}
     if backend == "god":
+        port = god_port(root)
         layout.update(main_conf=base + "/main.god", pid_dir=run + "/pids", pidfile=run + "/god.pid",
-                      port=god_port(root), log=layout["log_dir"] + "/god.log")
+                      port=port, socket=god_socket(port), log=layout["log_dir"] + "/god.log")
     else:
         layout.update(main_conf=base + "/supervisord.conf", socket=supervisord_socket(root, run),
                       pidfile=run + "/supervisord.pid", log=layout["log_dir"] + "/supervisord.log")

@@ -197,8 +197,9 @@ class Fleet:
         if reason:
             raise HostsError(reason)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        # Short on purpose: a unix socket path (dir + 40-char hash) must stay under 108 bytes.
-        self.control_dir = Path(tempfile.mkdtemp(prefix="noops-cp-"))
+        # Short on purpose, in /tmp even when $TMPDIR is deep: a control socket (dir + "/" + Ansible's 10-character
+        # hash, bound first with ssh's 17-byte ".<random>" suffix) must fit in a unix socket's 107 bytes.
+        self.control_dir = Path(tempfile.mkdtemp(prefix="noops-cp-", dir="/tmp"))
         self._make_key()
         try:
             self._claim_bridge()

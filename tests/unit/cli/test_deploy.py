@@ -299,3 +299,38 @@ def test_history_dsn_from_the_config(tmp_path, monkeypatch):
     assert deploy.history_dsn(str(cfg)) == "/srv/h.db"
     monkeypatch.setenv("NOOPS_HISTORY_DSN", "/env/h.db")
     assert deploy.history_dsn(str(cfg)) == "/env/h.db"
+
+
+def test_runner_environment_moves_ssh_control_sockets_out_of_a_deep_home(monkeypatch, tmp_path):
+    """~/.ansible/cp from a 100-character HOME: ssh's control sockets would not fit; the run gets a short
+    private folder instead (the user's runtime folder here), and a shallow HOME leaves Ansible's own."""
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    for var in ("ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_SSH_CONTROL_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("HOME", "/" + "h" * 99)
+    env = deploy.runner_env(deploy.RunSpec("p.yml", "t", {}), "/tmp/h.db")
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(runtime / "noops-cp")
+    assert (runtime / "noops-cp").stat().st_mode & 0o777 == 0o700
+    # The demo's hosts are local: no SSH, nothing to move.
+    assert "ANSIBLE_SSH_CONTROL_PATH_DIR" not in deploy.runner_env(deploy.RunSpec("p.yml", "t", {}, ssh=False), "h")
+    monkeypatch.setenv("HOME", "/home/u")
+    assert "ANSIBLE_SSH_CONTROL_PATH_DIR" not in deploy.runner_env(deploy.RunSpec("p.yml", "t", {}), "/tmp/h.db")
+
+
+def test_a_control_path_dir_that_cannot_fit_is_refused_before_the_run(monkeypatch, capsys):
+    long_dir = "/" + "c" * 80
+    monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", long_dir)
+    monkeypatch.setattr(deploy, "history_dsn", lambda path: "/nonexistent/h.db")
+
+    def no_run(**kwargs):
+        raise AssertionError("ansible-runner started")
+    import ansible_runner
+    monkeypatch.setattr(ansible_runner, "run_async", no_run)
+    status = cli.main(["deploy", "-f", os.path.join(ROOT, "examples", "cluster", "hello.yml"), "--plain"])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "noops: ANSIBLE_SSH_CONTROL_PATH_DIR=%s: SSH control sockets %s/<10-character hash>: 92 bytes, 109 with the "
+        "17-byte suffix ssh binds first, longer than the 107-byte limit for a unix socket" % (long_dir, long_dir))

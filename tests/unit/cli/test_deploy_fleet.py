@@ -86,8 +86,8 @@ def test_long_names_get_short_roots():
     name = "a-very-long-machine-name-of-a-real-fleet.example.com"
     root = fleet.host_root(base, name, 7)
     assert root == base + "/h7"
-    assert len(instance_layout(root, "supervisord")["socket"]) <= fleet.UNIX_PATH_MAX
-    assert fleet.host_root("/tmp/x", name, 7) == "/tmp/x/" + name
+    assert len(instance_layout(root, "supervisord")["socket"]) + 8 <= fleet.UNIX_PATH_MAX
+    assert fleet.host_root("/tmp/x", "lg-acc-dch01.bj", 7) == "/tmp/x/lg-acc-dch01.bj"
 
 
 def test_too_deep_a_folder_keeps_a_short_socket():
