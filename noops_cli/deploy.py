@@ -2,7 +2,8 @@
 
 The playbooks (playbooks/deploy.yml, rollback.yml, control.yml) do the work and are the same ones
 ``ansible-playbook`` and AWX run; this module only builds their extra vars, follows ansible-runner's events and
-shows per host: pending -> deploying -> success | failed | skipped | unreachable. Pauses of the rollout
+shows per host: pending -> deploying -> success | failed | skipped | unreachable (with ``--check``: would change,
+naming the thor steps that would change the host, instead of success). Pauses of the rollout
 (``noops.platform.task_control``) are continued with ``noops tasks resume ID`` or ``c`` + Enter here; the first
 Ctrl-C cancels before the next batch, the second interrupts the run, the third kills it.
 """
@@ -27,9 +28,10 @@ import typing as t
 from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
-HOST_STATES = ("pending", "deploying", "success", "failed", "skipped", "unreachable")
-FINAL_STATES = frozenset(("success", "failed", "skipped", "unreachable"))
-GOOD_STATES = frozenset(("success", "skipped"))
+HOST_STATES = ("pending", "deploying", "success", "would change", "failed", "skipped", "unreachable")
+FINAL_STATES = frozenset(("success", "would change", "failed", "skipped", "unreachable"))
+# "would change": a host a check-mode run (--check) would have changed, and changed nothing.
+GOOD_STATES = frozenset(("success", "would change", "skipped"))
 # The deploy playbook's contract (playbooks/deploy.yml): a thor task moves a host to deploying; this set_fact
 # task ends it with fact odin_host_result (success or skipped). control.yml ends a host with its process list.
 PROGRESS_ROLES = frozenset(("thor",))
@@ -37,8 +39,8 @@ RESULT_FACT = "odin_host_result"
 DONE_TASKS = frozenset(("Record the host's deploy result", "Report the host's result", "Show the processes"))
 # What task_control prints when it holds the run (plugins/action/task_control.py).
 PAUSED_RE = re.compile(r"(task (\d+) paused by .*?)\s+\S+\s+continue with: noops tasks resume (\d+)")
-STATE_STYLE = {"pending": "dim", "deploying": "cyan", "success": "green", "failed": "bold red",
-               "skipped": "dim green", "unreachable": "bold red"}
+STATE_STYLE = {"pending": "dim", "deploying": "cyan", "success": "green", "would change": "yellow",
+               "failed": "bold red", "skipped": "dim green", "unreachable": "bold red"}
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "control": "control.yml"}
 
@@ -55,6 +57,7 @@ class HostRow:
     ended: float | None = None
     message: str = ""
     task: str = ""  # the task running on the host while it deploys (shown instead of the message)
+    changed_steps: list[str] = dataclasses.field(default_factory=list)  # progress-role task files that changed
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -96,9 +99,12 @@ class RolloutTracker:
     ``progress_roles`` empty means every task of a target host counts as progress (control.yml).
     """
 
-    def __init__(self, progress_roles: t.Collection[str] = PROGRESS_ROLES, clock: t.Callable[[], float] = time.time):
+    def __init__(self, progress_roles: t.Collection[str] = PROGRESS_ROLES, clock: t.Callable[[], float] = time.time,
+                 check: bool = False):
         self.progress_roles = frozenset(progress_roles)
         self.clock = clock
+        # Check mode: a host that would change ends "would change" (with the steps) instead of "success".
+        self.check = check
         self.lock = threading.RLock()
         self.rows: dict[str, HostRow] = {}
         self.changes: list[HostRow] = []   # rows whose state changed, for line-by-line output
@@ -129,6 +135,9 @@ class RolloutTracker:
         now = self.clock()
         if message is not None:
             row.message = message
+        if state == "success" and self.check and row.changed_steps:
+            state = "would change"
+            row.message = ", ".join(row.changed_steps)
         if row.state == state:
             return
         # A failure is final; success and skipped may still turn into a failure (a later check failed).
@@ -231,6 +240,12 @@ class RolloutTracker:
         row = self.rows.get(host)
         if row is None or not self.in_targets:
             return
+        if res.get("changed") and (not self.progress_roles or data.get("role") in self.progress_roles):
+            # The step is the task file (thor's prepare, unpack, config, switch, ...), else the task's name.
+            path = str(data.get("task_path") or "").rsplit(":", 1)[0]
+            step = os.path.splitext(os.path.basename(path))[0] if path else one_line(data.get("task"), 60)
+            if step and step not in row.changed_steps:
+                row.changed_steps.append(step)
         for key in ("thor_release", "thor_rollback_to"):
             if facts.get(key):
                 row.version = str(facts[key]).strip()
@@ -519,7 +534,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
     """
     import ansible_runner
 
-    tracker = RolloutTracker(spec.progress_roles)
+    tracker = RolloutTracker(spec.progress_roles, check=spec.check)
     dsn = history_dsn(ansible_config_path())
     plain = (not sys.stdout.isatty()) if plain is None else plain
     view: t.Any = PlainView(tracker, spec.title) if plain else LiveView(tracker, spec.title)
@@ -605,9 +620,9 @@ def summarize(outcome: RunOutcome, what: str, say: t.Callable[[str], None]) -> i
     for line in errors:
         say("error: %s" % line)
     counts = {s: sum(1 for r in rows if r.state == s) for s in HOST_STATES}
-    order = ("success", "skipped", "failed", "unreachable", "deploying", "pending")
+    order = ("success", "would change", "skipped", "failed", "unreachable", "deploying", "pending")
     parts = ["%d %s" % (counts[s], "not reached" if s == "pending" else s) for s in order if counts[s]]
-    label = " ".join(x for x in (what, tracker.version) if x)
+    label = " ".join(x for x in ("check" if tracker.check else "", what, tracker.version) if x)
     say("%s: %d host(s)%s%s" % (label, len(rows), (": " + ", ".join(parts)) if parts else "",
                                 ("; task %d (noops tasks show %d)" % (task_id, task_id)) if task_id else ""))
     for row in rows:
