@@ -37,7 +37,7 @@ options:
       - The staging states build a new release folder, one call each (the thor role's steps).
         C(prepare) creates the folders (the parent of O(path), O(releases_path), a fresh O(release) folder and
         O(folders)); a stale incomplete folder of that name is removed, a complete release of that name is not
-        (the call fails: a new copy of a version on the host needs a new name, see RV(new_release));
+        (the call fails; a new copy of a version on the host needs a new name, see RV(new_release));
         C(unpack) unpacks C(release/target/) of O(package) into the release folder;
         C(install) installs O(files) and, with O(version), marks the release complete.
       - In check mode each staging state reports what it would do without the previous state's effect (the
