@@ -2,7 +2,8 @@
 
 The playbooks (playbooks/deploy.yml, rollback.yml, control.yml) do the work and are the same ones
 ``ansible-playbook`` and AWX run; this module only builds their extra vars, follows ansible-runner's events and
-shows per host: pending -> deploying (running for a control action) -> success | failed | skipped | unreachable, and
+shows per host: pending -> deploying (running for a control action) -> success | failed | skipped | unreachable
+(with ``--check``: would change, naming the thor steps that would change the host, instead of success), and
 the release the host's program path points at. Pauses of the rollout
 (``noops.platform.task_control``) are continued with ``noops tasks resume ID`` or ``c`` + Enter here; the first
 Ctrl-C cancels before the next batch, the second interrupts the run, the third kills it.
@@ -29,10 +30,11 @@ from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
 # deploying: the deploy role works on the host (deploy, rollback); running: a control action does.
-HOST_STATES = ("pending", "deploying", "running", "success", "failed", "skipped", "unreachable")
+# "would change": a host a check-mode run (--check) would have changed, and changed nothing.
+HOST_STATES = ("pending", "deploying", "running", "success", "would change", "failed", "skipped", "unreachable")
 WORKING_STATES = frozenset(("deploying", "running"))
-FINAL_STATES = frozenset(("success", "failed", "skipped", "unreachable"))
-GOOD_STATES = frozenset(("success", "skipped"))
+FINAL_STATES = frozenset(("success", "would change", "failed", "skipped", "unreachable"))
+GOOD_STATES = frozenset(("success", "would change", "skipped"))
 # The deploy playbook's contract (playbooks/deploy.yml): a thor task moves a host to deploying; this set_fact
 # task ends it with fact odin_host_result (success or skipped). control.yml ends a host with its process list.
 PROGRESS_ROLES = frozenset(("thor",))
@@ -42,8 +44,8 @@ RELEASE_FACT = "thor_current_release"
 DONE_TASKS = frozenset(("Record the host's deploy result", "Report the host's result", "Show the processes"))
 # What task_control prints when it holds the run (plugins/action/task_control.py).
 PAUSED_RE = re.compile(r"(task (\d+) paused by .*?)\s+\S+\s+continue with: noops tasks resume (\d+)")
-STATE_STYLE = {"pending": "dim", "deploying": "cyan", "running": "cyan", "success": "green", "failed": "bold red",
-               "skipped": "dim green", "unreachable": "bold red"}
+STATE_STYLE = {"pending": "dim", "deploying": "cyan", "running": "cyan", "success": "green",
+               "would change": "yellow", "failed": "bold red", "skipped": "dim green", "unreachable": "bold red"}
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "control": "control.yml"}
 
@@ -60,6 +62,7 @@ class HostRow:
     ended: float | None = None
     message: str = ""
     task: str = ""  # the task running on the host while it deploys (shown instead of the message)
+    changed_steps: list[str] = dataclasses.field(default_factory=list)  # progress-role task files that changed
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -102,9 +105,12 @@ class RolloutTracker:
     worked on is then ``running``, not ``deploying``.
     """
 
-    def __init__(self, progress_roles: t.Collection[str] = PROGRESS_ROLES, clock: t.Callable[[], float] = time.time):
+    def __init__(self, progress_roles: t.Collection[str] = PROGRESS_ROLES, clock: t.Callable[[], float] = time.time,
+                 check: bool = False):
         self.progress_roles = frozenset(progress_roles)
         self.clock = clock
+        # Check mode: a host that would change ends "would change" (with the steps) instead of "success".
+        self.check = check
         self.lock = threading.RLock()
         self.rows: dict[str, HostRow] = {}
         self.changes: list[HostRow] = []   # rows whose state changed, for line-by-line output
@@ -136,6 +142,9 @@ class RolloutTracker:
         now = self.clock()
         if message is not None:
             row.message = message
+        if state == "success" and self.check and row.changed_steps:
+            state = "would change"
+            row.message = ", ".join(row.changed_steps)
         if row.state == state:
             return
         # A failure is final; success and skipped may still turn into a failure (a later check failed).
@@ -236,6 +245,12 @@ class RolloutTracker:
         row = self.rows.get(host)
         if row is None or not self.in_targets:
             return
+        if res.get("changed") and (not self.progress_roles or data.get("role") in self.progress_roles):
+            # The step is the task file (thor's prepare, unpack, config, switch, ...), else the task's name.
+            path = str(data.get("task_path") or "").rsplit(":", 1)[0]
+            step = os.path.splitext(os.path.basename(path))[0] if path else one_line(data.get("task"), 60)
+            if step and step not in row.changed_steps:
+                row.changed_steps.append(step)
         if RELEASE_FACT in facts:
             row.release = str(facts[RELEASE_FACT] or "").strip()
         result = facts.get(RESULT_FACT)
@@ -546,7 +561,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
     """
     import ansible_runner
 
-    tracker = RolloutTracker(spec.progress_roles)
+    tracker = RolloutTracker(spec.progress_roles, check=spec.check)
     dsn = history_dsn(ansible_config_path())
     envvars = runner_env(spec, dsn)  # before anything starts: it refuses an SSH control folder that cannot fit
     plain = (not sys.stdout.isatty()) if plain is None else plain
@@ -633,9 +648,9 @@ def summarize(outcome: RunOutcome, what: str, say: t.Callable[[str], None]) -> i
     for line in errors:
         say("error: %s" % line)
     counts = {s: sum(1 for r in rows if r.state == s) for s in HOST_STATES}
-    order = ("success", "skipped", "failed", "unreachable", "deploying", "running", "pending")
+    order = ("success", "would change", "skipped", "failed", "unreachable", "deploying", "running", "pending")
     parts = ["%d %s" % (counts[s], "not reached" if s == "pending" else s) for s in order if counts[s]]
-    label = " ".join(x for x in (what, tracker.version) if x)
+    label = " ".join(x for x in ("check" if tracker.check else "", what, tracker.version) if x)
     say("%s: %d host(s)%s%s" % (label, len(rows), (": " + ", ".join(parts)) if parts else "",
                                 ("; task %d (noops tasks show %d)" % (task_id, task_id)) if task_id else ""))
     for row in rows:

@@ -355,6 +355,9 @@ class Frigga:
         if not os.path.exists(self.backend.config(name)):
             if name in statuses:
                 return False
+            if self.module.check_mode:
+                # A check of a first deploy: the config that supervisor_config would write is not there yet.
+                return True
             raise FriggaError("%s has no config %s and %s does not know it; write it with "
                               "noops.platform.supervisor_config first"
                               % (name, self.backend.config(name), self.backend.describe()))

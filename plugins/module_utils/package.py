@@ -443,6 +443,43 @@ def unpack_package(tar_path: str, dest: str) -> list[Problem]:
     return [Problem(p.level, "%s/%s" % (tar_path, p.path.lstrip("/")), p.message) for p in problems]
 
 
+def _target_members(tar: tarfile.TarFile, tar_path: str) -> list[tarfile.TarInfo]:
+    """The checked members of ``release/target/``, renamed relative to it (``PackageError`` when one is unsafe)."""
+    prefix = TARGET_DIR + "/"
+    members = tar.getmembers()
+    errors = [p for p in check_tar_members(members) if p.level == ERROR]
+    if errors:
+        raise PackageError("%s/%s" % (tar_path, errors[0].path), errors[0].message)
+    chosen = []
+    for member in members:
+        name = member.name[2:] if member.name.startswith("./") else member.name
+        name = posixpath.normpath(name)
+        if not name.startswith(prefix):
+            continue
+        renamed = copy.copy(member)
+        renamed.name = name[len(prefix):]
+        if member.islnk():
+            link = posixpath.normpath(member.linkname[2:] if member.linkname.startswith("./")
+                                      else member.linkname)
+            renamed.linkname = link[len(prefix):]
+        chosen.append(renamed)
+    if not chosen:
+        raise PackageError(tar_path, "no %s/ in the package" % TARGET_DIR)
+    return chosen
+
+
+def target_members(tar_path: str) -> list[str]:
+    """The names ``unpack_target`` would write (relative to its ``dest``), checked the same way; writes nothing.
+
+    Raises ``PackageError`` for an unreadable tarball, an unsafe member or a package without ``release/target/``.
+    """
+    try:
+        with tarfile.open(tar_path) as tar:
+            return [m.name for m in _target_members(tar, tar_path)]
+    except (tarfile.TarError, EOFError) as e:
+        raise PackageError(tar_path, "not a readable tarball: %s" % e) from None
+
+
 def unpack_target(tar_path: str, dest: str) -> list[str]:
     """Unpack ``release/target/`` of a package tarball into the existing folder ``dest`` (the prefix stripped).
 
@@ -450,28 +487,9 @@ def unpack_target(tar_path: str, dest: str) -> list[str]:
     ``check_tar_members`` first and nothing is written when one is unsafe (``PackageError``); the "data"
     extraction filter, where Python has it, is a second guard. Returns the names written, relative to ``dest``.
     """
-    prefix = TARGET_DIR + "/"
     try:
         with tarfile.open(tar_path) as tar:
-            members = tar.getmembers()
-            errors = [p for p in check_tar_members(members) if p.level == ERROR]
-            if errors:
-                raise PackageError("%s/%s" % (tar_path, errors[0].path), errors[0].message)
-            chosen = []
-            for member in members:
-                name = member.name[2:] if member.name.startswith("./") else member.name
-                name = posixpath.normpath(name)
-                if not name.startswith(prefix):
-                    continue
-                renamed = copy.copy(member)
-                renamed.name = name[len(prefix):]
-                if member.islnk():
-                    link = posixpath.normpath(member.linkname[2:] if member.linkname.startswith("./")
-                                              else member.linkname)
-                    renamed.linkname = link[len(prefix):]
-                chosen.append(renamed)
-            if not chosen:
-                raise PackageError(tar_path, "no %s/ in the package" % TARGET_DIR)
+            chosen = _target_members(tar, tar_path)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=chosen, filter="data")
             else:  # Python < 3.11.4 on the host: check_tar_members above is the guard

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import typing as t
 
@@ -96,6 +97,76 @@ def find_release(version: str, releases: list[dict[str, t.Any]]) -> str | None:
         if release["complete"] and (release["name"] == version or str(release["version"]) == str(version)):
             return release["name"]
     return None
+
+
+def new_release_name(version: str, path: str, releases_path: str, now: float | None = None) -> str:
+    """A folder name for a new release of ``version`` whose staging removes no complete release.
+
+    ``version`` itself when nothing of that name is in ``releases_path`` or only an incomplete folder (a stale
+    copy) that is not the current release; else ``<version>-<YYYYmmddHHMMSS>`` (UTC, ``now`` in seconds since the
+    epoch, default the present), with ``-2``, ``-3``, ... appended while that name is taken too.
+    Raises ``ReleaseError`` when ``path`` is not a symlink into ``releases_path``.
+    """
+    current = current_release(path, releases_path)
+
+    def free(name: str) -> bool:
+        full = os.path.join(releases_path, name)
+        if not os.path.lexists(full):
+            return True
+        return (name != current and os.path.isdir(full) and not os.path.islink(full)
+                and read_marker(full) is None)
+
+    if free(version):
+        return version
+    stamp = "%s-%s" % (version, time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() if now is None else now)))
+    name, n = stamp, 1
+    while not free(name):
+        n += 1
+        name = "%s-%d" % (stamp, n)
+    return name
+
+
+def clear_for_staging(path: str, releases_path: str, release: str, check: bool = False) -> bool:
+    """Make way for a new release folder ``releases_path/release``; return whether something was (with
+    ``check``: would be) removed.
+
+    Only a stale incomplete folder (or a stray file or link) of that name is removed. Raises ``ReleaseError``,
+    removing nothing, when the name is the current release or a complete one: a new copy of a version that is on
+    the host needs a new name (``new_release_name``).
+    """
+    target = os.path.join(releases_path, release)
+    if release == current_release(path, releases_path):
+        raise ReleaseError("release %s is the current one: a new release needs a new folder" % target)
+    if not os.path.lexists(target):
+        return False
+    if os.path.isdir(target) and not os.path.islink(target) and read_marker(target) is not None:
+        raise ReleaseError("release %s is complete: a new copy needs a new folder (nothing was removed)" % target)
+    if not check:
+        _remove(target)
+    return True
+
+
+def remove_release(path: str, releases_path: str, release: str, check: bool = False) -> bool:
+    """Remove the release folder ``releases_path/release`` on request; return whether it existed (with
+    ``check``, remove nothing).
+
+    Raises ``ReleaseError`` for the current release (the stable path points to it).
+    """
+    target = os.path.join(releases_path, release)
+    if release == current_release(path, releases_path):
+        raise ReleaseError("release %s is the current one: switch to another release before removing it" % target)
+    if not os.path.lexists(target):
+        return False
+    if not check:
+        _remove(target)
+    return True
+
+
+def _remove(target: str) -> None:
+    if os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target)
+    else:
+        os.unlink(target)
 
 
 def prune_plan(releases: list[dict[str, t.Any]], keep: int, protect: t.Iterable[str | None]) -> list[str]:

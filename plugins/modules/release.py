@@ -31,20 +31,28 @@ options:
     description:
       - C(read) reports the releases; C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
-        C(prune) removes incomplete releases and the oldest complete ones beyond O(keep).
+        C(prune) removes incomplete releases and the oldest complete ones beyond O(keep);
+        C(absent) removes the release folder O(release), unless it is the current one.
+      - No other state removes a complete release.
       - The staging states build a new release folder, one call each (the thor role's steps).
         C(prepare) creates the folders (the parent of O(path), O(releases_path), a fresh O(release) folder and
-        O(folders)); C(unpack) unpacks C(release/target/) of O(package) into the release folder;
+        O(folders)); a stale incomplete folder of that name is removed, a complete release of that name is not
+        (the call fails; a new copy of a version on the host needs a new name, see RV(new_release));
+        C(unpack) unpacks C(release/target/) of O(package) into the release folder;
         C(install) installs O(files) and, with O(version), marks the release complete.
+      - In check mode each staging state reports what it would do without the previous state's effect (the
+        release folder of O(state=prepare) need not exist).
       - O(package) and the O(files) sources are on the controller; the action plugin copies them to the host.
     type: str
-    choices: [read, mark, switch, prune, prepare, unpack, install]
+    choices: [read, mark, switch, prune, prepare, unpack, install, absent]
     default: read
   release:
-    description: Release folder name for O(state=mark) and O(state=switch).
+    description: Release folder name for O(state=mark), O(state=switch), O(state=absent) and the staging states.
     type: str
   version:
-    description: Version recorded by O(state=mark); for O(state=switch) without O(release), the version to switch to.
+    description:
+      - Version recorded by O(state=mark); for O(state=switch) without O(release), the version to switch to.
+      - For O(state=read), the version of a release about to be staged; RV(new_release) is a folder name for it.
     type: str
   marker:
     description: Extra data stored in the marker by O(state=mark) (package checksum, deploy task id, ...).
@@ -212,6 +220,14 @@ files:
   returned: when state is unpack or install
   type: list
   elements: str
+new_release:
+  description:
+    - With O(state=read) and O(version), a folder name for a new release of that version whose staging removes
+      no complete release; the version itself when no release folder has that name (or only a stale incomplete
+      one), else C(<version>-<YYYYmmddHHMMSS>) (UTC).
+  returned: when state is read and version is given
+  type: str
+  sample: 2.0.0-20260101120000
 removed:
   description: Release folders removed by prune.
   returned: when state is prune
@@ -226,11 +242,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.noops.platform.plugins.module_utils.frigga import FriggaError, open_backend, report
-from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, unpack_target
+from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, target_members, unpack_target
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import SupervisorConfigError
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
-    MARKER, ReleaseError, current_release, find_release, list_releases, previous_release, prune_plan,
-    read_history, read_marker, switch,
+    MARKER, ReleaseError, clear_for_staging, current_release, find_release, list_releases, new_release_name,
+    previous_release, prune_plan, read_history, read_marker, remove_release, switch,
 )
 
 
@@ -281,20 +297,16 @@ def _folder(module, path, owner, changed):
 
 
 def prepare(module, path, releases_path, p):
-    """Folders for a new release: the release folder itself always starts empty."""
+    """Folders for a new release: the release folder itself always starts empty.
+
+    A stale incomplete folder of that name is removed; a complete release or the current one never is (the
+    call fails and removes nothing).
+    """
     target = _release_dir(module, releases_path, p["release"])
-    if p["release"] == current_release(path, releases_path):
-        module.fail_json(msg="release %s is the current one: a new release needs a new folder" % target)
     changed = False
     for folder in (os.path.dirname(path), releases_path):
         changed = _folder(module, folder, p["owner"], changed)
-    if os.path.lexists(target):
-        changed = True
-        if not module.check_mode:
-            if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
-            else:
-                os.unlink(target)
+    changed = clear_for_staging(path, releases_path, p["release"], check=module.check_mode) or changed
     changed = _folder(module, target, p["owner"], changed)
     for folder in p["folders"]:
         changed = _folder(module, folder, p["owner"], changed)
@@ -305,12 +317,16 @@ def unpack(module, releases_path, p):
     target = _release_dir(module, releases_path, p["release"])
     if not p["package"]:
         module.fail_json(msg="state=unpack needs package")
-    if not os.path.isdir(target):
-        module.fail_json(msg="release folder %s does not exist (state=prepare creates it)" % target)
     if read_marker(target) is not None:
         module.fail_json(msg="release %s is complete already: unpack into a new release" % target)
     if module.check_mode:
-        return True, []
+        # The folder may not exist yet (state=prepare in check mode made none): check the package, write nothing.
+        try:
+            return True, target_members(p["package"])
+        except PackageError as e:
+            module.fail_json(msg=str(e))
+    if not os.path.isdir(target):
+        module.fail_json(msg="release folder %s does not exist (state=prepare creates it)" % target)
     try:
         written = unpack_target(p["package"], target)
     except PackageError as e:
@@ -353,7 +369,8 @@ def install(module, p):
 
 def mark(module, releases_path, release, version, marker):
     target = _release_dir(module, releases_path, release)
-    if not os.path.isdir(target):
+    if not os.path.isdir(target) and not module.check_mode:
+        # (In check mode the folder of a new release does not exist: state=prepare made none.)
         module.fail_json(msg="release folder %s does not exist" % target)
     data = dict(marker, version=version, release=release, deployed_at=time.time())
     if not module.check_mode:
@@ -379,7 +396,7 @@ def main():
             path=dict(type="path", required=True),
             releases_path=dict(type="path", required=True),
             state=dict(type="str", default="read",
-                       choices=["read", "mark", "switch", "prune", "prepare", "unpack", "install"]),
+                       choices=["read", "mark", "switch", "prune", "prepare", "unpack", "install", "absent"]),
             release=dict(type="str"),
             version=dict(type="str"),
             marker=dict(type="dict", default={}),
@@ -397,7 +414,8 @@ def main():
             )),
         ),
         required_if=[("state", "mark", ("release", "version")), ("state", "prepare", ("release",)),
-                     ("state", "unpack", ("release", "package")), ("state", "install", ("release",))],
+                     ("state", "unpack", ("release", "package")), ("state", "install", ("release",)),
+                     ("state", "absent", ("release",))],
         supports_check_mode=True,
     )
     p = module.params
@@ -408,6 +426,9 @@ def main():
             result["changed"] = mark(module, releases_path, p["release"], p["version"], p["marker"])
         elif state == "prepare":
             result["changed"] = prepare(module, path, releases_path, p)
+        elif state == "absent":
+            _release_dir(module, releases_path, p["release"])  # a plain folder name
+            result["changed"] = remove_release(path, releases_path, p["release"], check=module.check_mode)
         elif state == "unpack":
             result["changed"], result["files"] = unpack(module, releases_path, p)
         elif state == "install":
@@ -440,6 +461,8 @@ def main():
         result.update(_report(path, releases_path))
         if state == "read" and p["process"]:
             result["process"] = read_process(module, p["process"])
+        if state == "read" and p["version"]:
+            result["new_release"] = new_release_name(p["version"], path, releases_path)
     except ReleaseError as e:
         module.fail_json(msg=str(e), **result)
     except OSError as e:

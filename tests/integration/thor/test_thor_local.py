@@ -175,3 +175,58 @@ def test_escaping_package_changes_no_host(fleet, tmp_path):
                    and "/log/" not in "/" + k and "/run/" not in "/" + k and not k.startswith("var/")}
         assert not changed, "host %s changed: %s" % (name, sorted(changed))
     assert all(served(h)["version"] == "1.0.0" for h in fleet["hosts"].values())
+
+
+def release_dirs(host) -> dict:
+    """Release folder name -> its marker's version (None for an incomplete folder)."""
+    base = host_path(host, "/home/work/.releases/hello")
+    out = {}
+    for name in sorted(os.listdir(base)):
+        full = os.path.join(base, name)
+        if name.startswith(".") or not os.path.isdir(full):
+            continue
+        try:
+            with open(os.path.join(full, ".noops-release.json")) as f:
+                out[name] = json.load(f)["version"]
+        except OSError:
+            out[name] = None
+    return out
+
+
+def test_failed_redeploy_of_the_previous_version_keeps_it_for_the_rollback(fleet, tmp_path):
+    """v1, v2, then v1 again failing before the switch (a hook, then a bad config): the complete v1 that was on the
+    host stays, untouched, and the rollback that follows goes back to it."""
+    deploy = os.path.join(HERE, "deploy.yml")
+    rollback = os.path.join(HERE, "rollback.yml")
+    playbook(fleet, deploy, pkg_version="1.0.0")
+    playbook(fleet, deploy, pkg_version="2.0.0")
+    v1_before = {n: tree_of(host_path(h, "/home/work/.releases/hello/1.0.0")) for n, h in fleet["hosts"].items()}
+    assert all(release_dirs(h) == {"1.0.0": "1.0.0", "2.0.0": "2.0.0"} for h in fleet["hosts"].values())
+
+    hook = tmp_path / "refuse.yml"
+    hook.write_text("- name: Refuse the switch\n  ansible.builtin.fail:\n    msg: the hook refuses\n")
+    failures = {
+        "hook": playbook(fleet, deploy, check=False, pkg_version="1.0.0", thor_before_switch_tasks_file=str(hook)),
+        "config": playbook(fleet, deploy, check=False, pkg_version="1.0.0", thor_env="no-such-env"),
+    }
+    for why, proc in failures.items():
+        assert proc.returncode != 0, why
+        assert "thor: deploy of hello 1.0.0 failed at" in proc.stdout, (why, proc.stdout[-3000:])
+        assert "the host still runs 2.0.0" in proc.stdout, why
+    assert "the hook refuses" in failures["hook"].stdout
+    assert "env 'no-such-env' has no section" in failures["config"].stdout
+    for name, host in fleet["hosts"].items():
+        assert served(host)["version"] == "2.0.0"
+        assert release_dirs(host) == {"1.0.0": "1.0.0", "2.0.0": "2.0.0"}, "only the failed copies are gone"
+        assert tree_of(host_path(host, "/home/work/.releases/hello/1.0.0")) == v1_before[name]
+
+    playbook(fleet, rollback)
+    for host in fleet["hosts"].values():
+        assert served(host)["version"] == "1.0.0"
+        assert os.readlink(host_path(host, "/home/work/hello")) == ".releases/hello/1.0.0"
+
+    # A task's name is templated once for all hosts: it names no host's folder.
+    task_lines = [line for proc in failures.values() for line in proc.stdout.splitlines() if line.startswith("TASK [")]
+    assert task_lines
+    for host in fleet["hosts"].values():
+        assert not [line for line in task_lines if host["noops_root"] in line]

@@ -334,3 +334,32 @@ def test_a_control_path_dir_that_cannot_fit_is_refused_before_the_run(monkeypatc
     assert capsys.readouterr().err.strip() == (
         "noops: ANSIBLE_SSH_CONTROL_PATH_DIR=%s: SSH control sockets %s/<10-character hash>: 92 bytes, 109 with the "
         "17-byte suffix ssh binds first, longer than the 107-byte limit for a unix socket" % (long_dir, long_dir))
+def step(host, task_file, changed, task="a thor step"):
+    """A thor task's result; task_file names its task file (ansible-runner's task_path), or None."""
+    event = ev("runner_on_ok", host, task, role="thor", action="noops.platform.release", res={"changed": changed})
+    if task_file:
+        event["event_data"]["task_path"] = "/c/roles/thor/tasks/%s.yml:4" % task_file
+    return event
+
+
+@pytest.mark.parametrize("check, events, rows, summary", [
+    (True, [PLAN, added("a", "b"), thor("a"), thor("b")]
+     + [step("a", f, True) for f in ("prepare", "unpack", "config", "switch", "switch")] + [step("a", "prune", False)]
+     + [record("a", "success"), record("b", "skipped")],
+     {"a": ("would change", "", "prepare, unpack, config, switch"), "b": ("skipped", "", "already at 2.0.0")},
+     "check deploy 2.0.0: 2 host(s): 1 would change, 1 skipped"),
+    (True, [PLAN, added("a"), thor("a"), step("a", None, False), record("a", "success")],
+     {"a": ("success", "", "")}, "check deploy 2.0.0: 1 host(s): 1 success"),
+    (False, [PLAN, added("a"), thor("a"), step("a", None, True), record("a", "success")],
+     {"a": ("success", "", "")}, "deploy 2.0.0: 1 host(s): 1 success"),
+    (True, [PLAN, added("a"), thor("a"), step("a", None, True, "Unpack it"), PLAY],
+     {"a": ("would change", "", "Unpack it")}, "check deploy 2.0.0: 1 host(s): 1 would change"),
+], ids=["check-names-the-steps", "check-nothing-to-change", "not-check", "check-task-name-without-path"])
+def test_check_mode_says_what_would_change(check, events, rows, summary):
+    tracker = deploy.RolloutTracker(check=check)
+    for event in events:
+        tracker.handle(event)
+    assert {h: (r.state, r.release, r.message) for h, r in tracker.rows.items()} == rows
+    out = []
+    status = deploy.summarize(deploy.RunOutcome(rc=0, status="x", tracker=tracker), "deploy", out.append)
+    assert (status, out) == (0, [summary])

@@ -119,3 +119,65 @@ def test_read_reports_the_process_or_why_it_could_not(capsys, host, tmp_path):
     out = run(capsys, **host.args("read", process=dict(name="hello", backend="systemd", root=str(tmp_path))))
     assert "systemd is one per machine" in out["process"]["error"]
     assert "process" not in run(capsys, **host.args("read"))
+
+
+def stage(capsys, host, release, version):
+    run(capsys, **host.args("prepare", release=release))
+    run(capsys, **host.args("unpack", release=release, package=host.package))
+    run(capsys, **host.args("install", release=release, version=version))
+
+
+def test_a_redeploy_of_the_previous_version_keeps_its_complete_release(capsys, host):
+    """v1 and v2 on the host, v2 live: staging v1 again neither empties nor removes the complete v1."""
+    stage(capsys, host, "1.0", "1.0")
+    switch(host.path, host.releases, "1.0")
+    stage(capsys, host, "2.0", "2.0")
+    switch(host.path, host.releases, "2.0")
+    v1 = sorted(os.listdir(host.releases + "/1.0"))
+
+    out = run(capsys, **host.args("read", version="1.0"))
+    assert out["previous"] == "1.0" and out["new_release"].startswith("1.0-") and out["new_release"] != "1.0"
+    for check in (True, False):
+        out = run(capsys, check=check, **host.args("prepare", release="1.0"))
+        assert out["failed"] and "is complete: a new copy needs a new folder" in out["msg"]
+        assert sorted(os.listdir(host.releases + "/1.0")) == v1
+
+    fresh = run(capsys, **host.args("read", version="1.0"))["new_release"]
+    stage(capsys, host, fresh, "1.0")
+    assert sorted(os.listdir(host.releases + "/1.0")) == v1
+    assert run(capsys, **host.args("read"))["previous"] == "1.0"
+
+
+def test_absent_removes_a_release_but_never_the_current_one(capsys, host):
+    stage(capsys, host, "1.0", "1.0")
+    stage(capsys, host, "2.0", "2.0")
+    switch(host.path, host.releases, "2.0")
+    out = run(capsys, **host.args("absent", release="2.0"))
+    assert out["failed"] and "is the current one" in out["msg"] and os.path.isdir(host.releases + "/2.0")
+    out = run(capsys, check=True, **host.args("absent", release="1.0"))
+    assert out["changed"] and os.path.isdir(host.releases + "/1.0")
+    out = run(capsys, **host.args("absent", release="1.0"))
+    assert out["changed"] and [r["name"] for r in out["releases"]] == ["2.0"]
+    assert not run(capsys, **host.args("absent", release="1.0"))["changed"]
+
+
+def test_check_mode_of_each_staging_state_on_a_host_without_the_release(capsys, host, tmp_path):
+    """Each step in check mode reports what it would do although the step before it changed nothing."""
+    staged = tmp_path / "staged.conf"
+    staged.write_text("x = 1\n")
+    files = [dict(src=str(staged), dest=host.releases + "/1.0/conf/hello.conf", mode="0640")]
+    steps = [("prepare", dict(folders=[host.data + "/log"])), ("unpack", dict(package=host.package)),
+             ("install", dict(files=files, version="1.0", marker={"name": "hello"}))]
+    for state, more in steps:
+        out = run(capsys, check=True, **host.args(state, release="1.0", **more))
+        assert out["changed"] and not out.get("failed"), (state, out)
+    assert "bin/run.sh" in run(capsys, check=True, **host.args("unpack", release="1.0", package=host.package))["files"]
+    assert not os.path.exists(host.releases) and not os.path.exists(host.data)
+
+    evil = str(tmp_path / "evil.tar.gz")
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("release/target/conf")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(info)
+    out = run(capsys, check=True, **host.args("unpack", release="1.0", package=evil))
+    assert out["failed"] and "escapes release/" in out["msg"]
