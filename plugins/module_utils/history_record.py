@@ -253,7 +253,8 @@ class Recorder:
     the writer thread flushes every ``flush_interval`` seconds and at ``close``. With ``heartbeat`` (seconds), the
     writer also sets the task's ``heartbeat_at`` that often, so readers elsewhere can tell the run is alive.
     Write failures are kept as the first error text (shown once by the caller), the buffer is kept up to
-    ``max_buffer`` log rows, and the task is marked ``incomplete``. A fork of the process waits for a write in progress to end.
+    ``max_buffer`` log rows, and the task is marked ``incomplete``. A fork of the process waits for a write in
+    progress to end.
     """
 
     def __init__(self, open_store: t.Callable[[], HistoryStore], flush_interval: float = 1.0,

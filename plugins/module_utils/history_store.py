@@ -442,10 +442,10 @@ class HistoryStore:
         ids = [int(i) for i in task_ids]
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            rows = self._read("cannot read the host progress", "SELECT task_id, SUM(CASE WHEN status IN ('success', "
-                              "'failed', 'skipped', 'unreachable') THEN 1 ELSE 0 END) AS done, COUNT(*) AS selected "
-                              "FROM noops_task_hosts WHERE task_id IN (%s) GROUP BY task_id" % ", ".join("?" * len(chunk)),
-                              chunk)
+            sql = ("SELECT task_id, SUM(CASE WHEN status IN ('success', 'failed', 'skipped', 'unreachable') THEN 1 "
+                   "ELSE 0 END) AS done, COUNT(*) AS selected FROM noops_task_hosts WHERE task_id IN (%s) "
+                   "GROUP BY task_id" % ", ".join("?" * len(chunk)))
+            rows = self._read("cannot read the host progress", sql, chunk)
             out.update((int(r["task_id"]), (int(r["done"] or 0), int(r["selected"]))) for r in rows)
         return out
 
