@@ -17,7 +17,7 @@ from rich.text import Text
 
 from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.module_utils.history_control import (
-    ControlError, TASK_STATUSES, format_time,
+    ControlError, FINAL_HOST_STATUSES, TASK_STATUSES, format_time, shown_status,
 )
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
     RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
@@ -164,22 +164,39 @@ def select_by_service(tasks: t.Sequence[dict[str, t.Any]], query: str) -> list[d
 # --- handlers --------------------------------------------------------------------------------------------
 
 
+def with_shown_status(task: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The task as readers show it: a running or paused run whose controller is gone is ``interrupted``
+    (``status_reason`` says why); the status recorded stays in ``recorded_status``."""
+    status, why = shown_status(task)
+    if why:
+        task = dict(task, recorded_status=task["status"], status=status, status_reason=why)
+    return task
+
+
 def run_list(args: argparse.Namespace) -> int:
+    # Filters on the status and the service run in Python (the status shown depends on whether the run's
+    # controller is alive, the service filter is a tag query), so they see every task.
+    in_python = bool(args.service or args.status)
     with open_history(args) as store:
         try:
-            # The service filter runs in Python (tag queries), so it sees every task of that status.
-            tasks = store.list_tasks(status=args.status, limit=None if args.service or not args.limit else args.limit)
+            tasks = store.list_tasks(limit=None if in_python or not args.limit else args.limit)
+            progress = store.host_progress([task["id"] for task in tasks]) if tasks else {}
         except StoreError as e:
             raise CliError(str(e)) from e
+    tasks = [dict(with_shown_status(task), hosts_done=progress.get(task["id"], (0, 0))[0],
+                  hosts_selected=progress.get(task["id"], (0, 0))[1]) for task in tasks]
+    if args.status:
+        tasks = [task for task in tasks if task["status"] == args.status]
     if args.service:
         tasks = select_by_service(tasks, args.service)
-        if args.limit:
-            tasks = tasks[:args.limit]
+    if in_python and args.limit:
+        tasks = tasks[:args.limit]
     if args.json:
         return _json(tasks)
     table = Table(title="tasks in %s" % store.name, title_justify="left")
-    for col in ("id", "initiator", "service", "version", "started", "ended", "status", "control", "playbook"):
-        table.add_column(col, no_wrap=col in ("id", "started", "ended", "status"))
+    for col in ("id", "initiator", "service", "version", "started", "ended", "status", "hosts", "control",
+                "playbook"):
+        table.add_column(col, no_wrap=col in ("id", "started", "ended", "status", "hosts"))
     for task in tasks:
         status = _styled(task["status"])
         if task.get("incomplete"):
@@ -187,6 +204,7 @@ def run_list(args: argparse.Namespace) -> int:
         control = task.get("control") or "run"
         table.add_row(str(task["id"]), task["initiator"], task.get("service") or "-", task.get("version") or "-",
                       format_time(task["started_at"]), format_time(task.get("ended_at")), status,
+                      "%d/%d" % (task["hosts_done"], task["hosts_selected"]),
                       "-" if control == "run" else "%s by %s" % (control, task.get("control_by") or "?"),
                       task["playbook"])
     _console().print(table)
@@ -195,7 +213,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     with open_history(args) as store:
-        task = _task_or_fail(store, args.task_id)
+        task = with_shown_status(_task_or_fail(store, args.task_id))
         hosts = store.task_hosts(args.task_id)
     if args.json:
         return _json({"task": task, "hosts": hosts})
@@ -207,18 +225,26 @@ def run_show(args: argparse.Namespace) -> int:
     for h in hosts:
         counts[h["status"]] = counts.get(h["status"], 0) + 1
     control = task.get("control") or "run"
+    status = _styled(task["status"])
+    if task.get("status_reason"):
+        status.append(" (%s)" % task["status_reason"])
+    done = sum(1 for h in hosts if h["status"] in FINAL_HOST_STATUSES)
     for label, value in (
             ("task", str(task["id"])), ("initiator", task["initiator"]), ("service", task.get("service") or "-"),
             ("cluster", task.get("cluster") or "-"), ("version", task.get("version") or "-"),
             ("playbook", task["playbook"]), ("started", format_time(task["started_at"])),
-            ("ended", format_time(task.get("ended_at"))), ("status", _styled(task["status"])),
+            ("ended", format_time(task.get("ended_at"))), ("status", status),
             ("control", "-" if control == "run" and not task.get("control_by") else "%s (by %s at %s%s)" % (
                 control, task.get("control_by") or "?", format_time(task.get("control_at")),
                 ", %s" % task["control_reason"] if task.get("control_reason") else "")),
             ("hosts", ", ".join("%s %d" % kv for kv in sorted(counts.items())) or "-"),
+            ("progress", "%d / %d hosts done" % (done, len(hosts))),
             ("record", "incomplete (the store failed during the run)" if task.get("incomplete") else "complete"),
             ("controller", "%s pid %s" % (task.get("controller") or "?", task.get("pid") or "?"))):
         head.add_row(label, value)
+    if task.get("message"):
+        # The run's own failure, on the controller (a refused request, a lock held): no host is to blame.
+        head.add_row("error", Text(task["message"], style="red"))
     console.print(head)
     table = Table(title="hosts (%d)" % len(hosts), title_justify="left")
     for col in ("host", "status", "start", "end", "took", "release"):
@@ -256,7 +282,7 @@ def run_log(args: argparse.Namespace) -> int:
         text = row.get("message") or ""
         if row.get("output"):
             text = (text + "\n" if text else "") + row["output"]
-        table.add_row(format_time(row["at"])[11:], row.get("host") or "-", row.get("task_name") or "",
+        table.add_row(format_time(row["at"])[11:], row.get("host") or "(controller)", row.get("task_name") or "",
                       _styled(row["status"]), text)
     _console().print(table)
     return 0

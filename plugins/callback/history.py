@@ -140,8 +140,10 @@ import typing as t
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import final_status
-from ansible_collections.noops.platform.plugins.module_utils.lock import release_owned_by
+from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+    HEARTBEAT_INTERVAL, final_status,
+)
+from ansible_collections.noops.platform.plugins.module_utils.lock import process_start, release_owned_by
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.history_record import (
     HostProgress, Recorder, summarize_result,
@@ -158,6 +160,8 @@ RELEASE_FACT = "thor_current_release"
 # Ansible's per-host counters (AggregateStats) kept as each host's recap.
 STATS_COUNTS = ("ok", "changed", "failures", "skipped", "dark", "rescued", "ignored")
 _CLUSTER_FILE_LIMIT = 256 * 1024
+# Names a task is delegated to when it runs on the controller itself.
+_CONTROLLER_NAMES = frozenset(("localhost", "127.0.0.1", "::1"))
 
 
 def _result_data(result: t.Any) -> t.Mapping[str, t.Any]:
@@ -215,6 +219,8 @@ class CallbackModule(CallbackBase):
         self._previous_handlers: dict[int, t.Any] = {}
         self._broken = False
         self._plays_seen: set[t.Any] = set()
+        self._bypass: dict[str, bool] = {}
+        self._task_message: str | None = None
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -256,6 +262,34 @@ class CallbackModule(CallbackBase):
         except TypeError:
             name = role.get_name()
         return name.split(".")[-1] in self._progress_roles
+
+    def _on_controller(self, task: t.Any, data: t.Mapping[str, t.Any]) -> bool:
+        """Whether a result is the run's own work on the controller rather than work on its host.
+
+        Ansible reports such a result under a host of the play (the first one, or the first of the batch): a
+        task run once for the play and delegated to the controller (``run_once`` + ``delegate_to: localhost``),
+        or an action that bypasses the host loop (``pause``, ``add_host``, ``noops.platform.task_control``).
+        A task delegated to the controller for each host (not ``run_once``) stays that host's.
+        """
+        if self._bypasses_host_loop(task):
+            return True
+        if not getattr(task, "run_once", False):
+            return False
+        delegated = data.get("_ansible_delegated_vars")
+        address = delegated.get("ansible_host") if isinstance(delegated, dict) else None
+        return str(getattr(task, "delegate_to", None)) in _CONTROLLER_NAMES or str(address) in _CONTROLLER_NAMES
+
+    def _bypasses_host_loop(self, task: t.Any) -> bool:
+        action = str(getattr(task, "action", "") or "")
+        known = self._bypass.get(action)
+        if known is None:
+            known = False
+            with contextlib.suppress(Exception):
+                from ansible.plugins.loader import action_loader
+                plugin = action_loader.get(action, class_only=True, collection_list=getattr(task, "collections", None))
+                known = bool(getattr(plugin, "BYPASS_HOST_LOOP", False))
+            self._bypass[action] = known
+        return known
 
     def _learn_vars(self, data: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         """Remember secrets in ``data`` and return the recognised task fields it carries."""
@@ -395,8 +429,11 @@ class CallbackModule(CallbackBase):
             self._start(extra_vars, found)
         else:
             self._apply_fields(found)
-        for row in self._progress.add_hosts(h.name for h in hosts):
-            self._recorder.host(row)
+        # A play run once (the controller's checks and summary, written for "all" hosts so that --limit keeps it)
+        # does not make its hosts the run's: a host joins with a play on it, or with a result of its own.
+        if not getattr(play, "run_once", False):
+            for row in self._progress.add_hosts(h.name for h in hosts):
+                self._recorder.host(row)
         self._warn_once()
 
     def _start(self, extra_vars: t.Mapping[str, t.Any], found: t.Mapping[str, t.Any]) -> None:
@@ -408,11 +445,14 @@ class CallbackModule(CallbackBase):
             "started_at": time.time(),
             "controller": socket.gethostname(),
             "pid": os.getpid(),
+            # Readers tell a live run from a killed one by these (noops tasks shows a dead one as interrupted).
+            "pid_start": process_start(os.getpid()),
+            "heartbeat_at": time.time(),
         }
         fields.update({k: self._masker.scrub(v) for k, v in found.items() if k in ("service", "cluster", "version")})
         if found.get("cluster_file"):
             fields.update(self._read_cluster_file(found["cluster_file"]))
-        self._recorder = Recorder(self._open_store, flush_interval=self._flush_interval)
+        self._recorder = Recorder(self._open_store, flush_interval=self._flush_interval, heartbeat=HEARTBEAT_INTERVAL)
         task_id = self._recorder.start(fields)
         if task_id is not None:
             os.environ[TASK_ID_ENV] = str(task_id)
@@ -463,8 +503,16 @@ class CallbackModule(CallbackBase):
         no_log = bool(getattr(task, "no_log", False))
         message, output = summarize_result(data, no_log, self._tail, self._masker)
         progress = self._is_progress_task(task)
-        row = self._progress.result(host, outcome, progress, now, message=message if outcome in (
-            "failed", "unreachable") else None, release=release, skip=skip, counts=not cancelled)
+        if self._on_controller(task, data):
+            # The run's own work: logged without a host, and no host moves; its first failure (a refused request,
+            # a lock held, the rollout's own end) is the task's message.
+            if outcome == "failed" and not cancelled and self._task_message is None:
+                self._task_message = message
+                rec.update_task(message=message)
+            row, host = None, None
+        else:
+            row = self._progress.result(host, outcome, progress, now, message=message if outcome in (
+                "failed", "unreachable") else None, release=release, skip=skip, counts=not cancelled)
         if row:
             rec.host(row)
         rec.log({

@@ -646,6 +646,36 @@ def thor_vars(cluster: Cluster, version: str, package: str, force: bool) -> dict
 
 # --------------------------------------------------------------------------- the whole check
 
+def requested(doc: t.Any) -> dict[str, t.Any]:
+    """What a cluster.yml asks for, as far as it can be read even when other fields are bad: ``service`` (the
+    first well-formed ``jobs`` tag), ``name`` (a well-formed ``cluster.name``) and ``version`` (the module block's,
+    else ``cluster.version``, when well-formed); None for each that cannot be read. A refused request is still
+    recorded with the service and version it asked for."""
+    head = doc.get("cluster") if isinstance(doc, dict) else None
+    head = head if isinstance(head, dict) else {}
+    name = head.get("name")
+    name = name if isinstance(name, str) and NAME_RE.match(name) else None
+    block = doc.get(name) if name else None
+    block = block if isinstance(block, dict) else {}
+    version = None
+    for raw in (block.get("version"), head.get("version")):
+        if raw is not None:
+            try:
+                version = _version(raw)
+                break
+            except ValueError:
+                continue
+    service = None
+    jobs = head.get("jobs")
+    for item in [jobs] if isinstance(jobs, str) else jobs if isinstance(jobs, list) else []:
+        try:
+            service = Tag.parse(item).text
+            break
+        except (TagError, TypeError):
+            continue
+    return dict(service=service, name=name, version=version)
+
+
 class Prepared(t.NamedTuple):
     result: dict[str, t.Any]        # what odin_prepare returns (secrets only inside result["thor"]["thor_values"])
     problems: list[str]
@@ -669,8 +699,9 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
         return Prepared({}, problems)
     cluster, problems = parse_cluster(doc, source, base_dir, overrides)
     if cluster is None:
-        return Prepared({}, problems)
-    result: dict[str, t.Any] = dict(cluster=masked(doc), service=cluster.service, lock_name=cluster.lock_key)
+        return Prepared(requested(doc), problems)
+    result: dict[str, t.Any] = dict(requested(doc), cluster=masked(doc), lock_name=cluster.lock_key)
+    result.update(service=cluster.service, name=cluster.name)
 
     selected, query, host_problems = select_hosts(cluster, inventory)
     problems += host_problems

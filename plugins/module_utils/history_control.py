@@ -16,13 +16,22 @@ continued with ``noops tasks resume`` from any terminal, or under AWX where no t
 
 from __future__ import annotations
 
+import socket
+import time
 import typing as t
+
+from ansible_collections.noops.platform.plugins.module_utils.lock import pid_alive
 
 TASK_STATUSES = ("running", "paused", "success", "failed", "cancelled", "interrupted")
 ACTIVE_STATUSES = frozenset(("running", "paused"))
 FINAL_STATUSES = frozenset(TASK_STATUSES) - ACTIVE_STATUSES
 CONTROLS = ("run", "pause", "cancel")
 CONTROL_ACTIONS = {"pause": "pause", "resume": "run", "cancel": "cancel"}
+
+# A live run writes a heartbeat (heartbeat_at) this often, in seconds; a run on another host whose heartbeat is
+# older than HEARTBEAT_STALE seconds is taken as gone (a killed controller, a lost machine).
+HEARTBEAT_INTERVAL = 10.0
+HEARTBEAT_STALE = 120.0
 
 # deploying: a deploy's progress role works on the host; running: a run that is not a deploy (control.yml, any
 # playbook) works on it.
@@ -72,6 +81,41 @@ def control_request(task_id: int, status: str, control: str, action: str) -> str
     if action == "resume" and status != "paused" and control != "pause":
         raise ControlError("task %d is %s and not paused: nothing to resume" % (task_id, status))
     return CONTROL_ACTIONS[action]
+
+
+def controller_gone(task: t.Mapping[str, t.Any], hostname: str | None = None, now: float | None = None,
+                    alive: t.Callable[[int, str | None], bool] = pid_alive,
+                    stale_after: float = HEARTBEAT_STALE) -> str | None:
+    """Why the controller of a running or paused task is gone, or None when it is alive or cannot be judged.
+
+    On the controller's own host (``controller`` equals ``hostname``, default this host) the run is alive while
+    its process ``pid`` is, with the same start time (``pid_start``, so a reused pid does not count). From another
+    host only the heartbeat tells: older than ``stale_after`` seconds is gone; a record without one (written by
+    an older noops) cannot be judged.
+    """
+    hostname = socket.gethostname() if hostname is None else hostname
+    controller, pid = task.get("controller"), task.get("pid")
+    if controller and controller == hostname and isinstance(pid, int) and pid > 0:
+        if alive(pid, task.get("pid_start") or None):
+            return None
+        return "its controller (pid %d on %s) has ended" % (pid, controller)
+    beat = task.get("heartbeat_at")
+    if beat is None:
+        return None
+    age = (time.time() if now is None else now) - float(beat)
+    if age > stale_after:
+        return "no heartbeat from its controller (pid %s on %s) for %d s" % (pid or "?", controller or "?", age)
+    return None
+
+
+def shown_status(task: t.Mapping[str, t.Any], **kwargs: t.Any) -> tuple[str, str | None]:
+    """(status, why) as readers show a task: a running or paused task whose controller is gone is interrupted."""
+    status = str(task.get("status") or "")
+    if status in ACTIVE_STATUSES:
+        gone = controller_gone(task, **kwargs)
+        if gone:
+            return "interrupted", gone
+    return status, None
 
 
 def final_status(failed: bool, cancelled: bool, interrupted: bool) -> str:

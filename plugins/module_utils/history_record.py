@@ -276,15 +276,19 @@ class Recorder:
     """Buffers one task's record and writes it from a background thread.
 
     The playbook thread calls ``update_task``/``host``/``log`` (a dict update or list append under a lock);
-    the writer thread flushes every ``flush_interval`` seconds and at ``close``. Write failures are kept as
-    the first error text (shown once by the caller), the buffer is kept up to ``max_buffer`` log rows, and
-    the task is marked ``incomplete``. A fork of the process waits for a write in progress to end.
+    the writer thread flushes every ``flush_interval`` seconds and at ``close``. With ``heartbeat`` (seconds), the
+    writer also sets the task's ``heartbeat_at`` that often, so readers elsewhere can tell the run is alive.
+    Write failures are kept as the first error text (shown once by the caller), the buffer is kept up to
+    ``max_buffer`` log rows, and the task is marked ``incomplete``. A fork of the process waits for a write in
+    progress to end.
     """
 
     def __init__(self, open_store: t.Callable[[], HistoryStore], flush_interval: float = 1.0,
-                 max_buffer: int = 200_000) -> None:
+                 max_buffer: int = 200_000, heartbeat: float | None = None) -> None:
         self._open_store = open_store
         self._interval = flush_interval
+        self._heartbeat = heartbeat
+        self._last_beat = time.monotonic()
         self._max = max_buffer
         self._cond = threading.Condition()
         self._fields: dict[str, t.Any] = {}
@@ -384,6 +388,10 @@ class Recorder:
         with self._cond:
             fields, hosts, logs = self._fields, self._hosts, self._logs
             self._fields, self._hosts, self._logs = {}, {}, []
+            closing = self._closing
+        if self._heartbeat and not closing and time.monotonic() - self._last_beat >= self._heartbeat:
+            fields.setdefault("heartbeat_at", time.time())
+            self._last_beat = time.monotonic()
         if not (fields or hosts or logs or self._create):
             return True
         with self._io_lock:

@@ -24,7 +24,7 @@ import time
 import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import (
-    ACTIVE_STATUSES, ControlError, control_request, TASK_STATUSES,
+    ACTIVE_STATUSES, ControlError, control_request, controller_gone, TASK_STATUSES,
 )
 
 DSN_ENV = "NOOPS_HISTORY_DSN"
@@ -144,6 +144,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE noops_task_hosts ADD COLUMN rescued INTEGER",
         "ALTER TABLE noops_task_hosts ADD COLUMN ignored INTEGER",
     ]),
+    (4, "the run's own failure and its controller's liveness (process start time, heartbeat)", [
+        "ALTER TABLE noops_tasks ADD COLUMN message TEXT",
+        "ALTER TABLE noops_tasks ADD COLUMN pid_start TEXT",
+        "ALTER TABLE noops_tasks ADD COLUMN heartbeat_at {real}",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -154,7 +159,7 @@ _TYPES = {
 
 TASK_FIELDS = ("playbook", "initiator", "service", "cluster", "version", "status", "started_at", "ended_at",
                "incomplete", "cluster_file", "cluster_yml", "controller", "pid",
-               "control", "control_by", "control_at", "control_reason")
+               "control", "control_by", "control_at", "control_reason", "message", "pid_start", "heartbeat_at")
 # A host's recap, as Ansible's PLAY RECAP prints it; NULL for a host Ansible has no stats for.
 RECAP_FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message") + RECAP_FIELDS
@@ -379,6 +384,9 @@ class HistoryStore:
             task = self._get_task(task_id)
             if task is None:
                 raise KeyError(task_id)
+            gone = controller_gone(task) if task["status"] in ACTIVE_STATUSES else None
+            if gone:
+                raise ControlError("task %d is interrupted: %s; nothing to %s" % (task_id, gone, action))
             control = control_request(task_id, task["status"], task["control"], action)
             self._execute("UPDATE noops_tasks SET control = ?, control_by = ?, control_at = ?, control_reason = ? "
                           "WHERE id = ?", (control, by, time.time(), reason, task_id))
@@ -438,6 +446,19 @@ class HistoryStore:
         return self._read("cannot read the hosts of task %d" % task_id,
                           "SELECT %s FROM noops_task_hosts WHERE task_id = ? ORDER BY started_at IS NULL, "
                           "started_at, host" % ", ".join(HOST_FIELDS), (task_id,))
+
+    def host_progress(self, task_ids: t.Sequence[int]) -> dict[int, tuple[int, int]]:
+        """Task id -> (hosts done: success, failed, skipped or unreachable; hosts selected) of those tasks."""
+        out: dict[int, tuple[int, int]] = {}
+        ids = [int(i) for i in task_ids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            sql = ("SELECT task_id, SUM(CASE WHEN status IN ('success', 'failed', 'skipped', 'unreachable') THEN 1 "
+                   "ELSE 0 END) AS done, COUNT(*) AS selected FROM noops_task_hosts WHERE task_id IN (%s) "
+                   "GROUP BY task_id" % ", ".join("?" * len(chunk)))
+            rows = self._read("cannot read the host progress", sql, chunk)
+            out.update((int(r["task_id"]), (int(r["done"] or 0), int(r["selected"]))) for r in rows)
+        return out
 
     def task_log(self, task_id: int, host: str | None = None) -> list[dict[str, t.Any]]:
         sql = "SELECT %s FROM noops_task_log WHERE task_id = ?" % ", ".join(("id",) + LOG_FIELDS)

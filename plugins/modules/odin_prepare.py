@@ -143,15 +143,24 @@ service:
   description:
     - The job tag being deployed (the first of C(cluster.jobs)), spelled as in cluster.yml.
     - Tags compare whatever the order of their pairs; the spelling is kept for templates, the history and reports.
-  returned: when the file could be read
+    - Also when the request is refused, as far as the file can be read (the first well-formed jobs tag); null when
+      none can be read.
+  returned: when the file could be parsed as YAML
   type: str
+name:
+  description: The cluster's name (C(cluster.name)); null when it is missing or malformed.
+  returned: when the file could be parsed as YAML
+  type: str
+  sample: dch
 lock_name:
   description: The service cluster's lock key for M(noops.platform.deploy_lock), its sorted canonical job tags.
   returned: when the file could be read
   type: str
 version:
-  description: The release version (the module block's, else C(cluster.version), else the built commit).
-  returned: when the file could be read
+  description:
+    - The release version (the module block's, else C(cluster.version), else the built commit).
+    - Also when the request is refused, as far as the file can be read; null when no well-formed version is given.
+  returned: when the file could be parsed as YAML
   type: str
   sample: "93043"
 package:

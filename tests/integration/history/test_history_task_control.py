@@ -1,5 +1,6 @@
 """Pause, resume and cancel a running rollout from another process, through noops.platform.task_control."""
 
+import contextlib
 import os
 import signal
 import time
@@ -130,3 +131,58 @@ def test_without_the_callback_control_warns_and_the_run_goes_on(runner):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "no task on record" in out
+
+
+@pytest.mark.parametrize("state", ["running", "paused"])
+def test_a_killed_run_shows_interrupted_and_refuses_control(runner, state):
+    # Killed while a batch deploys (a long step) or while held by a pause_step pause.
+    play = ROLLOUT % PAUSE_STEP if state == "paused" else (ROLLOUT % "").replace("sleep 0.5", "sleep 30")
+    proc = runner.start(runner.playbook(play), hosts=2)
+    workers = []
+    try:
+        task_id = runner.wait_for(lambda s: _task_id(s), "the task on record", proc=proc)
+        runner.wait_for(lambda s: s.get_task(task_id)["status"] == state, "the run %s" % state, proc=proc)
+        workers = _descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGKILL)  # the controller dies without a word: no handler, no atexit
+        proc.wait()
+        _assert_interrupted(runner, task_id, proc.pid, state)
+    finally:
+        _stop(proc)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid):
+    """The processes under ``pid``: Ansible's workers start sessions of their own, out of reach of killpg."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                stat = f.read()
+            children.setdefault(int(stat[stat.rfind(b")") + 2:].split()[1]), []).append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo.extend(children.get(child, []))
+    return out
+
+
+def _assert_interrupted(runner, task_id, pid, state):
+    import json
+    listed = runner.noops("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(t["id"], t["status"]) for t in json.loads(listed.stdout)] == [(task_id, "interrupted")]
+    shown = runner.noops("show", str(task_id))
+    assert "interrupted (its controller (pid %d on " % pid in shown.stdout, shown.stdout
+    for action in ("pause", "cancel", "resume"):
+        refused = runner.noops(action, str(task_id))
+        assert refused.returncode == 1, (action, refused.stdout)
+        assert "task %d is interrupted: its controller (pid %d on " % (task_id, pid) in refused.stderr
+    with runner.store() as store:
+        assert store.get_task(task_id)["control"] == ("pause" if state == "paused" else "run")

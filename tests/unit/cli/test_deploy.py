@@ -151,6 +151,18 @@ CASES = [
            res={"msg": "1 of 2 hosts did not deploy 2.0.0: b"})], ("thor",),
      {"a": ("success", "", ""), "b": ("skipped", "", "already at this version")},
      {"request_errors": ["1 of 2 hosts did not deploy 2.0.0: b"], "target_groups": {"odin_targets"}}),
+    ("the-failed-host-fails-on-itself-in-the-last-play", [
+        added("a", "b"), ev("playbook_on_play_start") | {"event_data": {"play_pattern": "odin_targets"}},
+        thor("a"), record("a", "success"), thor("b"),
+        thor("b", "Report the failure", "runner_on_failed", {"msg": "thor: deploy of hello 2.0.0 failed at Start"}),
+        record("b", "failed"),
+        ev("playbook_on_play_start") | {"event_data": {"play_pattern": "all"}},
+        ev("runner_on_ok", "a", "Show the result per host", action="ansible.builtin.debug", res={"msg": {}}),
+        ev("playbook_on_play_start") | {"event_data": {"play_pattern": "odin_targets"}},
+        ev("runner_on_failed", "b", "Fail a host that did not deploy", action="ansible.builtin.fail",
+           res={"msg": "thor: deploy of hello 2.0.0 failed at Start"}), STATS], ("thor",),
+     {"a": ("success", "", ""), "b": ("failed", "", "thor: deploy of hello 2.0.0 failed at Start")},
+     {"request_errors": []}),
     ("pid-of-ansible-playbook", [ev("playbook_on_start", pid=4321)], ("thor",), {}, {"pid": 4321}),
 ]
 

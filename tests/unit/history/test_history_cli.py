@@ -121,3 +121,55 @@ def test_dsn_from_ansible_cfg(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ANSIBLE_CONFIG", str(cfg))
     assert _json(capsys, ["tasks", "list", "--json"]) == []
     assert (tmp_path / "from-cfg.db").exists()
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel", "resume"])
+def test_a_run_whose_controller_is_gone_is_interrupted_and_refuses_control(store_dsn, capsys, action):
+    import os
+    import socket
+
+    from ansible_collections.noops.platform.plugins.module_utils.lock import process_start
+    with HistoryStore(store_dsn) as store:
+        # This process's pid with another start time: the run that had it has ended (the pid was reused).
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", status="paused" if action == "resume"
+                                else "running", started_at=2000.0, controller=socket.gethostname(), pid=os.getpid(),
+                                pid_start=str(int(process_start(os.getpid()) or 0) + 1))
+    listed = {t["id"]: t["status"] for t in _json(capsys, ["tasks", "list", "--json"])}
+    assert listed[tid] == "interrupted"
+    assert [t["id"] for t in _json(capsys, ["tasks", "list", "--json", "--status", "interrupted"])] == [tid]
+    assert tid not in [t["id"] for t in _json(capsys, ["tasks", "list", "--json", "--status", "running"])]
+    assert main(["tasks", "show", str(tid)]) == 0
+    assert "interrupted" in capsys.readouterr().out
+    assert main(["tasks", action, str(tid)]) == 1
+    err = capsys.readouterr().err
+    assert "task %d is interrupted: its controller (pid %d on %s) has ended" % (tid, os.getpid(),
+                                                                                 socket.gethostname()) in err
+    with HistoryStore(store_dsn) as store:
+        assert store.get_task(tid)["control"] == "run"
+
+
+def test_a_live_run_still_takes_control(store_dsn, capsys):
+    import os
+    import socket
+
+    from ansible_collections.noops.platform.plugins.module_utils.lock import process_start
+    with HistoryStore(store_dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", status="running", started_at=2000.0,
+                                controller=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()))
+    assert {t["id"]: t["status"] for t in _json(capsys, ["tasks", "list", "--json"])}[tid] == "running"
+    assert main(["tasks", "pause", str(tid)]) == 0
+
+
+def test_progress_is_hosts_done_of_hosts_selected(store_dsn, capsys):
+    with HistoryStore(store_dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", status="failed", started_at=3000.0)
+        store.write_batch(tid, {"message": "cluster.yml: hello.pkg_url: \"gopher://x\": scheme must be http"},
+                          [{"host": "a", "status": "success"}, {"host": "b", "status": "failed"},
+                           {"host": "c", "status": "pending"}], ())
+    listed = {t["id"]: (t["hosts_done"], t["hosts_selected"]) for t in _json(capsys, ["tasks", "list", "--json"])}
+    assert listed[tid] == (2, 3)
+    assert listed[1] == (2, 2)
+    assert main(["tasks", "show", str(tid)]) == 0
+    out = capsys.readouterr().out
+    assert "2 / 3 hosts done" in out
+    assert 'error       cluster.yml: hello.pkg_url: "gopher://x": scheme must be http' in out

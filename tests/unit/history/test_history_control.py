@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils.history_control import (
-    ControlError, decide, final_status, host_transition,
+    ControlError, controller_gone, decide, final_status, host_transition, shown_status,
 )
 
 
@@ -85,3 +85,36 @@ def test_decide(row, action, fragment):
     assert fragment in d.message
     if row.get("control_reason"):
         assert d.message.endswith(": check lg")
+
+
+HERE, THERE = "ctl-a", "ctl-b"
+
+
+def _alive(pid, start):
+    """pid 100 runs (started at tick 555); every other pid has ended."""
+    return pid == 100 and start in (None, "555")
+
+
+@pytest.mark.parametrize("task, gone", [
+    ({"controller": HERE, "pid": 100, "pid_start": "555", "heartbeat_at": 0.0}, None),      # same host: pid decides
+    ({"controller": HERE, "pid": 100, "pid_start": "777"}, "its controller (pid 100 on ctl-a) has ended"),  # reused
+    ({"controller": HERE, "pid": 101, "pid_start": "555", "heartbeat_at": 995.0},
+     "its controller (pid 101 on ctl-a) has ended"),                                       # killed, fresh beat
+    ({"controller": HERE, "pid": 100}, None),                                               # older record: pid only
+    ({"controller": THERE, "pid": 100, "heartbeat_at": 990.0}, None),                     # other host: fresh beat
+    ({"controller": THERE, "pid": 100, "heartbeat_at": 800.0},
+     "no heartbeat from its controller (pid 100 on ctl-b) for 200 s"),
+    ({"controller": THERE, "pid": 100}, None),                                              # no beat: cannot judge
+    ({}, None),
+], ids=["same-host-alive", "same-host-pid-reused", "same-host-killed", "same-host-old-record",
+        "other-host-fresh", "other-host-stale", "other-host-old-record", "nothing-known"])
+def test_controller_gone(task, gone):
+    assert controller_gone(task, hostname=HERE, now=1000.0, alive=_alive) == gone
+
+
+@pytest.mark.parametrize("status, shown", [
+    ("running", "interrupted"), ("paused", "interrupted"), ("success", "success"), ("failed", "failed"),
+])
+def test_a_task_whose_controller_is_gone_shows_interrupted(status, shown):
+    task = {"status": status, "controller": HERE, "pid": 101}
+    assert shown_status(task, hostname=HERE, alive=_alive)[0] == shown

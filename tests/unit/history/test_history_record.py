@@ -296,3 +296,20 @@ def test_a_fork_never_catches_the_writer_half_way(tmp_path):
     assert done and os.waitstatus_to_exitcode(status) == 0
     with HistoryStore(db) as store:
         assert store.get_task(task_id)["status"] == "paused"  # the child's write (this store's writes skip fields)
+
+
+def test_recorder_beats_while_the_run_is_quiet(tmp_path):
+    db = str(tmp_path / "h.db")
+    rec = Recorder(lambda: HistoryStore(db), flush_interval=0.05, heartbeat=0.1)
+    task_id = rec.start({"playbook": "p.yml", "initiator": "ann", "heartbeat_at": 1.0})
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with HistoryStore(db) as store:
+                beat = store.get_task(task_id)["heartbeat_at"]
+            if beat > time.time() - 5:
+                break
+            time.sleep(0.05)
+        assert beat > time.time() - 5  # nothing to write, yet the heartbeat moves
+    finally:
+        assert rec.close({"status": "success", "ended_at": 3.0}, timeout=10)

@@ -271,3 +271,15 @@ def test_two_writers_at_once(dsn):
             for tid in ids:
                 assert len(store.task_log(tid)) == 10
                 assert store.get_task(tid)["playbook"] == name
+
+
+def test_host_progress_and_the_run_fields(dsn):
+    with HistoryStore(dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", pid_start="4242", heartbeat_at=5.0)
+        store.write_batch(tid, {"message": "lock held", "heartbeat_at": 6.0},
+                          [{"host": h, "status": s} for h, s in (("a", "success"), ("b", "pending"), ("c", "failed"))],
+                          ())
+        empty = store.create_task(playbook="deploy.yml", initiator="ann")
+        assert store.host_progress([tid, empty]) == {tid: (2, 3)}
+        task = store.get_task(tid)
+        assert (task["message"], task["pid_start"], task["heartbeat_at"]) == ("lock held", "4242", 6.0)

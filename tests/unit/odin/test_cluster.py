@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.noops.platform.plugins.module_utils.cluster import (
-    InventoryHost, apply_limit, check_package_needs, load_cluster_text, masked, parse_cluster, problem, redact_url,
+    InventoryHost, apply_limit, check_package_needs, load_cluster_text, masked, parse_cluster, prepare, problem, redact_url,
     host_jobs, resolve_rollout, select_hosts, show, thor_vars,
 )
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
@@ -287,3 +287,26 @@ def test_jobs_keep_the_spelling_of_cluster_yml(jobs, service, per_host, query, l
     assert (cluster.service, thor_vars(cluster, "1", "p.tar.gz", False)["thor_job"], used_query, cluster.lock_key) \
         == (service, service, query, lock_key)
     assert host_jobs(cluster, INVENTORY, selected) == per_host
+
+
+SERVICE = JOB  # the jobs tag as cluster.yml spells it, as the history records it
+
+
+@pytest.mark.parametrize("changes, asked", [
+    ({"dch.pkg_url": "gopher://x/y.tgz"}, (SERVICE, "dch", "93043")),
+    ({"dch.pkg_url": "file:///nonexistent/dch.tar.gz"}, (SERVICE, "dch", "93043")),
+    ({"dch.path": "relative", "dch.pkg_sha256": 42, "cluster.env": DELETE}, (SERVICE, "dch", "93043")),
+    ({"dch.version": DELETE}, (SERVICE, "dch", "1.0.0.1")),
+    ({"cluster.name": "no such block"}, (SERVICE, None, "1.0.0.1")),
+    ({"dch": DELETE}, (SERVICE, "dch", "1.0.0.1")),
+    ({"cluster.jobs": ["bad tag ,,", JOB]}, (SERVICE, "dch", "93043")),
+    ({"dch.version": "bad version!", "cluster.jobs": DELETE}, (None, "dch", "1.0.0.1")),
+], ids=["bad-url", "download-refused", "several-bad-fields", "cluster-version", "bad-name", "no-module-block",
+        "first-job-malformed", "bad-version-no-jobs"])
+def test_a_refused_request_still_names_what_was_asked(tmp_path, changes, asked):
+    path = tmp_path / "cluster.yml"
+    # (No download: a package URL that is there would be fetched.)
+    path.write_text(yaml.safe_dump(variant({"dch.pkg_url": "file:///nonexistent/dch.tar.gz", **changes})))
+    prepared = prepare(str(path), [], {"all": []}, cache_dir=str(tmp_path / "cache"))
+    assert prepared.problems
+    assert (prepared.result.get("service"), prepared.result.get("name"), prepared.result.get("version")) == asked
