@@ -89,6 +89,8 @@ class Backend:
     since = 0.0
     # Whether "starting" may hide a program that already ended (god: up, but its pid is gone).
     starting_tells = False
+    # Whether facts() tells every exit since Frigga acted, with its status (supervisord's log).
+    exit_known = False
 
     def facts(self, name):
         """The supervisor's own account of the program's last run: ``exit`` (status, or None when unknown),
@@ -143,8 +145,11 @@ class Backend:
     def daemonized(self, name, current, pid, facts):
         """A program that put itself in the background: its command ended (status 0 where the supervisor knows
         it) while processes it started live on. Stops the program and those processes; the message, or None."""
-        if current == "stopping" or facts.get("exit") not in (0, None) or facts.get("spawn_error"):
-            return None  # an exit status other than 0 is a crash, not a program that went to the background
+        # An exit status other than 0 is a crash, not a program that went to the background; where the supervisor
+        # knows exit statuses (supervisord), only an exit 0 since we acted counts.
+        if current == "stopping" or facts.get("spawn_error") or \
+                facts.get("exit") != 0 and (self.exit_known or facts.get("exit") is not None):
+            return None
         strays = self.leftovers(name, pid)
         if not strays:
             return None
@@ -301,6 +306,7 @@ class Supervisord(Backend):
     """supervisord through its XML-RPC interface (what supervisorctl does, without a Python start per call)."""
 
     kind = "supervisord"
+    exit_known = True
 
     def __init__(self, module, layout, options):
         super().__init__(module, layout, options)
