@@ -10,7 +10,8 @@ short_description: One line saying what failed in a failed task's result, secret
 version_added: 0.1.0
 author: noops maintainers (!UNKNOWN)
 description:
-  - Returns the result's C(msg) followed by what a command module does not put in it - C(command: ...),
+  - >-
+    Returns the result's C(msg) followed by what a command module does not put in it - C(command: ...),
     C(exit status N), C(stderr: ...) (its last 5 lines; the last lines of stdout when stderr is empty) - a crashed
     module's output, and the failed items of a loop. A C(no_log) result gives C(output hidden (no_log)).
   - Values of secret-looking keys (C(db_passwd), C(api_token), ...) found in O(secrets) are replaced by
@@ -35,7 +36,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The line, e.g. C(non-zero return code; command: ./migrate.sh; exit status 3; stderr: no database).
+  description: "The line, e.g. C(non-zero return code; command: ./migrate.sh; exit status 3; stderr: no database)."
   type: str
 """
 

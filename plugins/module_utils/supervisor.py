@@ -417,8 +417,8 @@ def intent_mismatches(intent: dict, reading: dict) -> list:
         elif key == "environment":
             for var in sorted(set(wanted) | set(got or {})):
                 if (got or {}).get(var) != wanted.get(var):
-                    out.append("environment.%s: %r, but supervisord reads %r" % (var, wanted.get(var),
-                                                                              (got or {}).get(var)))
+                    out.append("environment.%s: %r, but supervisord reads %r"
+                               % (var, wanted.get(var), (got or {}).get(var)))
         elif got != wanted:
             out.append("%s: %r, but supervisord reads %r" % (key, wanted, got))
     return out
