@@ -78,12 +78,36 @@ def one_line(text: t.Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _result_message(res: t.Mapping[str, t.Any]) -> str:
+# A failure's message carries what failed (command, exit status, last log or stderr lines): keep that much.
+FAILURE_LIMIT = 1500
+
+
+def _result_message(res: t.Mapping[str, t.Any], masker: t.Any = None) -> str:
+    if res.get("failed"):
+        from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure
+        return one_line(describe_failure(res, masker), FAILURE_LIMIT)
     for key in ("msg", "reason", "stderr", "module_stderr", "stdout"):
         value = res.get(key)
         if value:
-            return one_line(value)
-    return "failed" if res.get("failed") else ""
+            text = one_line(value, FAILURE_LIMIT)
+            return (masker.scrub(text) or text) if masker is not None else text
+    return ""
+
+
+def secrets_masker(extravars: t.Mapping[str, t.Any]) -> t.Any:
+    """A Masker (history_mask) that knows the secrets of the run: secret-looking extra vars and the values of
+    secret-looking keys in the cluster file it names."""
+    from ansible_collections.noops.platform.plugins.module_utils.failure import masker_for
+    docs: list[t.Any] = [dict(extravars)]
+    path = extravars.get("cluster_file")
+    if path:
+        import yaml
+        try:
+            with open(str(path), encoding="utf-8") as handle:
+                docs.append(yaml.safe_load(handle))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            pass  # the playbook reports an unreadable cluster file itself
+    return masker_for(*docs)
 
 
 def _added_hosts(res: t.Mapping[str, t.Any]) -> list[tuple[str, list[str]]]:
@@ -129,6 +153,7 @@ class RolloutTracker:
         self.target_groups: set[str] = set()
         self.in_targets = True
         self.working = "deploying" if self.progress_roles else "running"
+        self.masker: t.Any = None  # history_mask.Masker for the messages shown (secrets_masker)
 
     # -- rows
 
@@ -194,9 +219,9 @@ class RolloutTracker:
             self._failed(host, res)
         elif kind == "runner_on_unreachable" and host:
             if host in self.rows and self.in_targets:
-                self._move(self.rows[host], "unreachable", _result_message(res))
+                self._move(self.rows[host], "unreachable", _result_message(res, self.masker))
             else:
-                self.request_errors.append("%s: unreachable: %s" % (host, _result_message(res)))
+                self.request_errors.append("%s: unreachable: %s" % (host, _result_message(res, self.masker)))
         elif kind == "playbook_on_stats":
             self.stats = {k: data.get(k) or {} for k in ("failures", "dark", "ok", "skipped", "changed")}
             for name in self.stats["dark"]:
@@ -266,7 +291,7 @@ class RolloutTracker:
             self._move(row, "success")
 
     def _failed(self, host: str, res: t.Mapping[str, t.Any]) -> None:
-        message = _result_message(res)
+        message = _result_message(res, self.masker)
         if res.get("noops_cancelled"):
             # task_control failed the batch on purpose: the hosts of that batch were not touched.
             self.cancelled = message
@@ -279,7 +304,9 @@ class RolloutTracker:
             else:
                 self._move(row, "failed", message)
         else:
-            self.request_errors.extend(line for line in str(res.get("msg") or message).splitlines() if line.strip())
+            text = str(res.get("msg") or message)
+            text = (self.masker.scrub(text) or text) if self.masker is not None else text
+            self.request_errors.extend(line for line in text.splitlines() if line.strip())
 
     # -- results
 
@@ -562,6 +589,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
     import ansible_runner
 
     tracker = RolloutTracker(spec.progress_roles, check=spec.check)
+    tracker.masker = secrets_masker(spec.extravars)
     dsn = history_dsn(ansible_config_path())
     envvars = runner_env(spec, dsn)  # before anything starts: it refuses an SSH control folder that cannot fit
     plain = (not sys.stdout.isatty()) if plain is None else plain

@@ -12,6 +12,7 @@ settings: timeout, god_port, pid_dir, supervisord_conf, log_lines.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -22,6 +23,7 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     instance_layout,
 )
 from ansible_collections.noops.platform.plugins.module_utils import supervisord_rpc as rpc
+from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, is_secret_key
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
     UP_STATES,
@@ -49,6 +51,8 @@ class FriggaError(Exception):
 
 LISTENER = "noops_crashloop"
 POLL = 0.25
+# What a program left behind gets this long after SIGTERM before SIGKILL.
+LEFTOVER_STOP_SECONDS = 5
 
 
 class Backend:
@@ -81,14 +85,114 @@ class Backend:
         raw, pid = statuses[name]
         return normalise(self.kind, raw), pid
 
+    # Set by Frigga before it acts: a start, stop or exit the supervisor reports from before this is not ours.
+    since = 0.0
+    # Whether "starting" may hide a program that already ended (god: up, but its pid is gone).
+    starting_tells = False
+    # Whether facts() tells every exit since Frigga acted, with its status (supervisord's log).
+    exit_known = False
+
+    def facts(self, name):
+        """The supervisor's own account of the program's last run: ``exit`` (status, or None when unknown),
+        ``spawn_error``, ``said`` (its description), ``started`` (epoch seconds of the last start, or None)."""
+        return {}
+
+    def gave_up(self, name, current, facts):
+        """True when the supervisor will not start the program again by itself (FATAL, a crash-loop stop)."""
+        return current == "fatal"
+
+    def leftovers(self, name, pid):
+        """Live processes the program started that the supervisor no longer tracks (not ``pid``'s tree)."""
+        return []
+
+    def log_lines(self, name, count):
+        """The last ``count`` lines of what the program wrote: its error log, else its log."""
+        labels = labels_of(self.config(name))
+        for log in (labels.get("err-log"), labels.get("log")):
+            if log:
+                lines = log_tail(self.module, self, name, log, count)
+                if lines:
+                    return lines
+        return log_tail(self.module, self, name, "", count)
+
+    def explain(self, name, facts=None):
+        """Why the program is not up, as "; "-joined clauses: command, exit status, spawn error, the supervisor's
+        words, the last log lines. Secrets (secret-looking environment entries and options) are masked."""
+        facts = self.facts(name) if facts is None else facts
+        labels = labels_of(self.config(name))
+        parts = []
+        if labels.get("command"):
+            parts.append("command: " + labels["command"])
+        if facts.get("ended"):
+            parts.append(facts["ended"])
+        elif facts.get("exit") is not None:
+            parts.append("exit status %s" % facts["exit"])
+        if facts.get("spawn_error"):
+            parts.append("spawn error: " + facts["spawn_error"])
+        if facts.get("said"):
+            parts.append("%s says: %s" % (self.kind, facts["said"]))
+        tail = [line for line in self.log_lines(name, 5) if line.strip()]
+        if tail:
+            parts.append("last log lines: " + " | ".join(tail[-5:]))
+        return mask_secrets("; ".join(parts), self.config(name))
+
+    def failure(self, name, what, current, pid=None, facts=None):
+        facts = self.facts(name) if facts is None else facts
+        why = self.explain(name, facts)
+        return "%s %s under %s: it is %s%s%s" % (
+            name, what, self.describe(), current, " (pid %s)" % pid if pid else "", ("; " + why) if why else "")
+
+    def daemonized(self, name, current, pid, facts):
+        """A program that put itself in the background: its command ended (status 0 where the supervisor knows
+        it) while processes it started live on. Stops the program and those processes; the message, or None."""
+        # An exit status other than 0 is a crash, not a program that went to the background; where the supervisor
+        # knows exit statuses (supervisord), only an exit 0 since we acted counts.
+        if current == "stopping" or facts.get("spawn_error") or \
+                facts.get("exit") != 0 and (self.exit_known or facts.get("exit") is not None):
+            return None
+        strays = self.leftovers(name, pid)
+        if not strays:
+            return None
+        if not self.module.check_mode:
+            self.halt(name)
+            stop_processes(strays, LEFTOVER_STOP_SECONDS)
+        labels = labels_of(self.config(name))
+        return mask_secrets(
+            "%s puts itself in the background under %s: its command%s ended%s while %d process(es) it started "
+            "live on (pids %s), which the supervisor cannot watch; they were stopped. Run the program in the "
+            "foreground (no daemon mode, no trailing '&', exec the program as the last step of the script)"
+            % (name, self.describe(), (" " + labels["command"]) if labels.get("command") else "",
+               " with exit status 0" if facts.get("exit") == 0 else "", len(strays),
+               " ".join(str(p) for p in strays[:10])), self.config(name))
+
+    def halt(self, name):
+        """Stop the program without waiting (the daemon check): the supervisor must not start more copies."""
+        self.stop(name)
+
     def wait(self, name, wanted, what, old_pid=None):
-        """Poll until the normalised state is in ``wanted`` (and the pid is not ``old_pid``); fail after the timeout."""
+        """Poll until the normalised state is in ``wanted`` (and the pid is not ``old_pid``); fail after the timeout.
+
+        While waiting for ``running``: fail at once when the supervisor has given up on the program, or when the
+        program put itself in the background; every failure says why (``explain``).
+        """
         deadline = time.time() + self.options["timeout"]
+        up = "running" in wanted
         while True:
             current, pid = self.state(name, self.status())
             if current in wanted and (old_pid is None or pid != old_pid):
                 return current, pid
+            if up and current not in ("running", "stopping") and (current != "starting" or self.starting_tells):
+                facts = self.facts(name)
+                daemon = self.daemonized(name, current, pid, facts)
+                if daemon:
+                    self.fail(daemon)
+                if self.gave_up(name, current, facts):
+                    self.fail(self.failure(name, "did not %s: %s gave up on it" % (what, self.kind), current,
+                                           pid, facts))
             if time.time() > deadline:
+                if up:
+                    self.fail(self.failure(name, "did not %s within %ss" % (what, self.options["timeout"]),
+                                           current, pid))
                 self.fail("%s did not %s within %ss under %s: it is %s"
                           % (name, what, self.options["timeout"], self.describe(), current))
             time.sleep(POLL)
@@ -163,15 +267,51 @@ class God(Backend):
         self.run("unmonitor", name)  # god would restart what we kill otherwise
         kill_tree(pid)
 
+    starting_tells = True
+
+    def pidfile(self, name):
+        return os.path.join(self.pid_dir, name + ".pid")
+
+    def facts(self, name):
+        # god cannot see exit codes; what it logged about the watch says why it stopped (flapping).
+        try:
+            said = [line.split(" -- : ", 1)[-1] for line in tail_lines(self.layout.get("log", ""), 200)
+                    if (" %s " % name) in line or ("%s [" % name) in line]
+        except OSError:
+            said = []
+        try:
+            started = os.stat(self.pidfile(name)).st_mtime
+        except OSError:
+            started = None
+        return {"said": " | ".join(said[-2:]), "started": started}
+
+    def gave_up(self, name, current, facts):
+        # The crash-loop rule unmonitors the watch: stopped after a start god made since we acted.
+        return current == "fatal" or (current == "stopped" and (facts.get("started") or 0) >= self.since)
+
+    def leftovers(self, name, pid):
+        last = read_pidfile(self.pidfile(name))
+        if not last or pid_alive(last):
+            return []
+        table = proc_table()
+        keep = set(process_tree(pid, table)) if pid else set()
+        # god setsid()s what it starts: what the ended command left keeps its group or session.
+        return [other for other in process_tree(last, table)[1:] if other not in keep and other != os.getpid()]
+
+    def halt(self, name):
+        self.run("unmonitor", name, check=False)
+
 
 class Supervisord(Backend):
     """supervisord through its XML-RPC interface (what supervisorctl does, without a Python start per call)."""
 
     kind = "supervisord"
+    exit_known = True
 
     def __init__(self, module, layout, options):
         super().__init__(module, layout, options)
         self.conf = options.get("supervisord_conf") or layout["main_conf"]
+        self.main_log = rpc.main_log(self.conf, layout.get("log", ""))
         try:
             self.rpc = rpc.Supervisord(*rpc.server_address(self.conf, layout.get("socket", "")))
         except rpc.RpcUnavailable as exc:
@@ -213,7 +353,19 @@ class Supervisord(Backend):
         self.call("removeProcessGroup", name, ok=(rpc.BAD_NAME,))
 
     def start(self, name):
-        self.call("startProcess", name, True, ok=(rpc.ALREADY_STARTED,))
+        # A program that fails to spawn or exits before startsecs: the wait that follows says why.
+        try:
+            self.rpc.call("supervisor.startProcess", name, True)
+        except rpc.RpcUnavailable as exc:
+            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
+        except rpc.Fault as fault:
+            if fault.faultCode in (rpc.NO_FILE, rpc.NOT_EXECUTABLE):
+                # checked before any spawn: supervisord will never start this command
+                current, pid = self.state(name, self.status())
+                facts = dict(self.facts(name), spawn_error=fault.faultString.split(": ", 1)[-1])
+                self.fail(self.failure(name, "cannot be started", current, pid, facts))
+            if fault.faultCode not in (rpc.ALREADY_STARTED, rpc.SPAWN_ERROR, rpc.ABNORMAL_TERMINATION):
+                self.fail("supervisord for %s: startProcess %s failed: %s" % (self.conf, name, fault.faultString))
 
     def stop(self, name):
         self.call("stopProcess", name, True, ok=(rpc.NOT_RUNNING,))
@@ -224,6 +376,63 @@ class Supervisord(Backend):
 
     def signal(self, name, sig):
         self.call("signalProcess", name, sig)
+
+    def facts(self, name):
+        try:
+            info = self.rpc.call("supervisor.getProcessInfo", name)
+        except (rpc.RpcUnavailable, rpc.Fault):
+            return {}
+        state = info.get("statename", "")
+        spawn_error = info.get("spawnerr") or ""
+        said = ""
+        if spawn_error.startswith(("Exited too quickly", "Bad exit code")):
+            # supervisord's words for an exit (before startsecs, or with an unexpected code), not a spawn failure
+            said, spawn_error = spawn_error, ""
+        # The exit status of an exit before startsecs is only in supervisord's log ("exited: NAME (exit status 3;
+        # not expected)"); getProcessInfo says 0 then.
+        try:
+            last = rpc.last_exit(tail_lines(self.main_log, 400), info.get("name", name), self.since)
+        except OSError:
+            last = None
+        if last is None and state == "EXITED":
+            last = (info.get("exitstatus"), "exit status %s" % info.get("exitstatus"))
+        return {"exit": last[0] if last else None, "ended": last[1] if last else "", "spawn_error": spawn_error,
+                "said": said, "started": info.get("start") or None}
+
+    def gave_up(self, name, current, facts):
+        # FATAL: startretries exhausted. STOPPED or EXITED after a start made since we acted: the crash-loop
+        # listener stopped it, or it ended and supervisord does not restart it (restart: on-failure).
+        return current == "fatal" or (current in ("stopped", "exited")
+                                      and (facts.get("started") or 0) >= int(self.since))
+
+    def leftovers(self, name, pid):
+        group, _sep, process = name.partition(":")
+        process = process or group
+        table = proc_table()
+        keep = set(process_tree(pid, table)) if pid else set()
+        urls = {self.rpc.url}
+        if self.rpc.url.startswith("unix://"):
+            urls.add("unix://" + os.path.realpath(self.rpc.url[len("unix://"):]))
+        marks = {"SUPERVISOR_PROCESS_NAME": process, "SUPERVISOR_GROUP_NAME": group, "SUPERVISOR_SERVER_URL": urls}
+        # supervisord puts these in the environment of what it starts; daemons keep them past fork and setsid.
+        return [other for other in sorted(table) if other not in keep and other != os.getpid()
+                and environ_has(other, marks)]
+
+    def halt(self, name):
+        self.call("stopProcess", name, True, ok=(rpc.NOT_RUNNING, rpc.BAD_NAME))
+
+    def log_lines(self, name, count):
+        lines = super().log_lines(name, count)
+        if lines:
+            return lines
+        for method in ("tailProcessStderrLog", "tailProcessStdoutLog"):
+            try:
+                text = self.rpc.call("supervisor." + method, name, 0, 4096)[0]
+            except (rpc.RpcUnavailable, rpc.Fault):
+                continue
+            if text.strip():
+                return text.splitlines()[-count:]
+        return []
 
     def nuke(self, name, pid):
         tree = freeze_tree(pid)
@@ -304,6 +513,15 @@ class Systemd(Backend):
     def signal(self, name, sig):
         self.run("kill", "--kill-whom=main", "--signal=SIG" + sig, name + ".service")
 
+    def facts(self, name):
+        args = ["show", "-pExecMainStatus", "-pExecMainCode", "-pResult", name + ".service"]
+        units = parse_systemctl_show(self.run(*args, check=False)[1])
+        unit = units[0] if units else {}
+        exited = unit.get("ExecMainCode") == "1"  # CLD_EXITED: ExecMainStatus is an exit status
+        result = unit.get("Result", "")
+        return {"exit": int(unit["ExecMainStatus"]) if exited and unit.get("ExecMainStatus", "").isdigit() else None,
+                "said": "" if result in ("", "success") else "result " + result}
+
     def nuke(self, name, pid):
         self.run("kill", "--signal=SIGSTOP", name + ".service")
         self.run("stop", "--no-block", name + ".service")
@@ -335,6 +553,72 @@ def kill_tree(pid, tree=None):
     deadline = time.time() + 5
     while any(pid_alive(member) for member in tree) and time.time() < deadline:
         time.sleep(0.05)
+
+
+def kill_pids(pids):
+    """SIGKILL processes that no supervisor tracks (what a program left behind), all frozen first."""
+    pids = [member for member in pids if member != os.getpid()]
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for member in pids:
+            try:
+                os.kill(member, sig)
+            except OSError:
+                pass
+    deadline = time.time() + 5
+    while any(pid_alive(member) for member in pids) and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def stop_processes(pids, timeout):
+    """SIGTERM, up to ``timeout`` seconds for them to end, then SIGKILL."""
+    for member in pids:
+        try:
+            os.kill(member, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.time() + timeout
+    while any(pid_alive(member) for member in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    alive = [member for member in pids if pid_alive(member)]
+    if alive:
+        kill_pids(alive)
+
+
+def environ_has(pid, marks):
+    """True when the environment of ``pid`` holds, for each NAME of ``marks``, one of its values (a set) or its
+    value (a string); False when it cannot be read."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            entries = set(handle.read().split(b"\0"))
+    except OSError:
+        return False
+    for key, values in marks.items():
+        values = {values} if isinstance(values, str) else values
+        if not any(("%s=%s" % (key, value)).encode() in entries for value in values):
+            return False
+    return pid_alive(pid)
+
+
+# An option or assignment whose name looks secret: --db-password=x, --token x, DB_PASSWD=x, 'API_KEY' => 'x'.
+# Tried at every word start (a lookahead), so "environment=DB_PASSWORD=..." is seen at both names.
+SECRET_OPTION_RE = re.compile(r"""(?<![\w-])(?=(?P<key>--?[A-Za-z][\w.-]*|['"]?[A-Za-z_][\w.-]*['"]?)"""
+                              r"""(?P<sep>\s*=>\s*|=|:\s*|\s+)(?P<value>'[^']*'|"[^"]*"|[^\s,;|]+))""")
+
+
+def mask_secrets(text, config_path=""):
+    """``text`` with secrets masked (history_mask's Masker): the values of secret-looking environment entries of
+    the process's config, and the values of secret-looking options and assignments in the text itself."""
+    masker = Masker()
+    try:
+        with open(config_path, encoding="utf-8", errors="replace") as handle:
+            config = handle.read(65536)
+    except (OSError, TypeError):
+        config = ""
+    for match in SECRET_OPTION_RE.finditer(config + "\n" + text):
+        key = match.group("key").strip("'\"-")
+        if is_secret_key(key) and (match.group("key").startswith("-") or not match.group("sep").isspace()):
+            masker.add_secret(match.group("value").strip("'\""))
+    return masker.scrub(text) or text
 
 
 class Frigga:
@@ -392,6 +676,7 @@ class Frigga:
         return True
 
     def apply(self, name, state):
+        self.backend.since = time.time()
         statuses = self.backend.status()
         current, pid = self.backend.state(name, statuses)
         check = self.module.check_mode
@@ -415,10 +700,16 @@ class Frigga:
                 self.backend.wait(name, ("stopped", "fatal", "exited"), "stop")
             return
         if state == "killed":
+            # What the program left behind (it put itself in the background) is part of it too.
+            strays = self.backend.leftovers(name, pid)
             if pid is not None:
                 self.act(name, "nuke", pid)
                 if not check:
                     self.backend.wait(name, ("stopped", "fatal", "exited"), "die")
+            if strays:
+                self.actions.append("%s:nuke-leftovers" % name)
+                if not check:
+                    kill_pids(strays)
             return
         known_before_load = current != "absent"
         loaded = self.ensure_loaded(name, statuses)
@@ -457,12 +748,12 @@ class Frigga:
         current, pid = self.backend.state(name, self.backend.status())
         if current == "running" and pid == before:
             return
-        labels = labels_of(self.backend.config(name))
-        tail = log_tail(self.module, self.backend, name, labels.get("log", ""),
-                        max(self.backend.options.get("log_lines", 0), 5))
-        msg = ("%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
-               % (name, seconds, self.backend.describe(), current, pid, before,
-                  ("; last log lines: " + " | ".join(tail[-5:])) if tail else ""))
+        facts = self.backend.facts(name)
+        msg = self.backend.daemonized(name, current, pid, facts)
+        if not msg:
+            why = self.backend.explain(name, facts)
+            msg = ("%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
+                   % (name, seconds, self.backend.describe(), current, pid, before, ("; " + why) if why else ""))
         raise FriggaError(msg, actions=self.actions, processes=report(self.module, self.backend, [name]))
 
     def reload_signal(self, name):

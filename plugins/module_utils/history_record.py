@@ -18,6 +18,7 @@ import time
 import typing as t
 import weakref
 
+from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure
 from ansible_collections.noops.platform.plugins.module_utils.history_control import host_transition
 from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
@@ -51,6 +52,9 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
     message = result.get("msg")
     if message is not None and not isinstance(message, str):
         message = "" if message is None else json.dumps(masker.mask(message), default=str, ensure_ascii=False)
+    if result.get("failed"):
+        # what failed: a command's argv, exit status and last stderr lines, not just "non-zero return code"
+        message = describe_failure(dict(result, msg=message))
     if not message and result.get("skip_reason"):
         message = str(result["skip_reason"])
     parts = []

@@ -11,8 +11,10 @@ agree on paths without passing each one around.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass, field
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401  # pylint: disable=unused-import
@@ -187,7 +189,7 @@ def warnings_for(spec: ProcessSpec) -> list:
 
 def labels(spec: ProcessSpec) -> list:
     """Header comment lines (without the comment character)."""
-    lines = [HEADER, "noops-name: " + spec.name, "noops-backend: " + spec.backend]
+    lines = [HEADER, "noops-name: " + spec.name, "noops-backend: " + spec.backend, "noops-command: " + spec.command]
     if spec.version:
         lines.append("noops-version: " + spec.version)
     lines.append("noops-reload-signal: " + spec.reload_signal)
@@ -321,16 +323,131 @@ def sh_single(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def render_supervisord(spec: ProcessSpec) -> str:
+# supervisord's config parser (Python's configparser, as supervisor sets it up) ends a value at a ";" or "#" that
+# follows whitespace: "command=sh -c 'a ; b'" would run "sh -c 'a". A shell-quoted command closes and reopens its
+# quotes there ('a '';b' is the same word to sh and to supervisord's shlex.split), so no whitespace is left in front.
+INI_COMMENT_PREFIXES = (";", "#")
+
+
+def ini_command(command: str) -> str:
+    """``command`` for a supervisord value: ``%`` escaped, and ``''`` before every ``;``/``#`` that follows
+    whitespace (only ever inside a single-quoted shell word here; elsewhere the read-back check refuses it)."""
+    out = []
+    for index, char in enumerate(command):
+        if char in INI_COMMENT_PREFIXES and index > 0 and command[index - 1].isspace():
+            out.append("''")
+        out.append(char)
+    return ini_value("".join(out))
+
+
+def supervisord_command(spec: ProcessSpec) -> str:
+    """The command line supervisord is given (before ini escaping): the shell for shell characters, prlimit."""
     command = spec.command
     if needs_shell(command):
         command = "/bin/sh -c " + sh_single(command)
     if spec.memory_max:
         # supervisord has no memory control; an address-space rlimit is the nearest thing it can exec.
         command = "prlimit --as=%d -- %s" % (spec.memory_max, command)
+    return command
+
+
+def supervisord_intent(spec: ProcessSpec) -> dict:
+    """What supervisord must read back from the program file: the argv it executes, and the other values."""
+    argv = ["/bin/sh", "-c", spec.command] if needs_shell(spec.command) else spec.command.split()
+    if spec.memory_max:
+        argv = ["prlimit", "--as=%d" % spec.memory_max, "--"] + argv
+    intent = {"command": argv, "environment": environment(spec)}
+    if spec.directory:
+        intent["directory"] = spec.directory
+    if spec.stdout_log:
+        intent["stdout_logfile"] = spec.stdout_log
+    if spec.stderr_log and spec.stderr_log != spec.stdout_log:
+        intent["stderr_logfile"] = spec.stderr_log
+    return intent
+
+
+def supervisord_env_pairs(text: str) -> dict:
+    """supervisord's reading of ``environment=`` (supervisor.datatypes.dict_of_key_value_pairs): a non-POSIX
+    shlex, each value stripped of its quotes."""
+    lexer = shlex.shlex(text)
+    lexer.wordchars += "/.+-():"
+    tokens = list(lexer)
+    pairs, index = {}, 0
+    while index < len(tokens):
+        triple = tokens[index:index + 3]
+        if len(triple) != 3 or triple[1] != "=":
+            raise ValueError("unexpected end of key/value pairs in %r" % text)
+        pairs[triple[0]] = triple[2].strip("'\"")
+        index += 4  # and the comma after it, unchecked, as supervisord does
+    return pairs
+
+
+def split_or_text(command: str):
+    """supervisord's argv for ``command`` (``shlex.split``), or the text itself when it cannot be split (an
+    unclosed quote: supervisord then fails to spawn the program)."""
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command
+
+
+def supervisord_reading(text: str, name: str) -> dict:
+    """What supervisord reads from a program file's ``[program:name]``: the same parser settings, ``%``
+    expansion, ``shlex.split`` of the command (as supervisord does before it executes it)."""
+    parser = configparser.RawConfigParser(inline_comment_prefixes=INI_COMMENT_PREFIXES, strict=False)
+    parser.read_string(text)
+    section = "program:" + name
+    values = {key: parser.get(section, key).replace("%%", "%")
+              for key in ("command", "environment", "directory", "stdout_logfile", "stderr_logfile")
+              if parser.has_option(section, key)}
+    reading = {"command": split_or_text(values.get("command", "")), "environment": {}}
+    if values.get("environment"):
+        try:
+            reading["environment"] = supervisord_env_pairs(values["environment"])
+        except ValueError:
+            reading["environment"] = values["environment"]  # supervisord refuses the program
+    for key in ("directory", "stdout_logfile", "stderr_logfile"):
+        if key in values:
+            reading[key] = values[key]
+    return reading
+
+
+def intent_mismatches(intent: dict, reading: dict) -> list:
+    """Each value supervisord would read differently from what was asked: "field: asked X, supervisord reads Y"."""
+    out = []
+    for key, wanted in intent.items():
+        got = reading.get(key)
+        if key == "environment" and isinstance(got, str):
+            for var in sorted(var for var, value in wanted.items() if "%s=" % var not in got or value not in got):
+                out.append("environment.%s: %r, but supervisord reads the environment as %r and cannot parse it"
+                           % (var, wanted[var], got))
+        elif key == "environment":
+            for var in sorted(set(wanted) | set(got or {})):
+                if (got or {}).get(var) != wanted.get(var):
+                    out.append("environment.%s: %r, but supervisord reads %r"
+                               % (var, wanted.get(var), (got or {}).get(var)))
+        elif got != wanted:
+            out.append("%s: %r, but supervisord reads %r" % (key, wanted, got))
+    return out
+
+
+def check_supervisord(text: str, spec: ProcessSpec) -> None:
+    """Refuse a program file that supervisord would read differently from the spec (SupervisorConfigError)."""
+    try:
+        reading = supervisord_reading(text, spec.name)
+    except (configparser.Error, ValueError) as exc:
+        raise SupervisorConfigError("supervisord could not read the program line: %s" % exc) from None
+    problems = intent_mismatches(supervisord_intent(spec), reading)
+    if problems:
+        raise SupervisorConfigError(
+            "supervisord would read the program file differently from what was asked (its parser ends a value "
+            "at ';' or '#' after whitespace and strips quotes around environment values): %s" % "; ".join(problems))
+
+
+def render_supervisord(spec: ProcessSpec) -> str:
     out = ["# " + line for line in labels(spec)]
     out += ["", "[program:%s]" % spec.name,
-            "command=" + ini_value(command),
+            "command=" + ini_command(supervisord_command(spec)),
             "autostart=true",
             "autorestart=%s" % ("true" if spec.restart == "always" else "unexpected"),
             # exits faster than startsecs count against startretries; FATAL afterwards is the quick crash loop,
@@ -354,7 +471,9 @@ def render_supervisord(spec: ProcessSpec) -> str:
     env = environment(spec)
     if env:
         out.append("environment=" + ",".join("%s=%s" % (key, ini_env_value(value)) for key, value in env.items()))
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    check_supervisord(text, spec)
+    return text
 
 
 def systemd_quote(value: str) -> str:

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import configparser
 import http.client
+import re
 import socket
+import time
 import xmlrpc.client
 
 # supervisor.xmlrpc.Faults
 BAD_NAME = 10
+NO_FILE = 20
+NOT_EXECUTABLE = 21
+ABNORMAL_TERMINATION = 40
 SPAWN_ERROR = 50
 ALREADY_STARTED = 60
 NOT_RUNNING = 70
@@ -47,6 +52,41 @@ def server_address(conf_path: str, default_socket: str = "") -> tuple[str, str, 
         url = "unix://" + sock
     return (url, parser.get("supervisorctl", "username", fallback=""),
             parser.get("supervisorctl", "password", fallback=""))
+
+
+def main_log(conf_path: str, default: str = "") -> str:
+    """supervisord's own log file (``[supervisord] logfile``) that ``conf_path`` configures, else ``default``."""
+    parser = configparser.RawConfigParser(strict=False, inline_comment_prefixes=(";", "#"))
+    try:
+        with open(conf_path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, configparser.Error):
+        return default
+    path = parser.get("supervisord", "logfile", fallback="").strip()
+    return path if path.startswith("/") and "%(" not in path else default
+
+
+# "2026-11-30 05:21:06,123 WARN exited: hello (exit status 3; not expected)"
+EXITED_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \w+ exited: (\S+) \((.*); (?:not )?expected\)$")
+
+
+def last_exit(log_lines: list, process: str, since: float = 0.0):
+    """(status, words) of ``process``'s last exit that supervisord logged at or after ``since`` (epoch seconds,
+    local time as supervisord logs it): status is the exit status, -1 for a signal; None when there is none."""
+    for line in reversed(log_lines):
+        match = EXITED_RE.match(line)
+        if not match or match.group(2) != process:
+            continue
+        try:
+            when = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
+        except (ValueError, OverflowError):
+            when = 0.0
+        if when < int(since) - 1:
+            return None
+        words = match.group(3)
+        status = re.match(r"^exit status (\d+)$", words)
+        return (int(status.group(1)) if status else -1), words
+    return None
 
 
 class _UnixConnection(http.client.HTTPConnection):

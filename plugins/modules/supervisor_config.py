@@ -257,6 +257,7 @@ backup_file:
 """
 
 import os
+import json
 import re
 import sys
 
@@ -270,23 +271,42 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     config_path,
     god_needs_shim,
     instance_layout,
+    intent_mismatches,
     parse_size,
     render,
+    split_or_text,
+    supervisord_intent,
     warnings_for,
 )
 
 SUPERVISORD_DIRS = ["/opt/noops/supervisor/bin", "/usr/local/bin", "/usr/bin"]
 
-# Parses one program file the way supervisord does at start-up (include inside a minimal main config).
+# Parses one program file the way supervisord does at start-up (include inside a minimal main config) and prints
+# what it read for each program: the argv it would execute (supervisord shlex-splits the command when it spawns)
+# and the other values, as JSON, to compare with what was asked.
 SUPERVISORD_CHECK = """
-import sys
+import json, shlex, sys
 from supervisor.options import ServerOptions
 options = ServerOptions()
 try:
     options.read_config(sys.argv[1])
+    out = {}
+    for group in options.configroot.supervisord.process_group_configs:
+        for pconfig in getattr(group, "process_configs", []):
+            try:
+                argv = shlex.split(pconfig.command or "")
+            except ValueError:
+                argv = pconfig.command  # supervisord cannot spawn it
+            read = {"command": argv, "environment": dict(pconfig.environment or {})}
+            for key in ("directory", "stdout_logfile", "stderr_logfile"):
+                value = getattr(pconfig, key, None)
+                if isinstance(value, str):
+                    read[key] = value
+            out[pconfig.name] = read
 except (ValueError, OSError) as exc:
     sys.stderr.write(str(exc))
     raise SystemExit(2)
+sys.stdout.write(json.dumps(out))
 """
 
 RUBY_PROBE = ("print RUBY_VERSION; puts; "
@@ -336,26 +356,48 @@ def same_python(python):
         return False
 
 
-def supervisord_problem(module, python, main):
-    """What supervisord's own parser (under ``python``) says of ``main``: "" when it reads it, else the problem;
-    None when that Python has no supervisor package. In this process when ``python`` is this interpreter."""
+def supervisord_problem(module, python, main, spec):
+    """What supervisord's own parser (under ``python``) says of ``main``: "" when it reads the program as
+    ``spec`` asks, else the problem (a parse error, or each value it would read differently); None when that
+    Python has no supervisor package."""
     if same_python(python):
         try:
             from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
         except ImportError:
             return None
+        options = ServerOptions()
         try:
-            ServerOptions().read_config(main)
+            options.read_config(main)
         except (ValueError, OSError) as exc:
             return str(exc) or exc.__class__.__name__
-        return ""
-    rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
-    if rc == 1 and "No module named" in err:
-        return None
-    return (err or out).strip() if rc != 0 else ""
+        programs = {}
+        for group in options.configroot.supervisord.process_group_configs:  # as SUPERVISORD_CHECK does in another Python
+            for pconfig in getattr(group, "process_configs", []):
+                read = {"command": split_or_text(pconfig.command or ""),
+                        "environment": dict(pconfig.environment or {})}
+                read.update({key: getattr(pconfig, key) for key in ("directory", "stdout_logfile", "stderr_logfile")
+                             if isinstance(getattr(pconfig, key, None), str)})
+                programs[pconfig.name] = read
+        reading = programs.get(spec.name)
+    else:
+        rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
+        if rc == 1 and "No module named" in err:
+            return None
+        if rc != 0:
+            return (err or out).strip() or "exit status %d" % rc
+        try:
+            reading = json.loads(out).get(spec.name)
+        except ValueError:
+            return "unreadable answer from %s: %s" % (python, out.strip()[:200])
+    if reading is None:
+        return "supervisord finds no program %s in the file" % spec.name
+    problems = intent_mismatches(supervisord_intent(spec), reading)
+    if problems:
+        return "it would not run what was asked: %s" % "; ".join(problems)
+    return ""
 
 
-def validate_file(module, backend, path):
+def validate_file(module, backend, path, spec):
     """Return the checker's name; fail the module when the checker rejects the file."""
     if backend == "god":
         ruby = module.get_bin_path("ruby")
@@ -373,7 +415,7 @@ def validate_file(module, backend, path):
         main = os.path.join(module.tmpdir, "noops-check-supervisord.conf")
         with open(main, "w", encoding="utf-8") as handle:
             handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
-        problem = supervisord_problem(module, python, main)
+        problem = supervisord_problem(module, python, main, spec)
         if problem is None:
             return "skipped: %s has no supervisor package" % python
         if problem:
@@ -527,7 +569,7 @@ def write(module, dest, content, spec, result):
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(content)
     if module.params["validate"]:
-        result["validated_by"] = validate_file(module, module.params["backend"], tmp)
+        result["validated_by"] = validate_file(module, module.params["backend"], tmp, spec)
         if result["validated_by"].startswith("skipped"):
             module.warn("%s not validated: %s" % (dest, result["validated_by"]))
     if module.params["backup"] and os.path.exists(dest):

@@ -48,7 +48,9 @@ def local_fleet():
     broken = os.path.join(base, "broken")
     shutil.copytree(HELLO, broken)
     with open(os.path.join(broken, "release", "target", "bin", "run.sh"), "w") as f:
-        f.write("#!/bin/sh\necho 'cannot start: broken build' >&2\nexit 3\n")
+        # The program says why it cannot start, and leaks the database password doing so.
+        f.write("#!/bin/sh\necho 'cannot start: broken build' >&2\necho 'login cli-test-secret refused' >&2\n"
+                "exit 3\n")
     os.chmod(os.path.join(broken, "release", "target", "bin", "run.sh"), 0o755)
     for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken)):
         build_package(src, os.path.join(base, "hello-%s.tar.gz" % version), version=version)
@@ -149,6 +151,28 @@ def test_deploy_then_a_broken_release(local_fleet):
                      % re.escape(hosts[0].name), broken.stdout, re.M), broken.stdout
     assert [served(h, "1.0.0") for h in hosts] == ["1.0.0", "1.0.0"]
     assert last_task(local_fleet)[1] == "failed"
+    # What failed reaches the table (a line per state change here), the summary and the history: the command,
+    # its exit status and the program's own last lines, the secret it printed masked; at once, not after 30 s.
+    why = r"command: \S+/home/work/hello/bin/run\.sh; exit status 3; .*cannot start: broken build.*" \
+          r"login \*{8} refused"
+    assert re.search(r"^\d\d:\d\d:\d\d %s\s+failed .*gave up on it.*%s" % (re.escape(hosts[0].name), why),
+                     broken.stdout, re.M), broken.stdout
+    assert re.search(r"^  %s failed: thor: deploy of hello 3\.0\.0 failed at .*%s.*switched back to 1\.0\.0"
+                     % (re.escape(hosts[0].name), why), broken.stdout, re.M), broken.stdout
+    assert "within 30s" not in broken.stdout
+    task_id = last_task(local_fleet)[0]
+    tasks = [os.path.join(BIN, "noops"), "tasks"]
+    env = dict(local_fleet["env"], COLUMNS="4000")
+    shown = subprocess.run(tasks + ["show", str(task_id), "--json"], env=env, capture_output=True, text=True)
+    message = {h["host"]: h.get("message") or "" for h in json.loads(shown.stdout)["hosts"]}[hosts[0].name]
+    assert re.search(why, message), message
+    table = subprocess.run(tasks + ["show", str(task_id)], env=env, capture_output=True, text=True).stdout
+    logged = subprocess.run(tasks + ["log", str(task_id), "--host", hosts[0].name], env=env, capture_output=True,
+                            text=True).stdout
+    assert "cannot start: broken build" in table and "exit status 3" in table, table
+    assert "cannot start: broken build" in logged and "exit status 3" in logged, logged
+    for text in (broken.stdout, broken.stderr, shown.stdout, table, logged):
+        assert "cli-test-secret" not in text
 
 
 def test_ctrl_c_while_paused_cancels_before_the_next_batch(local_fleet):

@@ -281,6 +281,95 @@ def test_restart_with_settle_is_a_health_check(lab, backend):
     lab.module(host, "process", name="shortlived", state="absent")
 
 
+def pids_of(pattern):
+    """Pids whose command line matches ``pattern`` exactly (pgrep -f -x)."""
+    out = subprocess.run(["pgrep", "-f", "-x", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+# (test id, command, environment, what the message must hold)
+FAILED_STARTS = [
+    ("exits-1", "sh -c 'echo boom: no config at /etc/svc.yml >&2; exit 1'", {},
+     ["gave up on it", "command: sh -c 'echo boom", "exit status 1", "boom: no config at /etc/svc.yml"]),
+    ("cannot-spawn", "/nonexistent/bin/run.sh --port 1", {},
+     ["cannot be started", "command: /nonexistent/bin/run.sh --port 1", "spawn error: can't find command",
+      "/nonexistent/bin/run.sh"]),
+    ("secret-masked", "sh -c 'echo cannot log in with $DB_PASSWORD >&2; exit 2'",
+     {"DB_PASSWORD": "hunter2-very-secret"}, ["exit status 2", "cannot log in with ********"]),
+]
+
+
+@pytest.mark.parametrize("case, command, env, fragments", FAILED_STARTS, ids=[c[0] for c in FAILED_STARTS])
+def test_a_failed_start_says_why_at_once(lab, case, command, env, fragments):
+    """supervisord gives up (FATAL after startretries): the module fails then, not after its timeout, with the
+    command, the exit status or spawn error and the program's last log lines, secrets masked."""
+    need("supervisord")
+    host = HOSTS["supervisord"][1]
+    name = "fails-" + case
+    lab.module(host, "supervisor_config", name=name, command=command, environment=env, interval=1,
+               crash_times=2, crash_within=60)
+    began = time.monotonic()
+    result = lab.module(host, "process", name=name, state="started", timeout=120)
+    took = time.monotonic() - began
+    lab.module(host, "process", name=name, state="absent")
+    assert result["failed"], result
+    for fragment in fragments:
+        assert fragment in result["msg"], result["msg"]
+    assert "hunter2-very-secret" not in json.dumps(result)
+    assert took < 60, "waited %.0fs for a program supervisord had given up on" % took
+
+
+# A program that backgrounds itself, as a classic init script behind run.sh does; one with setsid leaves even
+# the process group and session.
+DAEMONS = [
+    ("background", "sh -c 'sleep 3217 >/dev/null 2>&1 & exit 0'", "sleep 3217"),
+    ("setsid", "sh -c 'setsid sleep 3218 >/dev/null 2>&1 < /dev/null & exit 0'", "sleep 3218"),
+]
+
+
+@pytest.mark.parametrize("case, command, stray", DAEMONS, ids=[d[0] for d in DAEMONS])
+def test_a_program_that_puts_itself_in_the_background_is_named_and_cleaned_up(lab, case, command, stray):
+    need("supervisord")
+    host = HOSTS["supervisord"][1]
+    name = "daemon-" + case
+    lab.module(host, "supervisor_config", name=name, command=command, interval=1, crash_times=3, crash_within=60)
+    began = time.monotonic()
+    result = lab.module(host, "process", name=name, state="started", timeout=120)
+    took = time.monotonic() - began
+    try:
+        assert result["failed"], result
+        assert "puts itself in the background" in result["msg"] and "foreground" in result["msg"], result["msg"]
+        assert "exit status 0" in result["msg"]
+        assert not pids_of(stray), "left running: %s" % pids_of(stray)
+        assert took < 60
+        assert lab.status(host, name)["state"] in ("stopped", "fatal")
+    finally:
+        for pid in pids_of(stray):
+            os.kill(pid, signal.SIGKILL)
+        lab.module(host, "process", name=name, state="absent")
+
+
+def test_nuke_finds_what_a_restarted_program_left_behind(lab):
+    """kill -9 of the main pid orphans its child; supervisord starts a new copy. state=killed kills both."""
+    need("supervisord")
+    host = HOSTS["supervisord"][1]
+    lab.module(host, "supervisor_config", name="leaver", command="sh -c 'sleep 3219 & exec sleep 3220'",
+               interval=1, crash_times=50, crash_within=60)
+    first = lab.module(host, "process", name="leaver", state="started")["processes"][0]
+    try:
+        os.kill(first["pid"], signal.SIGKILL)
+        lab.wait_for(host, lambda p: p["state"] == "running" and p["pid"] not in (None, first["pid"]), "restart",
+                     20, name="leaver")
+        assert len(pids_of("sleep 3219")) == 2  # the orphan of the first run and the child of the second
+        killed = lab.module(host, "process", name="leaver", state="killed")
+        assert killed["changed"] and "leaver:nuke-leftovers" in killed["actions"], killed
+        assert not pids_of("sleep 3219") and not pids_of("sleep 3220")
+    finally:
+        for pid in pids_of("sleep 3219") + pids_of("sleep 3220"):
+            os.kill(pid, signal.SIGKILL)
+        lab.module(host, "process", name="leaver", state="absent")
+
+
 def test_not_running_instance_is_a_clear_error(lab, tmp_path):
     need("god")
     result = lab.module("g1", "process", root=str(tmp_path / "nowhere"))

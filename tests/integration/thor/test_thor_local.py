@@ -230,3 +230,27 @@ def test_failed_redeploy_of_the_previous_version_keeps_it_for_the_rollback(fleet
     assert task_lines
     for host in fleet["hosts"].values():
         assert not [line for line in task_lines if host["noops_root"] in line]
+
+
+def test_a_failing_hook_says_what_failed(fleet, tmp_path):
+    """A hook's command fails: the report names the step, the command, its exit status and its last stderr lines,
+    with the deploy's secret masked; the host keeps no half release."""
+    if fleet["backend"] != "supervisord":
+        pytest.skip("the hook does not depend on the supervisor; run once")
+    hook = tmp_path / "before_switch.yml"
+    hook.write_text(
+        "- name: Migrate the database\n"
+        "  ansible.builtin.command: >-\n"
+        "    sh -c 'echo connecting; echo \"migration 7 failed for {{ thor_values.db_passwd }}\" >&2; exit 4'\n"
+        "  changed_when: true\n")
+    proc = playbook(fleet, os.path.join(HERE, "deploy.yml"), check=False, pkg_version="1.0.0",
+                    thor_before_switch_tasks_file=str(hook))
+    assert proc.returncode != 0
+    reports = [line for line in proc.stdout.splitlines() if "thor: deploy of hello 1.0.0 failed at" in line]
+    assert reports, proc.stdout[-4000:]
+    for report in reports:
+        assert "Migrate the database: non-zero return code; command: sh -c" in report, report
+        assert "exit status 4; stderr: migration 7 failed for ********" in report, report
+        assert SECRET not in report
+    for host in fleet["hosts"].values():
+        assert not os.path.exists(host_path(host, "/home/work/hello"))

@@ -30,7 +30,7 @@ SEED = dict(name="database-change-handler_production-sd",
             version="139594", notify="proc_down")
 FULL = dict(name="dch", command="/home/work/dch/bin/run.sh --port 8080", version="93043",
             stop_command="/home/work/dch/bin/stop.sh", reload_signal="USR2", directory="/home/work/dch",
-            user="work", group="work", environment={"JAVA_OPTS": "-Xmx256m -Dx=50%", "GREETING": 'say "hi"'},
+            user="work", group="work", environment={"JAVA_OPTS": "-Xmx256m -Dx=50%", "GREETING": 'say "hi" twice'},
             stdout_log="/data/dch/log/dch.out", stderr_log="/data/dch/log/dch.err", stop_timeout=30,
             restart="on-failure", crash_times=5, crash_within=300, memory_max=512 * 1024 ** 2, cpu_max=150,
             interval=2)

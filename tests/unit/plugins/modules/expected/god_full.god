@@ -1,6 +1,7 @@
 # Managed by noops.platform.supervisor_config; edits are overwritten on the next deploy.
 # noops-name: dch
 # noops-backend: god
+# noops-command: /home/work/dch/bin/run.sh --port 8080
 # noops-version: 93043
 # noops-reload-signal: USR2
 # noops-stop-command: /home/work/dch/bin/stop.sh
@@ -47,7 +48,7 @@ God.watch do |w|
   w.log = '/data/dch/log/dch.out'
   w.err_log = '/data/dch/log/dch.err'
   w.env = {
-    'GREETING' => 'say "hi"',
+    'GREETING' => 'say "hi" twice',
     'JAVA_OPTS' => '-Xmx256m -Dx=50%',
     'NOOPS_VERSION' => '93043',
   }

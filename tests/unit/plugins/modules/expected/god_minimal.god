@@ -1,6 +1,7 @@
 # Managed by noops.platform.supervisor_config; edits are overwritten on the next deploy.
 # noops-name: ticker
 # noops-backend: god
+# noops-command: python3 -m http.server 8000
 # noops-reload-signal: HUP
 # noops-crash-loop: 3/600
 

@@ -1,6 +1,7 @@
 # Managed by noops.platform.supervisor_config; edits are overwritten on the next deploy.
 # noops-name: database-change-handler_production-sd
 # noops-backend: god
+# noops-command: sh /home/work/database-change-handler/bin/DbEventListener.sh -r
 # noops-version: 139594
 # noops-reload-signal: HUP
 # noops-log: /data/soft/database-change/logs/database-change.log
