@@ -107,7 +107,6 @@ import json
 import os
 import typing as t
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from yaml.nodes import ScalarNode
@@ -129,6 +128,7 @@ try:
 except ImportError:  # ansible-core before 2.19 has no template trust: nothing to apply
     trust_as_template = None
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
@@ -163,11 +163,8 @@ def resolve_source(source: str, config_path: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL without ``user:password@``, for messages and error text."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+    """The URL with its password masked (``https://ops:********@cmdb/tree``), for messages and error text."""
+    return mask_urls(url)
 
 
 def request_headers(headers: t.Mapping[str, t.Any] | None, token: str | None) -> dict[str, str]:

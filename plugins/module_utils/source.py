@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on a co
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
 URL_SCHEMES = ("http://", "https://")
@@ -38,14 +39,8 @@ def is_url(source: str) -> bool:
 
 
 def display_source(source: str) -> str:
-    """The source as it may be printed: a password inside a URL is masked."""
-    if not is_url(source):
-        return source
-    parts = urllib.parse.urlsplit(source)
-    if parts.password is None:
-        return source
-    netloc = "%s:***@%s" % (parts.username or "", parts.netloc.rpartition("@")[2])
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The source as it may be printed: a password inside a URL is masked (``https://ops:********@cmdb/tree``)."""
+    return mask_urls(source)
 
 
 _STRICT_LOADER: t.Any = None

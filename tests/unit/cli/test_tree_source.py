@@ -95,7 +95,7 @@ def test_url_credentials_are_sent_and_masked(server):
     assert read_source(server + "/token.json", headers={"Authorization": "Bearer t0ken"})[0] == EXAMPLE_DOC
     with pytest.raises(SourceError) as err:
         read_source("http://ops:wrong@%s/private.json" % host)
-    assert "wrong" not in str(err.value) and "ops:***@" in str(err.value)
+    assert "wrong" not in str(err.value) and "ops:********@" in str(err.value)
 
 
 def test_url_tree_errors_name_the_url(server):
@@ -138,7 +138,7 @@ def test_unreadable_files(tmp_path, make, message):
 
 
 @pytest.mark.parametrize("source, shown", [
-    ("https://ops:pw@cmdb.example/tree", "https://ops:***@cmdb.example/tree"),
+    ("https://ops:pw@cmdb.example/tree", "https://ops:********@cmdb.example/tree"),
     ("https://cmdb.example/tree", "https://cmdb.example/tree"),
     ("/etc/noops/tree.yml", "/etc/noops/tree.yml"),
 ])
