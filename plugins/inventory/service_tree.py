@@ -129,6 +129,9 @@ except ImportError:  # ansible-core before 2.19 has no template trust: nothing t
     trust_as_template = None
 
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
+from ansible_collections.noops.platform.plugins.module_utils.source import (
+    SourceError, check_unique_keys, duplicate_key_error, loads_json, yaml_problem,
+)
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
@@ -179,24 +182,37 @@ def request_headers(headers: t.Mapping[str, t.Any] | None, token: str | None) ->
 
 
 def read_tree_file(path: str) -> t.Any:
-    """Parse a tree file: JSON for a ``.json`` name (much faster on big fleets), YAML otherwise."""
+    """Parse a tree file: JSON for a ``.json`` name (much faster on big fleets), YAML otherwise.
+
+    Errors are one line, ``path:line:column: invalid YAML|JSON: problem``; a key repeated in one mapping (a
+    machine listed twice) is one of them, in the same words as ``noops tree`` uses.
+    """
     try:
         with open(path, "rb") as f:
             if path.endswith(".json"):
                 try:
-                    return json.load(f)
-                except ValueError as e:
-                    raise AnsibleParserError("tree file %s is not valid JSON: %s" % (path, e)) from e
+                    return loads_json(f.read().decode("utf-8"), path)
+                except SourceError as e:
+                    raise AnsibleParserError(to_native(e)) from e
+                except json.JSONDecodeError as e:
+                    raise AnsibleParserError("%s:%d:%d: invalid JSON: %s" % (path, e.lineno, e.colno, e.msg)) from e
+                except ValueError as e:  # not UTF-8
+                    raise AnsibleParserError("%s: invalid JSON: %s" % (path, e)) from e
             try:
-                return load_yaml(f)  # from the file object, so that error marks name the file
+                return load_yaml(f)
             except yaml.YAMLError as e:
-                raise AnsibleParserError("tree file %s is not valid YAML: %s" % (path, e)) from e
+                raise AnsibleParserError(yaml_problem(e, path)) from None  # one line: the cause repeats it
     except OSError as e:
         raise AnsibleParserError("cannot read tree file %s: %s" % (path, e.strerror or e)) from e
 
 
 class _TreeYamlLoader(_BaseYamlLoader):  # type: ignore[misc, valid-type]
-    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim."""
+    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim, and
+    that refuses a key repeated in one mapping when the whole document goes through its constructor."""
+
+    def construct_mapping(self, node, deep=False):
+        check_unique_keys(self, node)
+        return super().construct_mapping(node, deep=deep)
 
     def resolve(self, kind, value, implicit):
         # Most of a tree is names, tags and words: a plain scalar whose first character starts no implicit
@@ -245,8 +261,9 @@ def _build(loader: t.Any, node: t.Any) -> t.Any:
             else:
                 raise _Unusual()
             if key in out:
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                        "found duplicate key %r" % (key,), key_node.start_mark)
+                first = next(k for k, _v in node.value if (k.value if k.tag == _STR else loader.construct_object(k))
+                             == key)
+                raise duplicate_key_error(node, key, first.start_mark, key_node.start_mark)
             out[key] = _build(loader, value_node)
         return out
     if tag == _SEQ:
@@ -275,9 +292,13 @@ def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_cer
         raise AnsibleParserError("tree source %s did not return UTF-8 text: %s" % (shown, e)) from e
 
 
-def parse_json_text(text: str, where: str) -> t.Any:
+def parse_json_text(text: str, where: str, checked: bool = False) -> t.Any:
+    """Parse a JSON document; a key repeated in one object is refused (``checked``: text read before, from the
+    cache, is parsed without that check)."""
     try:
-        return json.loads(text)
+        return json.loads(text) if checked else loads_json(text, where)
+    except SourceError as e:
+        raise AnsibleParserError(to_native(e)) from e
     except ValueError as e:
         raise AnsibleParserError("tree source %s did not return JSON: %s" % (where, e)) from e
 
@@ -370,7 +391,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             entry = self._cache.get(cache_key)
             # An entry remembers its source, so that editing `source:` never serves the old tree.
             if isinstance(entry, dict) and entry.get("source") == source and isinstance(entry.get("document"), str):
-                return parse_json_text(entry["document"], "%s (cached)" % shown)
+                return parse_json_text(entry["document"], "%s (cached)" % shown, checked=True)
         if is_url(source):
             text = fetch_tree_url(source, request_headers(self.get_option("headers"), self.get_option("token")),
                                   self.get_option("timeout"), self.get_option("validate_certs"))
