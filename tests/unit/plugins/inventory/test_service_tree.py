@@ -479,3 +479,28 @@ def test_every_source_refuses_a_key_listed_twice(tmp_path, monkeypatch, kind, te
     with pytest.raises(AnsibleParserError) as info:
         run_plugin(tmp_path, {"source": src})
     assert str(info.value) == expected.format(src=src)
+
+
+# -- names Ansible would read differently are refused before any host is touched ---------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("machines:\n  m1: {tags: [cluster.prod-eu]}\n  m2: {tags: [cluster.prod.eu]}\n",
+     ['machine m2: tag "cluster.prod.eu": group cluster_prod_eu of "cluster.prod.eu" is also the group of '
+      '"cluster.prod-eu" (tag "cluster.prod-eu" of machine m1)']),
+    ("machines:\n  m1: {tags: [cop.a_owt.b-c]}\n  m2: {tags: [cop.a_owt.b.c]}\n",
+     ['machine m2: tag "cop.a_owt.b.c": group owt_b_c of "owt.b.c" is also the group of "owt.b-c"']),
+    ("machines:\n  m1: {tags: [cluster.prod-eu]}\nnodes:\n  cluster.prod.eu: {vars: {db: eu2}}\n",
+     ['node cluster.prod.eu: group cluster_prod_eu of "cluster.prod.eu" is also the group of "cluster.prod-eu"']),
+    ("machines:\n  'host01:2222': {tags: [idc.lg], vars: {role: db}}\n",
+     ['machine host01:2222: name "host01:2222": Ansible would read it as host "host01", port 2222']),
+    ("machines:\n  localhost: {tags: [idc.lg]}\n  'web[1:2]': {tags: [idc.lg]}\n",
+     ['machine localhost: name "localhost": Ansible treats it as the controller',
+      'machine web[1:2]: name "web[1:2]": Ansible would read "[..]" as a range']),
+], ids=["pair-groups", "tree-path-groups", "node-vars", "host-port", "two-names"])
+def test_names_ansible_reads_differently_are_refused(tmp_path, text, expected):
+    with pytest.raises(AnsibleParserError) as info:
+        run_plugin(tmp_path, {}, text)
+    lines = str(info.value).splitlines()
+    assert len(lines) == len(expected)
+    for line, part in zip(lines, expected):
+        assert line.startswith(str(tmp_path / "tree.yml") + ": ") and part in line
