@@ -27,6 +27,8 @@ import typing as t
 from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
+
 HOST_STATES = ("pending", "deploying", "success", "failed", "skipped", "unreachable")
 FINAL_STATES = frozenset(("success", "failed", "skipped", "unreachable"))
 GOOD_STATES = frozenset(("success", "skipped"))
@@ -66,7 +68,7 @@ def one_line(text: t.Any, limit: int = 300) -> str:
     """A result message on one line (messages may be lists, dicts or multi-line)."""
     if isinstance(text, (list, tuple)):
         text = "; ".join(one_line(x, limit) for x in text)
-    text = " ".join(str(text if text is not None else "").split())
+    text = mask_urls(" ".join(str(text if text is not None else "").split()))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -260,7 +262,8 @@ class RolloutTracker:
             else:
                 self._move(row, "failed", message)
         else:
-            self.request_errors.extend(line for line in str(res.get("msg") or message).splitlines() if line.strip())
+            self.request_errors.extend(mask_urls(line) for line in str(res.get("msg") or message).splitlines()
+                                       if line.strip())
 
     # -- results
 
