@@ -42,7 +42,9 @@ except ImportError:  # pragma: no cover - ruamel.yaml is a dependency of the noo
 
 from ansible_collections.noops.platform.plugins.module_utils.source import parse_yaml
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
-from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree, machine_name_problem
+from ansible_collections.noops.platform.plugins.module_utils.tree import (
+    Tree, TreeError, load_tree, machine_name_problem,
+)
 
 try:
     import fcntl
