@@ -290,21 +290,27 @@ def _group_names(source: str, parsed: t.Mapping[str, Tag], first_of: t.Mapping[s
         collisions.append('%s: group %s of "%s" is also the group of "%s" (%s): Ansible group names turn "." and '
                           '"-" into "_"' % (where, group, text, known[0], other))
 
-    def texts(tag: Tag, pairs: bool) -> t.Iterator[str]:
+    def texts(tag: Tag, pairs: bool) -> list[str]:
         """The texts of a tag's groups: its pairs (with ``pairs``) and its tree-path prefixes."""
-        if pairs:
-            for pair in tag.items():
-                yield "%s.%s" % pair
-        path = tag.path()
-        for depth in range(2 if pairs else 1, len(path) + 1):  # a one-pair path is the pair's own group
-            yield join_pairs(path[:depth])
+        out = str(tag).split("_") if pairs else []   # the canonical text is the pairs joined by "_"
+        prefix = ""
+        for key, value in tag.path():
+            prefix = "%s%s.%s" % (prefix + "_" if prefix else "", key, value)
+            out.append(prefix)   # (a one-pair prefix is the pair's own group: the same text, skipped below)
+        return out
 
+    # Fleets repeat the same pairs and paths in thousands of tags: each distinct text is named and checked once.
+    done: set[str] = set()
     for tag_text, tag in parsed.items():
         for text in texts(tag, True):
-            add(group_name(text), text, tag_text, first_of[tag_text])
+            if text not in done:
+                done.add(text)
+                add(group_name(text), text, tag_text, first_of[tag_text])
     for node_text, (tag, _vars) in nodes.items():
         for text in texts(tag, len(tag) == 1):
-            add(group_name(text), text, node_text, None)
+            if text not in done:
+                done.add(text)
+                add(group_name(text), text, node_text, None)
     return made, collisions
 
 
