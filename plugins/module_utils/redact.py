@@ -93,7 +93,7 @@ _URL_AUTHORITY = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<autho
 
 
 def _mask_authority(match: re.Match[str]) -> str:
-    userinfo, _, host = match.group("authority").rpartition("@")
+    userinfo, _at, host = match.group("authority").rpartition("@")
     user, colon, password = userinfo.partition(":")
     if not colon or not password or password == MASK:
         return match.group(0)
