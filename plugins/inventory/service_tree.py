@@ -15,7 +15,13 @@ description:
   - The organisational path C(cop > owt > pdl > service > cluster) of every tag becomes nested groups named by
     their prefix tag (C(cop_xiaomi), C(cop_xiaomi_owt_miliao), ...), each a child of its parent; the machine is a
     member of the deepest one and so, through nesting, of every level above it.
-  - Every character of a group name outside C([A-Za-z0-9_]) becomes C(_).
+  - Every character of a group name outside C([A-Za-z0-9_]) becomes C(_). Two different pairs or tree paths that
+    would make the same group name (C(cluster.prod-eu) and C(cluster.prod.eu)) are refused, naming both tags.
+  - A machine name must be one Ansible uses as it is (letters, digits, C(.), C(-), C(_)); C(host:port), C(,),
+    C([..]), spaces, a leading C(!), C(&), C(~) or C(@), globs, C(all), C(ungrouped), C(localhost) and the name of a
+    group of the tree are refused.
+  - A key listed twice in one mapping (a machine, a variable) is refused in a YAML file, a JSON file and an HTTP
+    answer alike. All problems of the machines and nodes are reported at once, one line each.
   - Host vars are C(noops_tags) (the tags as written), C(noops_tag) (the first tag as a mapping key -> value),
     C(ansible_host) (from C(address)) and the machine's own C(vars). The vars of a C(nodes) entry become group vars
     of that tree-path group, or of the pair group when the node is a single pair.
