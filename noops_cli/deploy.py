@@ -29,6 +29,8 @@ import typing as t
 from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
+
 # deploying: the deploy role works on the host (deploy, rollback); running: a control action does.
 # "would change": a host a check-mode run (--check) would have changed, and changed nothing.
 HOST_STATES = ("pending", "deploying", "running", "success", "would change", "failed", "skipped", "unreachable")
@@ -74,7 +76,7 @@ def one_line(text: t.Any, limit: int = 300) -> str:
     """A result message on one line (messages may be lists, dicts or multi-line)."""
     if isinstance(text, (list, tuple)):
         text = "; ".join(one_line(x, limit) for x in text)
-    text = " ".join(str(text if text is not None else "").split())
+    text = mask_urls(" ".join(str(text if text is not None else "").split()))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -304,7 +306,7 @@ class RolloutTracker:
             else:
                 self._move(row, "failed", message)
         else:
-            text = str(res.get("msg") or message)
+            text = mask_urls(str(res.get("msg") or message))
             text = (self.masker.scrub(text) or text) if self.masker is not None else text
             self.request_errors.extend(line for line in text.splitlines() if line.strip())
 

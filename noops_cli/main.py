@@ -34,7 +34,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CliError as e:
-        print("noops: %s" % e, file=sys.stderr)
+        for line in str(e).splitlines() or [""]:  # every problem at once, one line each
+            print("noops: %s" % line, file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
         print("noops: interrupted", file=sys.stderr)

@@ -23,6 +23,7 @@ from ansible_collections.noops.platform.plugins.module_utils.history_store impor
     RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
 )
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
 
 _STATUS_STYLE = {
@@ -129,9 +130,20 @@ def _duration(start: float | None, end: float | None) -> str:
 
 
 def _json(data: t.Any) -> int:
-    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    json.dump(_masked(data), sys.stdout, indent=2, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
+
+
+def _masked(data: t.Any) -> t.Any:
+    """``data`` with every URL password masked: records written before the history masked URLs hold them."""
+    if isinstance(data, str):
+        return mask_urls(data)
+    if isinstance(data, dict):
+        return {k: _masked(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_masked(v) for v in data]
+    return data
 
 
 def select_by_service(tasks: t.Sequence[dict[str, t.Any]], query: str) -> list[dict[str, t.Any]]:
@@ -258,11 +270,11 @@ def run_show(args: argparse.Namespace) -> int:
                  for f in RECAP_FIELDS]
         table.add_row(h["host"], _styled(h["status"]), format_time(h.get("started_at")), format_time(h.get("ended_at")),
                       _duration(h.get("started_at"), h.get("ended_at")), h.get("release") or "-", *recap,
-                      h.get("message") or "")
+                      mask_urls(h.get("message") or ""))
     console.print(table)
     if args.cluster_yml and task.get("cluster_yml"):
         console.print(Text("cluster.yml (%s)" % (task.get("cluster_file") or "?"), style="bold"))
-        console.print(Text(task["cluster_yml"]))
+        console.print(Text(mask_urls(task["cluster_yml"])))
     return 0
 
 
@@ -282,8 +294,8 @@ def run_log(args: argparse.Namespace) -> int:
         text = row.get("message") or ""
         if row.get("output"):
             text = (text + "\n" if text else "") + row["output"]
-        table.add_row(format_time(row["at"])[11:], row.get("host") or "(controller)", row.get("task_name") or "",
-                      _styled(row["status"]), text)
+        table.add_row(format_time(row["at"])[11:], row.get("host") or "(controller)",
+                      mask_urls(row.get("task_name") or ""), _styled(row["status"]), mask_urls(text))
     _console().print(table)
     return 0
 

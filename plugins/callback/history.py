@@ -19,8 +19,8 @@ description:
   - A host's recap is Ansible's count of its results at the end of the run (ok, changed, unreachable, failed,
     skipped, rescued, ignored), as the PLAY RECAP prints it.
   - Secrets never reach the store; results of C(no_log) tasks are reduced to "output hidden (no_log)"; values of
-    keys that look secret (passwd, password, secret, token, key…) are masked, and those values are also
-    scrubbed from every message and output tail.
+    keys with a secret name (passwd, password, passphrase, secret, credential, a last word key, token, auth…)
+    are masked, and those values are also scrubbed from every message and output tail, as are URL passwords.
   - Never breaks a run. A store that is down or locked gives one warning, the run goes on, the buffered record
     is retried and the task is marked as having an incomplete record. SIGINT/SIGTERM mark it interrupted.
   - Writes happen from a background thread in batches; the playbook's thread only appends to a buffer.

@@ -15,7 +15,13 @@ description:
   - The organisational path C(cop > owt > pdl > service > cluster) of every tag becomes nested groups named by
     their prefix tag (C(cop_xiaomi), C(cop_xiaomi_owt_miliao), ...), each a child of its parent; the machine is a
     member of the deepest one and so, through nesting, of every level above it.
-  - Every character of a group name outside C([A-Za-z0-9_]) becomes C(_).
+  - Every character of a group name outside C([A-Za-z0-9_]) becomes C(_). Two different pairs or tree paths that
+    would make the same group name (C(cluster.prod-eu) and C(cluster.prod.eu)) are refused, naming both tags.
+  - A machine name must be one Ansible uses as it is (letters, digits, C(.), C(-), C(_)); C(host:port), C(,),
+    C([..]), spaces, a leading C(!), C(&), C(~) or C(@), globs, C(all), C(ungrouped), C(localhost) and the name of a
+    group of the tree are refused.
+  - A key listed twice in one mapping (a machine, a variable) is refused in a YAML file, a JSON file and an HTTP
+    answer alike. All problems of the machines and nodes are reported at once, one line each.
   - Host vars are C(noops_tags) (the tags as written), C(noops_tag) (the first tag as a mapping key -> value),
     C(ansible_host) (from C(address)) and the machine's own C(vars). The vars of a C(nodes) entry become group vars
     of that tree-path group, or of the pair group when the node is a single pair.
@@ -107,7 +113,6 @@ import json
 import os
 import typing as t
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from yaml.nodes import ScalarNode
@@ -129,6 +134,10 @@ try:
 except ImportError:  # ansible-core before 2.19 has no template trust: nothing to apply
     trust_as_template = None
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
+from ansible_collections.noops.platform.plugins.module_utils.source import (
+    SourceError, check_unique_keys, duplicate_key_error, loads_json, yaml_problem,
+)
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
@@ -163,11 +172,8 @@ def resolve_source(source: str, config_path: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL without ``user:password@``, for messages and error text."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+    """The URL with its password masked (``https://ops:********@cmdb/tree``), for messages and error text."""
+    return mask_urls(url)
 
 
 def request_headers(headers: t.Mapping[str, t.Any] | None, token: str | None) -> dict[str, str]:
@@ -182,24 +188,37 @@ def request_headers(headers: t.Mapping[str, t.Any] | None, token: str | None) ->
 
 
 def read_tree_file(path: str) -> t.Any:
-    """Parse a tree file: JSON for a ``.json`` name (much faster on big fleets), YAML otherwise."""
+    """Parse a tree file: JSON for a ``.json`` name (much faster on big fleets), YAML otherwise.
+
+    Errors are one line, ``path:line:column: invalid YAML|JSON: problem``; a key repeated in one mapping (a
+    machine listed twice) is one of them, in the same words as ``noops tree`` uses.
+    """
     try:
         with open(path, "rb") as f:
             if path.endswith(".json"):
                 try:
-                    return json.load(f)
-                except ValueError as e:
-                    raise AnsibleParserError("tree file %s is not valid JSON: %s" % (path, e)) from e
+                    return loads_json(f.read().decode("utf-8"), path)
+                except SourceError as e:
+                    raise AnsibleParserError(to_native(e)) from e
+                except json.JSONDecodeError as e:
+                    raise AnsibleParserError("%s:%d:%d: invalid JSON: %s" % (path, e.lineno, e.colno, e.msg)) from e
+                except ValueError as e:  # not UTF-8
+                    raise AnsibleParserError("%s: invalid JSON: %s" % (path, e)) from e
             try:
-                return load_yaml(f)  # from the file object, so that error marks name the file
+                return load_yaml(f)
             except yaml.YAMLError as e:
-                raise AnsibleParserError("tree file %s is not valid YAML: %s" % (path, e)) from e
+                raise AnsibleParserError(yaml_problem(e, path)) from None  # one line: the cause repeats it
     except OSError as e:
         raise AnsibleParserError("cannot read tree file %s: %s" % (path, e.strerror or e)) from e
 
 
 class _TreeYamlLoader(_BaseYamlLoader):  # type: ignore[misc, valid-type]
-    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim."""
+    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim, and
+    that refuses a key repeated in one mapping when the whole document goes through its constructor."""
+
+    def construct_mapping(self, node, deep=False):
+        check_unique_keys(self, node)
+        return super().construct_mapping(node, deep=deep)
 
     def resolve(self, kind, value, implicit):
         # Most of a tree is names, tags and words: a plain scalar whose first character starts no implicit
@@ -248,8 +267,9 @@ def _build(loader: t.Any, node: t.Any) -> t.Any:
             else:
                 raise _Unusual()
             if key in out:
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                        "found duplicate key %r" % (key,), key_node.start_mark)
+                first = next(k for k, _v in node.value if (k.value if k.tag == _STR else loader.construct_object(k))
+                             == key)
+                raise duplicate_key_error(node, key, first.start_mark, key_node.start_mark)
             out[key] = _build(loader, value_node)
         return out
     if tag == _SEQ:
@@ -278,9 +298,13 @@ def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_cer
         raise AnsibleParserError("tree source %s did not return UTF-8 text: %s" % (shown, e)) from e
 
 
-def parse_json_text(text: str, where: str) -> t.Any:
+def parse_json_text(text: str, where: str, checked: bool = False) -> t.Any:
+    """Parse a JSON document; a key repeated in one object is refused (``checked``: text read before, from the
+    cache, is parsed without that check)."""
     try:
-        return json.loads(text)
+        return json.loads(text) if checked else loads_json(text, where)
+    except SourceError as e:
+        raise AnsibleParserError(to_native(e)) from e
     except ValueError as e:
         raise AnsibleParserError("tree source %s did not return JSON: %s" % (where, e)) from e
 
@@ -373,7 +397,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             entry = self._cache.get(cache_key)
             # An entry remembers its source, so that editing `source:` never serves the old tree.
             if isinstance(entry, dict) and entry.get("source") == source and isinstance(entry.get("document"), str):
-                return parse_json_text(entry["document"], "%s (cached)" % shown)
+                return parse_json_text(entry["document"], "%s (cached)" % shown, checked=True)
         if is_url(source):
             text = fetch_tree_url(source, request_headers(self.get_option("headers"), self.get_option("token")),
                                   self.get_option("timeout"), self.get_option("validate_certs"))

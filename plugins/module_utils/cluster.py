@@ -21,7 +21,8 @@ one line naming the file, the field and the value:
 
     cluster.yml: dch.pkg_url: "gopher://x/y.tgz": scheme must be http, https, ftp or file
 
-Values of secret-named fields (passwd, password, secret, token, key) are shown as "********".
+Values of secret-named fields (the rule of module_utils/redact.py: db_passwd, passphrase, api_key, token...) are
+shown as "********", and so is the password of any URL.
 Pure Python (PyYAML only in ``load_cluster_text``); the odin_prepare action is the thin glue around it.
 """
 
@@ -44,6 +45,7 @@ from ansible_collections.noops.platform.plugins.module_utils.package import (
     open_package,
 )
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex
+from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
 
 URL_SCHEMES = ("http", "https", "ftp", "file")
@@ -58,7 +60,6 @@ SETTING_KEYS = MODULE_SETTINGS | frozenset(ROLLOUT_DEFAULTS)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")      # names a process and a folder on every host
 VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")   # names the release folder
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
-MASK = "********"
 _MISSING = object()
 
 
@@ -77,20 +78,16 @@ def show(value: t.Any, secret: bool = False) -> str:
 
 
 def problem(source: str, field: str, message: str, value: t.Any = _MISSING) -> str:
-    """``source: field: "value": message`` (without the value part when there is none to show)."""
+    """``source: field: "value": message`` (without the value part when there is none to show); URL passwords
+    in the value or the message are masked."""
     if value is _MISSING:
-        return "%s: %s: %s" % (source, field, message)
+        return redact_url("%s: %s: %s" % (source, field, message))
     secret = is_secret_name(field.rsplit(".", 1)[-1])
-    return "%s: %s: %s: %s" % (source, field, show(value, secret), message)
+    return "%s: %s: %s: %s" % (source, field, show(value, secret), redact_url(message))
 
 
-def redact_url(text: str) -> str:
-    """``https://user:pw@host/x`` -> ``https://user:********@host/x``; other strings unchanged."""
-    parts = urllib.parse.urlsplit(text) if "@" in text and "://" in text else None
-    if parts is None or parts.password is None:
-        return text
-    netloc = "%s:%s@%s" % (parts.username or "", MASK, parts.netloc.rsplit("@", 1)[1])
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+# ``https://user:pw@host/x`` -> ``https://user:********@host/x``, inside any text: the one URL mask.
+redact_url = mask_urls
 
 
 def masked(doc: t.Any) -> t.Any:
@@ -765,7 +762,8 @@ def _package(cluster: Cluster, result: dict, problems: list[str], cache_dir: str
             return None, version
         path, sha, label = built.path, built.sha256, cluster.code_url
         version = version or built.commit[:12]
-        result["build"] = dict(commit=built.commit, log=built.log, error_log=built.error_log, reused=built.reused)
+        result["build"] = dict(commit=built.commit, log=redact_url(built.log), error_log=redact_url(built.error_log),
+                               reused=built.reused)
         if cluster.pkg_sha256 and cluster.pkg_sha256 != sha:
             problems.append(problem(source, "%s.pkg_sha256" % name, "does not match the built package: its sha256 is "
                                     "%s" % sha, cluster.pkg_sha256))

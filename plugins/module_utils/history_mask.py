@@ -3,12 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Masking of secrets before anything reaches the deploy history.
 
-Two rules, applied to everything the history callback writes:
+Three rules, applied to everything the history callback writes:
 
-* a key that looks secret (``db_passwd``, ``password``, ``api_token``, ``backup_key``, ``clientSecret``…)
-  has its value replaced by ``MASK``, however deep it sits in a mapping or list;
+* a key that looks secret (``is_secret_name`` of module_utils/redact.py: ``db_passwd``, ``passphrase``,
+  ``api_token``, ``backup_key``, ``clientSecret``…) has its value replaced by ``MASK``, however deep it sits in a
+  mapping or list;
 * every value once seen under such a key is remembered and scrubbed from free text (task names, messages,
-  output tails, cluster.yml), so ``echo {{ db_passwd }}`` does not leak it through stdout either.
+  output tails, cluster.yml), so ``echo {{ db_passwd }}`` does not leak it through stdout either;
+* the password of every URL in free text (``mysql://app:PW@db/x``) is masked (``mask_urls``).
 
 Values shorter than ``MIN_SCRUB_LENGTH`` are masked under their key but not scrubbed from free text: replacing
 every "1" or "on" in every message would destroy the log and protect nothing.
@@ -19,39 +21,12 @@ from __future__ import annotations
 import re
 import typing as t
 
-MASK = "********"
+from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, is_secret_name, mask_urls
+
 MIN_SCRUB_LENGTH = 4
 
-# Words that make a key secret wherever they appear inside it ("dbpasswd", "mysql_password_file").
-_STRONG = ("passwd", "password", "passphrase", "secret", "token", "credential", "pwd")
-# Words that only count as a whole word: "key" must not catch "monkey" or "keyboard".
-_WORDS = frozenset(("key", "keys", "pass", "privkey", "apikey", "auth"))
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def is_secret_key(key: object) -> bool:
-    """Whether a variable or field name looks like it holds a secret."""
-    if not isinstance(key, str) or not key:
-        return False
-    known = _KEY_CACHE.get(key)
-    if known is None:
-        if len(_KEY_CACHE) > 20000:  # generated names (per-host keys) must not grow it for ever
-            _KEY_CACHE.clear()
-        known = _KEY_CACHE[key] = _looks_secret(str(key))
-    return known
-
-
-# The same few hundred variable names come back with every result: decide each once.
-_KEY_CACHE: dict[str, bool] = {}
-
-
-def _looks_secret(key: str) -> bool:
-    words = [w for w in _WORD_SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
-    if any(w in _WORDS for w in words):
-        return True
-    low = key.lower()
-    return any(s in low for s in _STRONG)
+# One rule for what is secret and how URL passwords are hidden, shared with every other output path.
+is_secret_key = is_secret_name
 
 
 class Masker:
@@ -91,8 +66,11 @@ class Masker:
                 self.learn(v)
 
     def scrub(self, text: str | None) -> str | None:
-        """Replace every known secret value inside ``text``."""
-        if not text or not self._values:
+        """Replace every known secret value and every URL password inside ``text``."""
+        if not text:
+            return text
+        text = mask_urls(text)
+        if not self._values:
             return text
         if self._pattern is None:
             # Longest first, so a secret that contains another is replaced whole.

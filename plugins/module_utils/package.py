@@ -30,6 +30,7 @@ import traceback
 import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.erb import ErbError, erb_names, render_erb
+from ansible_collections.noops.platform.plugins.module_utils.redact import is_secret_name, mask_urls
 
 RELEASE_DIR = "release"
 TARGET_DIR = "release/target"
@@ -41,7 +42,6 @@ TEMPLATES_DIR = "release/deploy/templates"
 FORBIDDEN_TARGET_DIRS = ("log", "logs", "data", "dict")
 DEFAULT_START = "bin/run.sh"
 DEFAULT_STOP = "bin/stop.sh"
-SECRET_WORDS = ("passwd", "password", "secret", "token", "key")
 JINJA_SUFFIXES = (".j2", ".jinja2", ".jinja")
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 DEFAULT_MODE = 0o644
@@ -74,12 +74,6 @@ class PackageError(ValueError):
         self.message = message
 
 
-def is_secret_name(name: str) -> bool:
-    """Whether a key or value name looks like it holds a secret (db_passwd, backup_key, api_token...)."""
-    lowered = str(name).lower()
-    return any(word in lowered for word in SECRET_WORDS)
-
-
 def secrets_to_mask(values: t.Mapping[str, t.Any], config: ResolvedConfig | None = None) -> list[str]:
     """The secret strings a result or message must not show: secret-named cluster values and secret config."""
     found = set(config.secret_values()) if config else set()
@@ -91,11 +85,11 @@ def secrets_to_mask(values: t.Mapping[str, t.Any], config: ResolvedConfig | None
 
 
 def mask(obj: t.Any, secrets: t.Sequence[str], replacement: str = "********") -> t.Any:
-    """``obj`` (str, list, dict) with every occurrence of every secret replaced."""
+    """``obj`` (str, list, dict) with every occurrence of every secret, and every URL password, replaced."""
     if isinstance(obj, str):
         for secret in secrets:
             obj = obj.replace(secret, replacement)
-        return obj
+        return mask_urls(obj)
     if isinstance(obj, dict):
         return {mask(k, secrets, replacement): mask(v, secrets, replacement) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

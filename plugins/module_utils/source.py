@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on a co
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
 URL_SCHEMES = ("http://", "https://")
@@ -38,17 +39,38 @@ def is_url(source: str) -> bool:
 
 
 def display_source(source: str) -> str:
-    """The source as it may be printed: a password inside a URL is masked."""
-    if not is_url(source):
-        return source
-    parts = urllib.parse.urlsplit(source)
-    if parts.password is None:
-        return source
-    netloc = "%s:***@%s" % (parts.username or "", parts.netloc.rpartition("@")[2])
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The source as it may be printed: a password inside a URL is masked (``https://ops:********@cmdb/tree``)."""
+    return mask_urls(source)
 
 
 _STRICT_LOADER: t.Any = None
+
+
+def check_unique_keys(loader: t.Any, node: t.Any) -> None:
+    """Raise a YAML ConstructorError at the second of two equal keys of one mapping node (merge keys ignored).
+
+    Shared by every YAML reader of trees (this module and the inventory plugin), so a machine listed twice is
+    refused in the same words everywhere: ``found duplicate key 'a1' (first at line 2)``.
+    """
+    seen: dict[t.Any, t.Any] = {}
+    for key_node, _value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # let the constructor report the unhashable key
+        if key in seen:
+            raise duplicate_key_error(node, key, seen[key], key_node.start_mark)
+        seen[key] = key_node.start_mark
+
+
+def duplicate_key_error(node: t.Any, key: t.Any, first_mark: t.Any, mark: t.Any) -> Exception:
+    """The YAML error for ``key`` found again at ``mark`` after ``first_mark``."""
+    return yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                             "found duplicate key %r (first at line %d)" % (key, first_mark.line + 1),
+                                             mark)
 
 
 def _strict_loader() -> t.Any:
@@ -63,18 +85,7 @@ def _strict_loader() -> t.Any:
 
     class StrictLoader(base):  # type: ignore[misc, valid-type]
         def construct_mapping(self, node: t.Any, deep: bool = False) -> dict[t.Any, t.Any]:
-            seen: dict[t.Any, t.Any] = {}
-            for key_node, _value_node in node.value:
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    hash(key)
-                except TypeError:
-                    continue  # let the base class report the unhashable key
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        "found duplicate key %r (first at line %d)" % (key, seen[key].line + 1), key_node.start_mark)
-                seen[key] = key_node.start_mark
+            check_unique_keys(self, node)
             return super().construct_mapping(node, deep=deep)
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, StrictLoader.construct_mapping)
@@ -82,33 +93,90 @@ def _strict_loader() -> t.Any:
     return StrictLoader
 
 
+def yaml_problem(error: Exception, source: str) -> str:
+    """One line for a YAML error: ``source:line:column: invalid YAML: problem``."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = "%s:%d:%d" % (source, mark.line + 1, mark.column + 1) if mark else source
+        return "%s: invalid YAML: %s" % (where, error.problem or error.context)
+    return "%s: invalid YAML: %s" % (source, " ".join(str(error).split()))
+
+
 def parse_yaml(text: str, source: str) -> t.Any:
     """Parse YAML text; a syntax error or a duplicate key becomes one line naming source:line:column."""
     try:
         return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = "%s:%d:%d" % (source, mark.line + 1, mark.column + 1) if mark else source
-        raise SourceError("%s: invalid YAML: %s" % (where, e.problem or e.context)) from e
     except yaml.YAMLError as e:
-        raise SourceError("%s: invalid YAML: %s" % (source, " ".join(str(e).split()))) from e
+        raise SourceError(yaml_problem(e, source)) from e
 
 
-def _no_duplicates(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
-    out: dict[str, t.Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError("duplicate key %r" % key)
-        out[key] = value
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey()
     return out
 
 
-def parse_json(text: str, source: str) -> t.Any:
+def loads_json(text: str, source: str) -> t.Any:
+    """json.loads that refuses a key repeated in one object (a machine listed twice).
+
+    :raises json.JSONDecodeError: for text that is not JSON.
+    :raises SourceError: ``source:line:column: invalid JSON: found duplicate key 'a1' (first at line 2)``.
+    """
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return json.loads(text, object_pairs_hook=_unique_object)
+    except _DuplicateKey:
+        raise SourceError(_json_duplicate(text, source)) from None
+
+
+def _json_duplicate(text: str, source: str) -> str:
+    """Where the first repeated key of valid JSON ``text`` is (only on the error path: a walk in Python)."""
+    objects: list[dict[str, int] | None] = []  # per open container: key -> offset (None for an array)
+    i, end = 0, len(text)
+    while i < end:
+        char = text[i]
+        if char == '"':
+            key, after = json.decoder.scanstring(text, i + 1)
+            j = after
+            while j < end and text[j] in " \t\r\n":
+                j += 1
+            seen = objects[-1] if objects else None
+            if seen is not None and j < end and text[j] == ":":
+                if key in seen:
+                    line, column = _line_column(text, i)
+                    return "%s:%d:%d: invalid JSON: found duplicate key %r (first at line %d)" % (
+                        source, line, column, key, _line_column(text, seen[key])[0])
+                seen[key] = i
+            i = after
+            continue
+        if char == "{":
+            objects.append({})
+        elif char == "[":
+            objects.append(None)
+        elif char in "]}":
+            objects.pop()
+        i += 1
+    return "%s: invalid JSON: found a duplicate key" % source
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def parse_json(text: str, source: str) -> t.Any:
+    """Parse JSON text; a syntax error or a duplicate key becomes one line naming source:line:column."""
+    try:
+        return loads_json(text, source)
+    except SourceError:
+        raise
     except json.JSONDecodeError as e:
         raise SourceError("%s:%d:%d: invalid JSON: %s" % (source, e.lineno, e.colno, e.msg)) from e
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise SourceError("%s: invalid JSON: %s" % (source, e)) from e
 
 
@@ -140,7 +208,11 @@ def _fetch(url: str, headers: t.Mapping[str, str] | None, timeout: float, valida
 
 def read_source(source: str, headers: t.Mapping[str, str] | None = None, timeout: float = 10,
                 validate_certs: bool = True) -> tuple[t.Any, str]:
-    """Read a tree document from a file path (YAML) or an http(s) URL (JSON): returns (document, text)."""
+    """Read a tree document from a file path (YAML; JSON for a name ending in ``.json``) or an http(s) URL (JSON).
+
+    :returns: (document, text).
+    :raises SourceError: one line naming the source (and line:column), also for a key repeated in one mapping.
+    """
     if not isinstance(source, str) or not source.strip():
         raise SourceError("tree source must be a file path or an http(s) URL, got %r" % (source,))
     if is_url(source):
@@ -157,6 +229,8 @@ def read_source(source: str, headers: t.Mapping[str, str] | None = None, timeout
         raise SourceError("%s: not UTF-8 text (byte %d)" % (source, e.start)) from e
     except OSError as e:
         raise SourceError("%s: cannot read: %s" % (source, e.strerror or e)) from e
+    if source.endswith(".json"):
+        return parse_json(text, source), text
     return parse_yaml(text, source), text
 
 

@@ -15,6 +15,7 @@ inventory plugin only has to hand the result to Ansible.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex
@@ -160,7 +161,16 @@ def _where(source: str, name: str | None = None) -> str:
 
 
 def load_tree(doc: t.Any, source: str = "<tree>") -> Tree:
-    """Validate a tree document; every problem raises TreeError naming the source, machine and field."""
+    """Validate a tree document into a ``Tree``.
+
+    Besides each machine's and node's fields, it refuses what Ansible would read differently: a machine name
+    Ansible parses again (``host:port``, ``,``, ``[..]``, spaces, a leading ``!``, ``&``, ``~`` or ``@``, globs,
+    ``all``, ``ungrouped``, ``localhost`` or a group name of the tree), and two different pairs or tree paths whose
+    group names are the same (``cluster.prod-eu`` and ``cluster.prod.eu`` are both ``cluster_prod_eu``).
+
+    :raises TreeError: every problem found, one line each naming the source, the machine or node, the field and
+        the value (the structure of the document itself stops at the first).
+    """
     if doc is None:
         raise TreeError("%s: empty document (want a mapping with 'machines:')" % source)
     if not isinstance(doc, dict):
@@ -172,19 +182,139 @@ def load_tree(doc: t.Any, source: str = "<tree>") -> Tree:
     if not isinstance(raw_machines, dict) or not raw_machines:
         raise TreeError("%s: field 'machines' must be a non-empty mapping of machine name -> entry, got %r"
                         % (source, _short(raw_machines)))
-    # Most machines share their tag strings with others: parse each distinct string once.
+    # Most machines share their tag strings with others: parse each distinct string once, and remember the first
+    # machine that carries it (for messages).
     parsed: dict[str, Tag] = {}
-    machines = [_load_machine(source, name, entry, parsed) for name, entry in raw_machines.items()]
+    first_of: dict[str, str] = {}
+    problems: list[str] = []
+    machines = []
+    for name, entry in raw_machines.items():
+        try:
+            machines.append(_load_machine(source, name, entry, parsed, first_of))
+        except TreeError as e:
+            problems.append(str(e))
     nodes: dict[str, tuple[Tag, dict[str, t.Any]]] = {}
     raw_nodes = doc.get("nodes") or {}
     if not isinstance(raw_nodes, dict):
-        raise TreeError("%s: field 'nodes' must be a mapping of tag -> {vars: ...}, got %r" % (source, _short(raw_nodes)))
+        problems.append("%s: field 'nodes' must be a mapping of tag -> {vars: ...}, got %r"
+                        % (source, _short(raw_nodes)))
+        raw_nodes = {}
     for text, entry in raw_nodes.items():
-        nodes[str(text)] = _load_node(source, text, entry)
+        try:
+            nodes[str(text)] = _load_node(source, text, entry)
+        except TreeError as e:
+            problems.append(str(e))
+    groups, collisions = _group_names(source, parsed, first_of, nodes)
+    for machine in machines:
+        problem = machine_name_problem(machine.name, groups)
+        if problem:
+            problems.append('%s: name "%s": %s' % (_where(source, machine.name), machine.name, problem))
+    problems += collisions
+    if problems:
+        raise TreeError("\n".join(problems))
     return Tree(machines, nodes, source)
 
 
-def _load_machine(source: str, name: t.Any, entry: t.Any, parsed: dict[str, Tag]) -> Machine:
+# A machine name Ansible uses as it is: a host name or an IPv4 address.
+MACHINE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+_HOST_PORT_RE = re.compile(r"([^:\[\]]+):(\d+)\Z")
+# Names Ansible resolves to something else than an inventory host of that name.
+RESERVED_GROUPS = ("all", "ungrouped")
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def machine_name_problem(name: str, groups: t.Container[str] = ()) -> str | None:
+    """Why Ansible would read machine name ``name`` as something else (None when it is a plain host name).
+
+    A name goes through Ansible's host parsing (``add_host`` reads ``host:port``) and host patterns (``,``, ``:``,
+    ``[..]``, spaces, a leading ``!``, ``&``, ``~`` or ``@``, globs), and a pattern equal to a group name targets
+    the group.
+    """
+    if MACHINE_NAME_RE.match(name):
+        if name in RESERVED_GROUPS:
+            extra = " (every host)" if name == "all" else ""
+            return 'Ansible would target its group "%s"%s, not this machine' % (name, extra)
+        if name in LOCALHOST_NAMES:
+            return ("Ansible treats it as the controller (implicit localhost); name the machine by its host name and "
+                    "give the address")
+        if name in groups:
+            return "Ansible would target the group %s of this tree, not this machine" % name
+        return None
+    read = "Ansible would read"
+    port = _HOST_PORT_RE.match(name)
+    if port and MACHINE_NAME_RE.match(port.group(1)):
+        return ('%s it as host "%s", port %s (give the port as vars: {ansible_port: %s})'
+                % (read, port.group(1), port.group(2), port.group(2)))
+    if name in LOCALHOST_NAMES:
+        return ("Ansible treats it as the controller (implicit localhost); name the machine by its host name and "
+                "give the address")
+    if name[0] in "!&~@":
+        return '%s a leading "%s" as a host pattern operator' % (read, name[0])
+    if "[" in name or "]" in name:
+        return '%s "[..]" as a range or subscript of hosts' % read
+    if ":" in name:
+        return "%s \":\" as a port or pattern separator (an IPv6 address goes in 'address')" % read
+    if "," in name:
+        return '%s "," as a list of host patterns' % read
+    if any(c.isspace() for c in name):
+        return "%s a space as a list of host patterns" % read
+    for glob in "*?":
+        if glob in name:
+            return '%s "%s" as a wildcard of a host pattern' % (read, glob)
+    return 'want letters, digits, ".", "-" and "_" (a host name or IP address)'
+
+
+def _group_names(source: str, parsed: t.Mapping[str, Tag], first_of: t.Mapping[str, str],
+                 nodes: t.Mapping[str, tuple[Tag, dict[str, t.Any]]]) -> tuple[dict[str, t.Any], list[str]]:
+    """Every inventory group the tree makes, and a problem line per group two different texts map to.
+
+    A group is named after a pair (``cluster.prod-eu``) or a tree path (``cop.a_owt.b``) with every character
+    outside [A-Za-z0-9_] turned into "_": ``cluster.prod-eu`` and ``cluster.prod.eu`` would be one group, and the
+    vars of one's nodes would reach the other's machines.
+    """
+    made: dict[str, tuple[str, str, str | None]] = {}   # group -> (pair or path text, tag text, machine or None)
+    collisions: list[str] = []
+    reported: set[tuple[str, str]] = set()  # (tag, other tag): a deeper path group repeats the same clash
+
+    def add(group: str, text: str, tag_text: str, machine: str | None) -> None:
+        known = made.get(group)
+        if known is None:
+            made[group] = (text, tag_text, machine)
+            return
+        if known[0] == text or (tag_text, known[1]) in reported:
+            return
+        reported.add((tag_text, known[1]))
+        where = _where(source, machine) + ': tag "%s"' % tag_text if machine is not None else \
+            "%s: node %s" % (source, tag_text)
+        other = 'tag "%s" of machine %s' % (known[1], known[2]) if known[2] is not None else "node %s" % known[1]
+        collisions.append('%s: group %s of "%s" is also the group of "%s" (%s): Ansible group names turn "." and '
+                          '"-" into "_"' % (where, group, text, known[0], other))
+
+    def texts(tag: Tag, pairs: bool) -> list[str]:
+        """The texts of a tag's groups: its pairs (with ``pairs``) and its tree-path prefixes."""
+        out = str(tag).split("_") if pairs else []   # the canonical text is the pairs joined by "_"
+        prefix = ""
+        for key, value in tag.path():
+            prefix = "%s%s.%s" % (prefix + "_" if prefix else "", key, value)
+            out.append(prefix)   # (a one-pair prefix is the pair's own group: the same text, skipped below)
+        return out
+
+    # Fleets repeat the same pairs and paths in thousands of tags: each distinct text is named and checked once.
+    done: set[str] = set()
+    for tag_text, tag in parsed.items():
+        for text in texts(tag, True):
+            if text not in done:
+                done.add(text)
+                add(group_name(text), text, tag_text, first_of[tag_text])
+    for node_text, (tag, _vars) in nodes.items():
+        for text in texts(tag, len(tag) == 1):
+            if text not in done:
+                done.add(text)
+                add(group_name(text), text, node_text, None)
+    return made, collisions
+
+
+def _load_machine(source: str, name: t.Any, entry: t.Any, parsed: dict[str, Tag], first_of: dict[str, str]) -> Machine:
     if not isinstance(name, str) or not name.strip():
         raise TreeError("%s: machine name %r must be a non-empty string" % (source, name))
     where = _where(source, name)
@@ -209,6 +339,7 @@ def _load_machine(source: str, name: t.Any, entry: t.Any, parsed: dict[str, Tag]
             except TagError as e:
                 raise TreeError("%s: tag %s" % (where, e)) from e
             parsed[text] = tag
+            first_of[text] = name
         tags.append(tag)
     address = entry.get("address")
     if address is not None and (not isinstance(address, str) or not address.strip()):

@@ -42,7 +42,9 @@ except ImportError:  # pragma: no cover - ruamel.yaml is a dependency of the noo
 
 from ansible_collections.noops.platform.plugins.module_utils.source import parse_yaml
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
-from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
+from ansible_collections.noops.platform.plugins.module_utils.tree import (
+    Tree, TreeError, load_tree, machine_name_problem,
+)
 
 try:
     import fcntl
@@ -50,7 +52,6 @@ except ImportError:  # pragma: no cover - not POSIX: edits are still atomic, onl
     fcntl = None  # type: ignore[assignment]
 
 # Host names as inventories use them: letters, digits, ".", "-", "_" (no spaces, no ":" which reads as a port).
-HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 class EditError(TreeError):
@@ -259,8 +260,9 @@ class TreeEdit:
         self.changes.append("%s: removed tag %s" % (host, removed))
 
     def add_machine(self, host: str, tags: t.Sequence[str], address: str | None = None) -> None:
-        if not isinstance(host, str) or not HOST_RE.match(host):
-            raise EditError("%s: machine %r: bad name (want letters, digits, '.', '-', '_')" % (self.path, host))
+        problem = machine_name_problem(host) if isinstance(host, str) and host else "want a non-empty string"
+        if problem:
+            raise EditError('%s: machine %s: name "%s": %s' % (self.path, host, host, problem))
         if host in self.machines:
             raise EditError("%s: machine %s: already in the tree" % (self.path, host))
         if not tags:

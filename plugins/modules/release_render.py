@@ -17,9 +17,9 @@ description:
     O(release_path) instead, so the config is versioned with the program; other names are used as they are.
   - Files are written below O(staging_dir) on the controller (owner-only modes); the caller copies each
     C(src) to C(dest) on the host with the returned C(mode) and C(owner). Nothing on the host is touched.
-  - Files that use a secret (a config key or cluster value whose name contains passwd, password, secret,
-    token or key, or anything derived from one) get mode 0640 or stricter. Secret values never appear in
-    the result.
+  - Files that use a secret (a config key or cluster value with a secret name - passwd, password, passphrase,
+    secret or credential anywhere, or a last word key, token, pass, pwd or auth - or anything derived from one)
+    get mode 0640 or stricter. Secret values and URL passwords never appear in the result.
   - This is an action plugin; it never connects to the host.
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)

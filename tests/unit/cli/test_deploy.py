@@ -232,6 +232,8 @@ def test_plain_view_prints_one_line_per_change():
     (["x", "y"], 300, "x; y"),
     (None, 300, ""),
     ("abcdef", 4, "abc…"),
+    ("GET https://deploy:Pw-1234@repo/x.tar.gz: HTTP 404", 300, "GET https://deploy:********@repo/x.tar.gz: HTTP 404"),
+    (["mysql://app:Pw-1234@db/x", "ok"], 300, "mysql://app:********@db/x; ok"),
 ])
 def test_one_line(text, limit, want):
     assert deploy.one_line(text, limit) == want

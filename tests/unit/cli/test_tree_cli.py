@@ -117,6 +117,14 @@ BROKEN = [
     ("", "empty document"),
     ("machines: {}\n", "field 'machines' must be a non-empty mapping"),
     ("machines:\n  a: {tags: [cop.x]}\nnodes:\n  service.x_cop.y: {}\n", "node service.x_cop.y: a node is a single pair"),
+    ("machines:\n  a: {tags: [cluster.prod-eu]}\n  b: {tags: [cluster.prod.eu]}\n",
+     'machine b: tag "cluster.prod.eu": group cluster_prod_eu of "cluster.prod.eu" is also the group of '
+     '"cluster.prod-eu" (tag "cluster.prod-eu" of machine a)'),
+    ("machines:\n  a: {tags: [cop.x_owt.y-z]}\n  b: {tags: [cop.x_owt.y.z]}\n",
+     'machine b: tag "cop.x_owt.y.z": group owt_y_z of "owt.y.z" is also the group of "owt.y-z" '
+     '(tag "cop.x_owt.y-z" of machine a)'),
+    ("machines:\n  'host01:2222': {tags: [cop.x]}\n",
+     'machine host01:2222: name "host01:2222": Ansible would read it as host "host01", port 2222'),
 ]
 
 
@@ -127,6 +135,17 @@ def test_validate_reports_one_line(tmp_path, capsys, text, message):
     status, out, err = run(capsys, "validate", str(path))
     assert status == 2 and out == ""
     assert err.startswith("noops: %s" % path) and message in err and err.count("\n") == 1
+
+
+def test_validate_reports_every_problem_one_line_each(tmp_path, capsys):
+    path = tmp_path / "broken.yml"
+    path.write_text("machines:\n  'a:22': {tags: [cop.x]}\n  all: {tags: [idc.lg]}\n  b: {tags: [idc.l-g]}\n"
+                    "  c: {tags: [idc.l.g]}\n")
+    status, out, err = run(capsys, "validate", str(path))
+    assert status == 2 and out == ""
+    lines = err.splitlines()
+    assert [line.split(": ")[:3] for line in lines] == [
+        ["noops", str(path), "machine a:22"], ["noops", str(path), "machine all"], ["noops", str(path), "machine c"]]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -261,7 +280,13 @@ EDIT_ERRORS = [
     (["untag", "lg-zk01.bj", ZK_LG], "is its only tag; a machine needs one (use remove-machine)"),
     (["untag", "lg-zk01.bj", "status."], 'tag "status.": empty value for key "status"'),
     (["add-machine", "lg-zk01.bj", "--tag", ZK_LG], "machine lg-zk01.bj: already in the tree"),
-    (["add-machine", "bad name", "--tag", ZK_LG], "machine 'bad name': bad name"),
+    (["add-machine", "bad name", "--tag", ZK_LG], 'machine bad name: name "bad name": Ansible would read a space'),
+    (["add-machine", "lg-zk09.bj:2222", "--tag", ZK_LG], 'name "lg-zk09.bj:2222": Ansible would read it as host '
+                                                           '"lg-zk09.bj", port 2222'),
+    (["add-machine", "all", "--tag", ZK_LG], 'name "all": Ansible would target its group "all"'),
+    (["add-machine", "idc_lg", "--tag", ZK_LG], 'name "idc_lg": Ansible would target the group idc_lg of this tree'),
+    (["add-machine", "x.bj", "--tag", "service.dch_cluster.production.lg"],
+     'group cluster_production_lg of "cluster.production.lg" is also the group of "cluster.production-lg"'),
     (["add-machine", "x.bj", "--tag", "idc.lg", "--tag", "idc.lg"], "machine x.bj: the same tag is given twice"),
     (["add-machine", "x.bj", "--tag", "idc.lg", "--address", "10.0.0.1 10.0.0.2"], "machine x.bj: bad address"),
     (["add-machine", "x.bj", "--tag", "idc.lg_idc.sd"], 'key "idc" appears twice'),

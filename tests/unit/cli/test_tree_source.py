@@ -77,7 +77,7 @@ def test_url_reads_json(server):
 @pytest.mark.parametrize("path, kwargs, message", [
     ("/missing.json", {}, "/missing.json: HTTP 404 Not Found"),
     ("/broken.json", {}, "/broken.json:1:20: invalid JSON: Expecting value"),
-    ("/dupes.json", {}, "/dupes.json: invalid JSON: duplicate key 'a'"),
+    ("/dupes.json", {}, "/dupes.json:1:39: invalid JSON: found duplicate key 'a' (first at line 1)"),
     ("/private.json", {}, "/private.json: HTTP 401 Unauthorized"),
     ("/token.json", {"headers": {"Authorization": "Bearer wrong"}}, "HTTP 401"),
     ("/slow.json", {"timeout": 0.5}, "/slow.json: cannot fetch: "),
@@ -95,7 +95,7 @@ def test_url_credentials_are_sent_and_masked(server):
     assert read_source(server + "/token.json", headers={"Authorization": "Bearer t0ken"})[0] == EXAMPLE_DOC
     with pytest.raises(SourceError) as err:
         read_source("http://ops:wrong@%s/private.json" % host)
-    assert "wrong" not in str(err.value) and "ops:***@" in str(err.value)
+    assert "wrong" not in str(err.value) and "ops:********@" in str(err.value)
 
 
 def test_url_tree_errors_name_the_url(server):
@@ -125,6 +125,24 @@ def test_file_errors(tmp_path, monkeypatch, text, message):
     assert str(err.value).startswith(message)
 
 
+DUPLICATE_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"]},\n  "a1": {"tags": ["idc.sd"]}\n}}\n'
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("t.yml", "machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n",
+     "t.yml:3:3: invalid YAML: found duplicate key 'a1' (first at line 2)"),
+    ("t.json", DUPLICATE_JSON, "t.json:3:3: invalid JSON: found duplicate key 'a1' (first at line 2)"),
+    ("t.json", '{"machines": {"a1": {"tags": ["idc.lg"], "vars": {"x": 1, "x": 2}}}}',
+     "t.json:1:59: invalid JSON: found duplicate key 'x' (first at line 1)"),
+])
+def test_a_key_listed_twice_in_a_file_is_refused_in_the_same_words(tmp_path, monkeypatch, name, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(SourceError) as err:
+        load_source(name)
+    assert str(err.value) == message
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "no such file"),
     (lambda p: p.mkdir(), "is a directory, want a tree file"),
@@ -138,7 +156,7 @@ def test_unreadable_files(tmp_path, make, message):
 
 
 @pytest.mark.parametrize("source, shown", [
-    ("https://ops:pw@cmdb.example/tree", "https://ops:***@cmdb.example/tree"),
+    ("https://ops:pw@cmdb.example/tree", "https://ops:********@cmdb.example/tree"),
     ("https://cmdb.example/tree", "https://cmdb.example/tree"),
     ("/etc/noops/tree.yml", "/etc/noops/tree.yml"),
 ])

@@ -173,3 +173,20 @@ def test_progress_is_hosts_done_of_hosts_selected(store_dsn, capsys):
     out = capsys.readouterr().out
     assert "2 / 3 hosts done" in out
     assert 'error       cluster.yml: hello.pkg_url: "gopher://x": scheme must be http' in out
+
+
+def test_url_passwords_of_older_records_are_masked_when_shown(store_dsn, capsys):
+    """Records written before the history masked URL passwords are shown masked by every view."""
+    with HistoryStore(store_dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", service="site.yml", version="v9",
+                                status="failed", started_at=2000.0,
+                                cluster_yml="dch:\n  pkg_url: https://deploy:Pkg-Pw-77@repo/x.tar.gz\n")
+        store.write_batch(tid, None, [{"host": "h1", "status": "failed", "started_at": 1.0, "ended_at": 2.0,
+                                       "message": "GET https://deploy:Pkg-Pw-77@repo/x.tar.gz: 404"}],
+                          [{"host": "h1", "at": 1.5, "task_name": "fetch", "status": "failed", "changed": 0,
+                            "message": "GET https://deploy:Pkg-Pw-77@repo/x.tar.gz: 404", "output": None}])
+    for argv in (["tasks", "show", str(tid), "--cluster-yml"], ["tasks", "log", str(tid)],
+                 ["tasks", "show", str(tid), "--json"], ["tasks", "log", str(tid), "--json"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "Pkg-Pw-77" not in out and "deploy:********@repo" in out, argv

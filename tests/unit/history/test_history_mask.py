@@ -95,3 +95,30 @@ def test_mask_document_text_keeps_layout_and_scrubs_reuse():
     assert "  mon_value: 10\n" in out
     assert "jdbc:mysql://work:%s@10.0.0.1/db" % MASK in out
     assert m.scrub("echo S3cr3t-db") == "echo %s" % MASK
+
+
+URL_CLUSTER_YML = """\
+cluster:
+  name: dch
+dch:
+  pkg_url: https://deploy:Pkg-Pw-77@repo.example/dch-1.tar.gz
+  db_dsn: "mysql://app:Db-Pw-88@db/x"
+  mirrors: [ftp://m:Ftp-Pw-99@mirror/dch-1.tar.gz]
+"""
+
+
+def test_cluster_yml_in_the_history_masks_url_passwords():
+    out = mask_document_text(URL_CLUSTER_YML, Masker())
+    for password in ("Pkg-Pw-77", "Db-Pw-88", "Ftp-Pw-99"):
+        assert password not in out
+    assert "  pkg_url: https://deploy:%s@repo.example/dch-1.tar.gz\n" % MASK in out
+    assert '  db_dsn: "mysql://app:%s@db/x"\n' % MASK in out
+    assert "  mirrors: [ftp://m:%s@mirror/dch-1.tar.gz]\n" % MASK in out
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"msg": "GET https://u:Pw-1234@h/x.tgz failed"}, {"msg": "GET https://u:%s@h/x.tgz failed" % MASK}),
+    ({"cmd": ["curl", "https://u:Pw-1234@h/x"]}, {"cmd": ["curl", "https://u:%s@h/x" % MASK]}),
+])
+def test_task_results_mask_url_passwords(data, expected):
+    assert Masker().mask(data) == expected

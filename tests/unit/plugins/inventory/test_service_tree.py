@@ -230,7 +230,7 @@ BAD_TREES = [
     ("", ["tree.yml: empty document"]),
     ("machines:\n  a1: {tags: [cop.x]}\nnodes:\n  idc.lg_cop.x: {vars: {}}\n",
      ["tree.yml: node idc.lg_cop.x: a node is a single pair or a prefix"]),
-    ("machines:\n  a1: {tags: [cop.x\n", ["tree.yml is not valid YAML"]),
+    ("machines:\n  a1: {tags: [cop.x\n", ["tree.yml:3:1: invalid YAML: did not find expected"]),
 ]
 
 
@@ -451,3 +451,56 @@ def test_load_yaml_equals_safe_load(text):
 def test_load_yaml_rejects_a_machine_listed_twice():
     with pytest.raises(yaml.YAMLError, match="found duplicate key 'a1'"):
         service_tree.load_yaml("machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n")
+
+
+# -- a machine listed twice is refused by every source, in the same words ----------------------------------------
+
+DUPLICATE_YAML = "machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n"
+DUPLICATE_MERGE_YAML = "machines:\n  a1: {tags: [idc.lg], vars: {<<: {x: 1}}}\n  a1: {tags: [idc.sd]}\n"
+DUPLICATE_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"]},\n  "a1": {"tags": ["idc.sd"]}\n}}\n'
+DUPLICATE_NESTED_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"],\n    "vars": {"x": 1, "x": 2}}\n}}\n'
+
+
+@pytest.mark.parametrize("kind, text, expected", [
+    ("tree.yml", DUPLICATE_YAML, "{src}:3:3: invalid YAML: found duplicate key 'a1' (first at line 2)"),
+    ("tree.yml", DUPLICATE_MERGE_YAML, "{src}:3:3: invalid YAML: found duplicate key 'a1' (first at line 2)"),
+    ("tree.json", DUPLICATE_JSON, "{src}:3:3: invalid JSON: found duplicate key 'a1' (first at line 2)"),
+    ("tree.json", DUPLICATE_NESTED_JSON, "{src}:3:22: invalid JSON: found duplicate key 'x' (first at line 3)"),
+    ("http", DUPLICATE_JSON, "{src}:3:3: invalid JSON: found duplicate key 'a1' (first at line 2)"),
+    ("http", DUPLICATE_NESTED_JSON, "{src}:3:22: invalid JSON: found duplicate key 'x' (first at line 3)"),
+], ids=["yaml", "yaml-merge-key", "json-file", "json-file-vars", "http", "http-vars"])
+def test_every_source_refuses_a_key_listed_twice(tmp_path, monkeypatch, kind, text, expected):
+    if kind == "http":
+        src = "https://tree.example.com/api/tree"
+        monkeypatch.setattr(service_tree, "open_url", Recorder(text.encode()))
+    else:
+        (tmp_path / kind).write_text(text)
+        src = str(tmp_path / kind)
+    with pytest.raises(AnsibleParserError) as info:
+        run_plugin(tmp_path, {"source": src})
+    assert str(info.value) == expected.format(src=src)
+
+
+# -- names Ansible would read differently are refused before any host is touched ---------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("machines:\n  m1: {tags: [cluster.prod-eu]}\n  m2: {tags: [cluster.prod.eu]}\n",
+     ['machine m2: tag "cluster.prod.eu": group cluster_prod_eu of "cluster.prod.eu" is also the group of '
+      '"cluster.prod-eu" (tag "cluster.prod-eu" of machine m1)']),
+    ("machines:\n  m1: {tags: [cop.a_owt.b-c]}\n  m2: {tags: [cop.a_owt.b.c]}\n",
+     ['machine m2: tag "cop.a_owt.b.c": group owt_b_c of "owt.b.c" is also the group of "owt.b-c"']),
+    ("machines:\n  m1: {tags: [cluster.prod-eu]}\nnodes:\n  cluster.prod.eu: {vars: {db: eu2}}\n",
+     ['node cluster.prod.eu: group cluster_prod_eu of "cluster.prod.eu" is also the group of "cluster.prod-eu"']),
+    ("machines:\n  'host01:2222': {tags: [idc.lg], vars: {role: db}}\n",
+     ['machine host01:2222: name "host01:2222": Ansible would read it as host "host01", port 2222']),
+    ("machines:\n  localhost: {tags: [idc.lg]}\n  'web[1:2]': {tags: [idc.lg]}\n",
+     ['machine localhost: name "localhost": Ansible treats it as the controller',
+      'machine web[1:2]: name "web[1:2]": Ansible would read "[..]" as a range']),
+], ids=["pair-groups", "tree-path-groups", "node-vars", "host-port", "two-names"])
+def test_names_ansible_reads_differently_are_refused(tmp_path, text, expected):
+    with pytest.raises(AnsibleParserError) as info:
+        run_plugin(tmp_path, {}, text)
+    lines = str(info.value).splitlines()
+    assert len(lines) == len(expected)
+    for line, part in zip(lines, expected):
+        assert line.startswith(str(tmp_path / "tree.yml") + ": ") and part in line

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: noops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What counts as a secret, and how a secret is hidden: the one rule every output path uses.
+
+Task results, error lines, ``-v`` output, the deploy history, the CLI's tables and rendered config files all
+decide with ``is_secret_name`` and hide URL passwords with ``mask_urls``, so a value hidden in one place is
+hidden in every other.
+
+Secret names. A name is cut into lower-case segments at every character that is not a letter or digit
+(``_``, ``-``, ``.``, ...) and where camelCase starts a new word (``dbPassword`` -> ``db``, ``password``;
+``APIKey`` -> ``api``, ``key``); digits at the end of a segment are ignored (``key2``). The name is secret when
+
+* a segment contains ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential`` anywhere:
+  ``PGPASSWORD``, ``dbpasswd``, ``ssh_passphrase``, ``client_secret``, ``credentials``;
+* its last segment names a secret itself: ``key``, ``keys``, ``token``, ``tokens``, ``pass``, ``pwd``, ``auth``,
+  ``authorization`` and the run-together ``apikey``, ``privkey``, ``privatekey``, ``accesskey``, ``secretkey``,
+  ``sshkey``, ``authkey``, ``signingkey``, ``masterkey``, ``encryptionkey``, or it ends in ``token``
+  (``apitoken``, ``authtoken``): ``api_key``, ``backup_key``, ``private-key``, ``GITHUB_TOKEN``, ``db_pass``,
+  ``basic_auth``, ``ssh_keys`` - unless the segment before it is a count word (``max``, ``min``, ``num``,
+  ``number``, ``count``, ``total``, ``n``): ``max_tokens`` and ``num_keys`` are numbers.
+
+So a word that only contains one of those letters is not secret: ``keyboard_layout``, ``monkey``, ``keys_count``,
+``key_name``, ``author``, ``tokenizer_model``, ``max_tokens``, ``passage``.
+(A segment of ``password``-like letters still wins: ``max_password_age`` is secret, by design on the safe side.)
+
+URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
+keeping the user and the host: ``mysql://app:********@db/x``. A user without a password is left as it is.
+
+Pure Python, no imports beyond the standard library: modules on hosts use it too.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "********"
+
+# A segment containing one of these is a secret wherever it stands ("pgpassword", "clientsecret").
+SECRET_PARTS: tuple[str, ...] = ("password", "passwd", "passphrase", "secret", "credential")
+# A last segment equal to one of these names a secret ("api_key", "basic_auth"), or ending in "token".
+SECRET_NOUNS: frozenset[str] = frozenset((
+    "key", "keys", "token", "tokens", "pass", "pwd", "auth", "authorization",
+    "apikey", "privkey", "privatekey", "accesskey", "secretkey", "sshkey", "authkey", "signingkey", "masterkey",
+    "encryptionkey",
+))
+SECRET_SUFFIX = "token"
+# ... unless the segment before it makes the name a count ("max_tokens", "num_keys").
+COUNT_WORDS: frozenset[str] = frozenset(("max", "min", "num", "number", "count", "total", "n"))
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+# The same few hundred variable names come back with every result: decide each once.
+_CACHE: dict[str, bool] = {}
+
+
+def name_segments(name: str) -> list[str]:
+    """The lower-case segments of a name as the secret rule sees them (trailing digits dropped)."""
+    words = _SPLIT.split(_CAMEL.sub("_", name).lower())
+    return [w for w in (w.rstrip("0123456789") for w in words) if w]
+
+
+def _decide(name: str) -> bool:
+    segments = name_segments(name)
+    if not segments:
+        return False
+    if any(part in segment for segment in segments for part in SECRET_PARTS):
+        return True
+    last = segments[-1]
+    if not (last in SECRET_NOUNS or last.endswith(SECRET_SUFFIX)):
+        return False
+    return len(segments) < 2 or segments[-2] not in COUNT_WORDS
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether a variable, field or config key name holds a secret (rule in the module docstring).
+
+    :param name: any object; only a non-empty ``str`` can be secret.
+    :returns: True for a secret name.
+    """
+    if not isinstance(name, str) or not name:
+        return False
+    known = _CACHE.get(name)
+    if known is None:
+        if len(_CACHE) > 20000:  # generated names (per-host keys) must not grow it for ever
+            _CACHE.clear()
+        known = _CACHE[name] = _decide(name)
+    return known
+
+
+# scheme://  then the authority up to the first "/", "?", "#", blank or quote; its userinfo ends at its last "@".
+_URL_AUTHORITY = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^/?#\s\"'<>]*@[^/?#\s\"'<>]*)")
+
+
+def _mask_authority(match: re.Match[str]) -> str:
+    userinfo, _at, host = match.group("authority").rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password or password == MASK:
+        return match.group(0)
+    return "%s%s:%s@%s" % (match.group("scheme"), user, MASK, host)
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``MASK`` (``https://u:********@host/x``).
+
+    :param text: a URL or any text holding URLs; other values are returned unchanged.
+    :returns: the masked text.
+    """
+    if not isinstance(text, str) or "://" not in text or "@" not in text:
+        return text
+    return _URL_AUTHORITY.sub(_mask_authority, text)
