@@ -17,13 +17,9 @@ import typing as t
 import urllib.error
 import urllib.parse
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on a controller; this code runs nowhere else
-    yaml = None
-
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
 URL_SCHEMES = ("http://", "https://")
@@ -48,50 +44,19 @@ def display_source(source: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-_STRICT_LOADER: t.Any = None
-
-
-def _strict_loader() -> t.Any:
-    """Safe YAML loader that refuses a key repeated in one mapping (made on first use: PyYAML is controller-only)."""
-    global _STRICT_LOADER  # pylint: disable=global-statement
-    if _STRICT_LOADER is not None:
-        return _STRICT_LOADER
-    if yaml is None:
-        raise SourceError("PyYAML is not installed: it is needed to read tree files")
-    # libyaml is about ten times faster on a large tree; the pure-Python loader is the fallback.
-    base: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class StrictLoader(base):  # type: ignore[misc, valid-type]
-        def construct_mapping(self, node: t.Any, deep: bool = False) -> dict[t.Any, t.Any]:
-            seen: dict[t.Any, t.Any] = {}
-            for key_node, _value_node in node.value:
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    hash(key)
-                except TypeError:
-                    continue  # let the base class report the unhashable key
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        "found duplicate key %r (first at line %d)" % (key, seen[key].line + 1), key_node.start_mark)
-                seen[key] = key_node.start_mark
-            return super().construct_mapping(node, deep=deep)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, StrictLoader.construct_mapping)
-    _STRICT_LOADER = StrictLoader
-    return StrictLoader
-
-
 def parse_yaml(text: str, source: str) -> t.Any:
-    """Parse YAML text; a syntax error or a duplicate key becomes one line naming source:line:column."""
+    """Parse YAML text with the collection's loader (``yaml_file``: YAML 1.2, duplicate keys refused).
+
+    A syntax error or a duplicate key becomes one line naming source:line:column; plain values that YAML does not
+    read as they are written (``enabled: yes``, ``1.10``) one line each.
+    """
     try:
-        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = "%s:%d:%d" % (source, mark.line + 1, mark.column + 1) if mark else source
-        raise SourceError("%s: invalid YAML: %s" % (where, e.problem or e.context)) from e
-    except yaml.YAMLError as e:
-        raise SourceError("%s: invalid YAML: %s" % (source, " ".join(str(e).split()))) from e
+        return yaml_file.load_yaml_strict(text, source, fast=True)
+    except yaml_file.AmbiguousYamlError as e:
+        raise SourceError(str(e)) from None
+    except yaml_file.YamlFileError as e:
+        where = "%s:%d:%d" % (source, e.line, e.column) if e.line else source
+        raise SourceError("%s: invalid YAML: %s" % (where, e.problem)) from None
 
 
 def _no_duplicates(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:

@@ -297,12 +297,26 @@ def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
         loader.dispose()
 
 
+class AmbiguousYamlError(YamlFileError):
+    """Plain values YAML does not read as they are written; ``problems`` holds every one, ``str()`` is one line
+    per problem."""
+
+    def __init__(self, problems: list[YamlProblem]) -> None:
+        first = problems[0]
+        super().__init__(first.source, first.line, first.column, first.message)
+        self.problems = problems
+        self.args = ("\n".join(str(p) for p in problems),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 def load_yaml_strict(data: t.Any, source: str, kind: FieldKind | None = None, fast: bool = False) -> t.Any:
-    """``load_yaml`` for callers that stop at the first problem: an ambiguity problem raises too."""
+    """``load_yaml`` for callers with no list of problems: ambiguous values raise ``AmbiguousYamlError`` (all of
+    them), invalid YAML ``YamlFileError``."""
     doc, problems = load_yaml(data, source, kind, fast)
     if problems:
-        first = problems[0]
-        raise YamlFileError(source, first.line, first.column, "%s: %s: %s" % (first.field, first.text, first.message))
+        raise AmbiguousYamlError(problems)
     return doc
 
 
