@@ -164,6 +164,7 @@ class _Builder:
         self.source = source
         self.kind = kind
         self.problems: list[YamlProblem] = []
+        self.built: dict[int, t.Any] = {}
 
     def refuse(self, node: t.Any, path: Path, message: str) -> None:
         mark = node.start_mark
@@ -192,11 +193,16 @@ class _Builder:
             if not node.style and kind is None and tag in (_INT, _FLOAT):
                 self.number(node, path, value)
             return value
+        if id(node) in self.built:        # an alias: the anchored collection, built once (as PyYAML shares it)
+            return self.built[id(node)]
         if tag == _MAP and isinstance(node, MappingNode):
-            return self.mapping(node, path, depth)
-        if tag == _SEQ and isinstance(node, SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)     # !!set, !!omap, !!binary, ...
+            value = self.mapping(node, path, depth)
+        elif tag == _SEQ and isinstance(node, SequenceNode):
+            value = [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        else:
+            return self.loader.construct_object(node, deep=True)     # !!set, !!omap, !!binary, ...
+        self.built[id(node)] = value
+        return value
 
     def word(self, node: t.Any, path: Path) -> None:
         value = node.value
