@@ -188,7 +188,7 @@ def read_tree_file(path: str) -> t.Any:
             except yaml_file.AmbiguousYamlError as e:
                 raise AnsibleParserError("tree file %s" % e) from e
             except yaml_file.YamlFileError as e:
-                where = " line %d column %d" % (e.line, e.column) if e.line else ""
+                where = " line %d column %d:" % (e.line, e.column) if e.line else ""
                 raise AnsibleParserError("tree file %s is not valid YAML:%s %s" % (path, where, e.problem)) from e
     except OSError as e:
         raise AnsibleParserError("cannot read tree file %s: %s" % (path, e.strerror or e)) from e

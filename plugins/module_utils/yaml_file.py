@@ -176,18 +176,15 @@ class _Builder:
         self.problems.append(YamlProblem(self.source, mark.line + 1, mark.column + 1, field_name(path), text,
                                          message))
 
-    def build(self, node: t.Any, path: Path, depth: int = 0) -> t.Any:
-        if depth > 500:
-            raise YamlFileError(self.source, node.start_mark.line + 1, node.start_mark.column + 1,
-                                "nested too deep (a recursive alias?)")
+    def build(self, node: t.Any, path: Path) -> t.Any:
         tag = node.tag
         if isinstance(node, ScalarNode):
             kind = self.kind(path) if self.kind is not None else None
-            if kind == TEXT and not node.style and tag != _NULL:
-                return node.value
             if tag == _STR:
                 if not node.style and kind is None and node.value in _WORDS_11:
                     self.word(node, path)
+                return node.value
+            if kind == TEXT and not node.style and tag != _NULL:
                 return node.value
             value = self.loader.construct_object(node, deep=True)
             if not node.style and kind is None and tag in (_INT, _FLOAT):
@@ -196,9 +193,10 @@ class _Builder:
         if id(node) in self.built:        # an alias: the anchored collection, built once (as PyYAML shares it)
             return self.built[id(node)]
         if tag == _MAP and isinstance(node, MappingNode):
-            value = self.mapping(node, path, depth)
+            value = self.mapping(node, path)
         elif tag == _SEQ and isinstance(node, SequenceNode):
-            value = [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            value = [item.value if item.tag == _STR and item.value not in _WORDS_11 else self.build(item, path + (i,))
+                     for i, item in enumerate(node.value)]
         else:
             return self.loader.construct_object(node, deep=True)     # !!set, !!omap, !!binary, ...
         self.built[id(node)] = value
@@ -228,46 +226,54 @@ class _Builder:
                        % (written, text, written))
         self.refuse(node, path, message)
 
-    def mapping(self, node: t.Any, path: Path, depth: int) -> dict[t.Any, t.Any]:
+    def mapping(self, node: t.Any, path: Path) -> dict[t.Any, t.Any]:
         out: dict[t.Any, t.Any] = {}
-        lines: dict[t.Any, int] = {}
         merged: list[dict[t.Any, t.Any]] = []
+        build = self.build
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merged += self.merge(value_node, path, depth)
-                continue
-            if not isinstance(key_node, ScalarNode):
-                raise YamlFileError(self.source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                    "a key must be a plain value, not a %s" % key_node.id)
             if key_node.tag == _STR:
                 key = key_node.value
+            elif key_node.tag == _MERGE:
+                merged += self.merge(value_node, path)
+                continue
             else:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not key_node.style and key_node.tag in (_INT, _FLOAT):
-                    self.number(key_node, path + (key_node.value,), key)
-            try:
-                hash(key)
-            except TypeError:
-                raise YamlFileError(self.source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                    "unhashable key") from None
+                key = self.key(key_node, path)
             if key in out:
+                first = next(k for k, _ in node.value if k.tag != _MERGE and self.loader.construct_object(k) == key)
                 raise YamlFileError(self.source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                    "found duplicate key %r (first at line %d)" % (key, lines[key]))
-            lines[key] = key_node.start_mark.line + 1
-            out[key] = self.build(value_node, path + (key,), depth + 1)
+                                    "found duplicate key %r (first at line %d)" % (key, first.start_mark.line + 1))
+            if value_node.tag == _STR and value_node.value not in _WORDS_11:
+                out[key] = value_node.value     # most of a file: text, whatever the field's kind
+            else:
+                out[key] = build(value_node, path + (key,))
         for extra in merged:             # explicit keys win over merged ones, the first merged mapping over later ones
             for key, value in extra.items():
                 out.setdefault(key, value)
         return out
 
-    def merge(self, node: t.Any, path: Path, depth: int) -> list[dict[t.Any, t.Any]]:
+    def key(self, node: t.Any, path: Path) -> t.Any:
+        """A key that is not plain text: a number (checked as values are), a boolean or null."""
+        mark = node.start_mark
+        if not isinstance(node, ScalarNode):
+            raise YamlFileError(self.source, mark.line + 1, mark.column + 1,
+                                "a key must be a plain value, not a %s" % node.id)
+        key = self.loader.construct_object(node, deep=True)
+        if not node.style and node.tag in (_INT, _FLOAT):
+            self.number(node, path + (node.value,), key)
+        try:
+            hash(key)
+        except TypeError:
+            raise YamlFileError(self.source, mark.line + 1, mark.column + 1, "unhashable key") from None
+        return key
+
+    def merge(self, node: t.Any, path: Path) -> list[dict[t.Any, t.Any]]:
         items = node.value if isinstance(node, SequenceNode) else [node]
         found = []
         for item in items:
             if not isinstance(item, MappingNode):
                 raise YamlFileError(self.source, item.start_mark.line + 1, item.start_mark.column + 1,
                                     "a merge key (<<) takes a mapping or a list of mappings")
-            found.append(self.mapping(item, path, depth + 1))
+            found.append(self.mapping(item, path))
         return found
 
 
