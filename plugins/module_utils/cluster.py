@@ -22,7 +22,8 @@ one line naming the file, the field and the value:
     cluster.yml: dch.pkg_url: "gopher://x/y.tgz": scheme must be http, https, ftp or file
 
 Values of secret-named fields (passwd, password, secret, token, key) are shown as "********".
-Pure Python (PyYAML only in ``load_cluster_text``, through ``yaml_file``); the odin_prepare action is the thin glue around it.
+Pure Python (PyYAML only in ``load_cluster_text``, through ``yaml_file``); the odin_prepare action is the thin
+glue around it.
 """
 
 from __future__ import annotations

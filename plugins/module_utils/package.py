@@ -512,9 +512,13 @@ def _scope(clean: str, root: str) -> str:
     return TARGET_DIR if root == RELEASE_DIR and _inside(clean, TARGET_DIR) else root
 
 
+class _LinkLoop(Exception):
+    """Symlinks that lead to each other without end."""
+
+
 def _resolve(path: str, links: t.Mapping[str, str], depth: int = 0) -> str | None:
     """``path`` (relative to the tarball's top) with the symlink members on its way followed, as the file system
-    will once they are unpacked; None when it leaves the top or loops."""
+    will once they are unpacked; None when it leaves the top. Raises ``_LinkLoop`` when the links loop."""
     out: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
@@ -528,8 +532,10 @@ def _resolve(path: str, links: t.Mapping[str, str], depth: int = 0) -> str | Non
         current = "/".join(out)
         if current in links:
             target = links[current]
-            if target.startswith("/") or depth > 40:
+            if target.startswith("/"):
                 return None
+            if depth > 40:
+                raise _LinkLoop()
             resolved = _resolve(posixpath.join(posixpath.dirname(current), target), links, depth + 1)
             if resolved is None:
                 return None
@@ -555,7 +561,12 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
     """
     problems: list[Problem] = []
     seen: set[str] = set()
-    links: dict[str, str] = {}
+    links: dict[str, str] = {}          # the symlinks accepted so far: nothing may be placed through or over them
+    members = list(members)
+    # Every symlink of the package, whatever its place in the tarball: once all are unpacked, a link is followed
+    # through the others (one listed later included).
+    every_link = {posixpath.normpath(m.name[2:] if m.name.startswith("./") else m.name): m.linkname
+                  for m in members if m.issym()}
     for member in members:
         name = member.name
         if is_root_entry(member):
@@ -590,7 +601,11 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
             if target.startswith("/"):
                 problems.append(Problem(ERROR, name, "symlink to absolute path %s escapes %s/" % (target, scope)))
                 continue
-            resolved = _resolve(posixpath.join(posixpath.dirname(clean), target), links)
+            try:
+                resolved = _resolve(posixpath.join(posixpath.dirname(clean), target), every_link)
+            except _LinkLoop:
+                problems.append(Problem(ERROR, name, "symlink to %s loops through the package's symlinks" % target))
+                continue
             if resolved is None or not _inside(resolved, scope):
                 problems.append(Problem(ERROR, name, "symlink to %s escapes %s/" % (target, scope)))
                 continue

@@ -226,7 +226,8 @@ def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tre
                               timeout=120, check=False)
         [report] = json.loads(proc.stdout)["packages"]
         lint = ["%s: %s" % (p["path"][len(path) + 1:] if p["path"].startswith(path + "/") else
-                            os.path.basename(path), " ".join(p["message"].split()))
+                            os.path.basename(path),
+                            "; ".join(line.strip() for line in p["message"].splitlines() if line.strip()))
                 for p in report["problems"] if p["level"] == "ERROR"]
         cluster_file = tmp_path / "cluster.yml"
         cluster_file.write_text(AGREEMENT_CLUSTER % (job, path, SECRET))

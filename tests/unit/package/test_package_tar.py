@@ -229,12 +229,18 @@ def test_unpack_target_without_target_or_tarball(tmp_path):
      [(ERROR, "release/target/h", "hard link to release/deploy/a escapes release/target/")]),
     ([member("release/target/self", SYM, "."), member("release/target/out", SYM, "self/..")],
      [(ERROR, "release/target/out", "symlink to self/.. escapes release/target/")]),
+    ([member("release/target/a", SYM, "z/.."), member("release/target/z", SYM, ".")],
+     [(ERROR, "release/target/a", "symlink to z/.. escapes release/target/")]),
+    ([member("release/target/p", SYM, "q"), member("release/target/q", SYM, "p")],
+     [(ERROR, "release/target/p", "symlink to q loops through the package's symlinks"),
+      (ERROR, "release/target/q", "symlink to p loops through the package's symlinks")]),
     ([member("release/target/sub", DIR), member("release/target/d", SYM, "sub"), member("release/target/d/x")],
      [(ERROR, "release/target/d/x", "member placed through the symlink release/target/d")]),
     ([member("release/target/l", SYM, "a"), member("release/target/l")],
      [(ERROR, "release/target/l", "member written over the symlink of the same name")]),
 ], ids=["dot-root", "dot-slash-root", "dot-symlink", "dot-file", "target-up", "target-to-deploy", "target-sub-up",
-        "target-sub-top", "deploy-to-target", "hard-target-to-deploy", "chain-through-self", "through-symlink",
+        "target-sub-top", "deploy-to-target", "hard-target-to-deploy", "chain-through-self", "chain-through-later", "loop",
+        "through-symlink",
         "over-symlink"])
 def test_check_tar_members_root_entry_and_target_links(members, problems):
     assert check_tar_members(members) == [Problem(*p) for p in problems]
