@@ -27,6 +27,8 @@ from noops_cli import COLLECTION_ROOT
 from noops_cli.deploy import EXIT_OK, Operator, RunSpec, run_playbook, summarize
 from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
+from ansible_collections.noops.platform.plugins.module_utils.cluster import CLUSTER_FIELDS
 from ansible_collections.noops.platform.plugins.module_utils.package import build_package
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
@@ -90,7 +92,7 @@ class Demo:
         existing = []
         if os.path.isfile(tree_file):
             with open(tree_file, encoding="utf-8") as f:
-                existing = fleetlib.read_fleet(yaml.safe_load(f) or {})
+                existing = fleetlib.read_fleet(yaml_file.load_yaml_strict(f.read(), tree_file) or {})
         job = Tag.parse(self.example_cluster()["cluster"]["jobs"][0])
         if existing and len(existing) == self.count and fleetlib.jobs_of(existing, SERVICE) == [str(job)]:
             self.hosts = existing
@@ -98,8 +100,9 @@ class Demo:
         else:
             if existing:
                 self.stop_supervisors(existing)
-            with open(os.path.join(COLLECTION_ROOT, "examples", "tree.yml"), encoding="utf-8") as f:
-                example = yaml.safe_load(f)
+            example_tree = os.path.join(COLLECTION_ROOT, "examples", "tree.yml")
+            with open(example_tree, encoding="utf-8") as f:
+                example = yaml_file.load_yaml_strict(f.read(), example_tree)
             # The service tag carries the example cluster.yml's company/department/product, so that file's `jobs`
             # select these machines too.
             pairs = {k: v for k, v in job.items() if k in ("cop", "owt", "pdl")}
@@ -132,7 +135,7 @@ class Demo:
     @staticmethod
     def example_cluster() -> dict[str, t.Any]:
         with open(EXAMPLE_CLUSTER, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml_file.load_yaml_strict(f.read(), EXAMPLE_CLUSTER, CLUSTER_FIELDS)
 
     def write_cluster(self, version: str, package: str) -> str:
         """examples/cluster/hello.yml with this version's built tarball (pinned by its sha256)."""
@@ -216,7 +219,7 @@ class Demo:
         tree_file = os.path.join(self.fleet_dir, fleetlib.TREE_FILE)
         if os.path.isfile(tree_file):
             with open(tree_file, encoding="utf-8") as f:
-                self.stop_supervisors(fleetlib.read_fleet(yaml.safe_load(f) or {}))
+                self.stop_supervisors(fleetlib.read_fleet(yaml_file.load_yaml_strict(f.read(), tree_file) or {}))
         if os.path.isdir(self.base):
             shutil.rmtree(self.base)
             print("removed %s" % self.base)

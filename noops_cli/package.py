@@ -9,6 +9,7 @@ import sys
 import typing as t
 
 from noops_cli.main import CliError
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.package import (
     ERROR, WARNING, PackageError, build_package, lint_package, open_package, render_package,
 )
@@ -90,16 +91,22 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# The values thor gives every package are text as written (`version: 1.10` is "1.10"); the others are template
+# values, where YAML's ambiguous plain scalars (NO, off, 1.10) are refused.
+VALUES_FIELDS = yaml_file.depth_fields({1: {k: yaml_file.TEXT for k in
+                                            ("name", "user", "path", "version", "job", "data_path")}})
+
+
 def _values(args: argparse.Namespace) -> dict[str, t.Any]:
     values: dict[str, t.Any] = {}
     if args.values:
-        import yaml
-
         try:
             with open(args.values, "rb") as f:
-                doc = yaml.safe_load(f)
-        except (OSError, yaml.YAMLError) as e:
-            raise CliError("%s: %s" % (args.values, e)) from e
+                doc = yaml_file.load_yaml_strict(f, args.values, VALUES_FIELDS)
+        except OSError as e:
+            raise CliError("%s: %s" % (args.values, e.strerror or e)) from e
+        except yaml_file.YamlFileError as e:
+            raise CliError(str(e)) from e
         if not isinstance(doc, dict):
             raise CliError("%s: must be a mapping of cluster values" % args.values)
         values.update({str(k): v for k, v in doc.items()})

@@ -114,9 +114,6 @@ import os
 import typing as t
 from urllib.error import HTTPError, URLError
 
-import yaml
-from yaml.nodes import ScalarNode
-
 from ansible import constants as C
 from ansible.errors import AnsibleParserError
 from ansible.inventory.host import Host
@@ -134,18 +131,12 @@ try:
 except ImportError:  # ansible-core before 2.19 has no template trust: nothing to apply
     trust_as_template = None
 
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
-from ansible_collections.noops.platform.plugins.module_utils.source import (
-    SourceError, check_unique_keys, duplicate_key_error, loads_json, yaml_problem,
-)
+from ansible_collections.noops.platform.plugins.module_utils.source import SourceError, loads_json, yaml_problem
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
-# libyaml's loader is several times faster on big trees; the pure-Python one is the fallback.
-_BaseYamlLoader: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
 
 CONFIG_SUFFIXES = (".noops.yml", ".noops.yaml")
 CONFIG_NAMES = ("service_tree.yml", "service_tree.yaml")
@@ -205,78 +196,20 @@ def read_tree_file(path: str) -> t.Any:
                 except ValueError as e:  # not UTF-8
                     raise AnsibleParserError("%s: invalid JSON: %s" % (path, e)) from e
             try:
-                return load_yaml(f)
-            except yaml.YAMLError as e:
+                return load_yaml(f, path)
+            except yaml_file.AmbiguousYamlError as e:
+                raise AnsibleParserError(str(e)) from None  # one line per value
+            except yaml_file.YamlFileError as e:
                 raise AnsibleParserError(yaml_problem(e, path)) from None  # one line: the cause repeats it
     except OSError as e:
         raise AnsibleParserError("cannot read tree file %s: %s" % (path, e.strerror or e)) from e
 
 
-class _TreeYamlLoader(_BaseYamlLoader):  # type: ignore[misc, valid-type]
-    """Safe loader whose implicit typing skips the regular expressions for scalars no resolver can claim, and
-    that refuses a key repeated in one mapping when the whole document goes through its constructor."""
-
-    def construct_mapping(self, node, deep=False):
-        check_unique_keys(self, node)
-        return super().construct_mapping(node, deep=deep)
-
-    def resolve(self, kind, value, implicit):
-        # Most of a tree is names, tags and words: a plain scalar whose first character starts no implicit
-        # type (int, float, bool, null, timestamp, ...) is a string, exactly as the full resolver would say.
-        if kind is ScalarNode and implicit[0] and value and value[0] not in self.yaml_implicit_resolvers:
-            return _STR
-        return super().resolve(kind, value, implicit)
-
-
-class _Unusual(Exception):
-    """A node the quick builder leaves to PyYAML's constructor (merge keys, custom tags, complex keys)."""
-
-
-def load_yaml(data: t.Any) -> t.Any:
-    """yaml.safe_load with the same result, about 1.5x faster on a big tree, rejecting duplicate keys.
-
-    PyYAML's generic constructor spends most of the load in per-node Python dispatch; plain maps, lists and
-    strings (nearly all of a tree) are built here directly, other scalars through the constructor, and anything
-    unusual falls back to the constructor for the whole document. A repeated key (a machine listed twice) is
-    an error instead of silently keeping the last entry.
-    """
-    loader = _TreeYamlLoader(data)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        try:
-            return _build(loader, node)
-        except (_Unusual, RecursionError):
-            return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _build(loader: t.Any, node: t.Any) -> t.Any:
-    tag = node.tag
-    if tag == _STR:
-        return node.value
-    if tag == _MAP:
-        out: dict[t.Any, t.Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _STR:
-                key = key_node.value
-            elif isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = loader.construct_object(key_node)
-            else:
-                raise _Unusual()
-            if key in out:
-                first = next(k for k, _v in node.value if (k.value if k.tag == _STR else loader.construct_object(k))
-                             == key)
-                raise duplicate_key_error(node, key, first.start_mark, key_node.start_mark)
-            out[key] = _build(loader, value_node)
-        return out
-    if tag == _SEQ:
-        return [_build(loader, item) for item in node.value]
-    if isinstance(node, ScalarNode):
-        return loader.construct_object(node)
-    raise _Unusual()
+def load_yaml(data: t.Any, source: str = "<tree>") -> t.Any:
+    """A tree file's YAML through the collection's one loader, ``yaml_file``: YAML 1.2, libyaml where installed,
+    duplicate keys refused. Raises ``yaml_file.YamlFileError`` for invalid YAML, ``yaml_file.AmbiguousYamlError``
+    (one line each) for plain values YAML does not read as written (``vars: {enabled: yes}``)."""
+    return yaml_file.load_yaml_strict(data, source, fast=True)
 
 
 def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_certs: bool) -> str:

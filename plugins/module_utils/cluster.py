@@ -23,7 +23,8 @@ one line naming the file, the field and the value:
 
 Values of secret-named fields (the rule of module_utils/redact.py: db_passwd, passphrase, api_key, token...) are
 shown as "********", and so is the password of any URL.
-Pure Python (PyYAML only in ``load_cluster_text``); the odin_prepare action is the thin glue around it.
+Pure Python (PyYAML only in ``load_cluster_text``, through ``yaml_file``); the odin_prepare action is the thin
+glue around it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ansible_collections.noops.platform.plugins.module_utils.package import (
     CONFIG_FILE, ERROR, INIT_FILE, PackageError, _REF as _PACKAGE_REF, is_secret_name, lint_package, merge_config,
     open_package,
 )
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex
 from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, mask_urls
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
@@ -208,16 +210,28 @@ class Cluster(t.NamedTuple):
         return "%s:%s" % (self.name, self.path) if self.name and self.path else None
 
 
-def load_cluster_text(text: str | bytes, source: str) -> tuple[t.Any, list[str]]:
-    """Parse the YAML of a cluster.yml; a syntax error is one problem naming the line."""
-    import yaml  # controller-side only
+# How cluster.yml fields are typed for the YAML loader: these are text as written (`version: 1.10` is "1.10",
+# `branch: 2024` is "2024"); the rollout settings and booleans have checks of their own (`force: yes` is fine).
+# Every other value is a template value, where an ambiguous plain scalar (NO, off, 1.10, 0640) is refused.
+TEXT_FIELDS = frozenset(("name", "env", "version", "user", "path", "data_path", "pkg_url", "pkg_sha256", "code_url",
+                         "branch", "relative_path", "build_command"))
+CLUSTER_FIELDS = yaml_file.depth_fields({2: {**{k: yaml_file.OWN for k in SETTING_KEYS | CLUSTER_SETTINGS},
+                                             **{k: yaml_file.TEXT for k in TEXT_FIELDS}}})
 
+
+def load_cluster_text(text: str | bytes, source: str) -> tuple[t.Any, list[str]]:
+    """Parse the YAML of a cluster.yml (YAML 1.2, see ``yaml_file``) -> (document, problems).
+
+    A syntax error is one problem naming the line, and the document is None. A plain value that YAML does not
+    read as it is written (``country: NO``, ``ratio: 1.10``) is one problem each, naming line, column, field and
+    value; the document is returned with them so that its other problems are reported too.
+    """
     try:
-        return yaml.safe_load(text), []
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = " line %d" % (mark.line + 1) if mark is not None else ""
-        return None, ["%s: YAML error%s: %s" % (source, line, getattr(e, "problem", None) or e)]
+        doc, problems = yaml_file.load_yaml(text, source, CLUSTER_FIELDS)
+    except yaml_file.YamlFileError as e:
+        line = " line %d" % e.line if e.line else ""
+        return None, ["%s: YAML error%s: %s" % (source, line, e.problem)]
+    return doc, [str(p) for p in problems]
 
 
 def parse_cluster(doc: t.Any, source: str, base_dir: str = ".",
@@ -692,9 +706,10 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
     except OSError as e:
         return Prepared({}, ["%s: cannot read the cluster file: %s" % (source, e.strerror or e)])
     doc, problems = load_cluster_text(text, source)
-    if problems:
+    if doc is None and problems:
         return Prepared({}, problems)
-    cluster, problems = parse_cluster(doc, source, base_dir, overrides)
+    cluster, more = parse_cluster(doc, source, base_dir, overrides)
+    problems += more
     if cluster is None:
         return Prepared(requested(doc), problems)
     result: dict[str, t.Any] = dict(requested(doc), cluster=masked(doc), lock_name=cluster.lock_key)

@@ -9,8 +9,8 @@
     release/deploy/templates/...          Jinja2 (.j2) or ERB-subset (.erb) templates
 
 Everything here is plain Python run on the controller (the ``noops`` CLI and the ``release_render``
-action). PyYAML and Jinja2 are imported where they are needed, so that a module shipped to a host can
-import ``check_tar_members`` from this file with the standard library alone.
+action). PyYAML (through ``yaml_file``) and Jinja2 are imported where they are needed, so that a module shipped
+to a host can import ``check_tar_members`` from this file with the standard library alone.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import tempfile
 import traceback
 import typing as t
 
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.erb import ErbError, erb_names, render_erb
 from ansible_collections.noops.platform.plugins.module_utils.redact import is_secret_name, mask_urls
 
@@ -51,6 +52,9 @@ SECRET_MODE_MASK = 0o027
 # Secret values shorter than this are not searched for in rendered text: "1" would mark every file secret.
 MIN_SECRET_LEN = 4
 ENTRY_FIELDS = frozenset(("name", "type", "source", "mode", "owner"))
+# init.yml entry fields are text as written: `mode: 640` and `mode: 0640` both reach parse_mode as octal digits,
+# `owner: 1000` is the text "1000". Entries are one level down: a mapping id -> entry, or a list of entries.
+INIT_FIELDS = yaml_file.depth_fields({2: {k: yaml_file.TEXT for k in ENTRY_FIELDS | {"id"}}})
 
 ERROR = "ERROR"
 WARNING = "WARNING"
@@ -66,12 +70,16 @@ class Problem(t.NamedTuple):
 
 
 class PackageError(ValueError):
-    """A package that cannot be rendered; ``path`` names the file, the message the key or line and value."""
+    """A package that cannot be rendered; ``path`` names the file, the message the key or line and value.
 
-    def __init__(self, path: str, message: str) -> None:
+    ``problems`` holds every problem found when there are several (the first is the message).
+    """
+
+    def __init__(self, path: str, message: str, problems: list[Problem] | None = None) -> None:
         super().__init__("%s: %s" % (path, message))
         self.path = path
         self.message = message
+        self.problems = problems or [Problem(ERROR, path, message)]
 
 
 def secrets_to_mask(values: t.Mapping[str, t.Any], config: ResolvedConfig | None = None) -> list[str]:
@@ -273,7 +281,10 @@ class InitEntry(t.NamedTuple):
 
 
 def parse_mode(value: t.Any) -> int:
-    """"0640", "640", "0o640" or an int (YAML 1.1 already reads 0640 as octal) -> int; ValueError if not a mode."""
+    """"0640", "640", "0o640" (digits 0-7 are octal) or an int -> int; ValueError if not a mode.
+
+    init.yml is read with its fields as text (``INIT_FIELDS``), so an unquoted ``mode: 640`` arrives as "640".
+    """
     if isinstance(value, bool):
         raise ValueError("not a file mode")
     if isinstance(value, int):
@@ -364,19 +375,25 @@ class Package:
         return "%s/%s" % (self.label, rel)
 
     def read_yaml(self, rel: str) -> t.Any:
-        import yaml  # controller-side only; see the module docstring
+        """A package file read with ``yaml_file`` (YAML 1.2; init.yml's entry fields are text as written).
 
+        Raises ``PackageError`` for a missing or invalid file, and for plain values YAML does not read as they
+        are written (``country: NO``, ``ratio: 1.10``): its ``problems`` name every one of them.
+        """
         try:
             with open(self.abspath(rel), "rb") as f:
-                return yaml.safe_load(f)
+                doc, problems = yaml_file.load_yaml(f, self.where(rel), INIT_FIELDS if rel == INIT_FILE else None)
         except FileNotFoundError:
             raise PackageError(self.where(rel), "missing") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = " line %d" % (mark.line + 1) if mark is not None else ""
-            raise PackageError(self.where(rel), "YAML error%s: %s" % (line, getattr(e, "problem", None) or e)) from e
+        except yaml_file.YamlFileError as e:
+            line = " line %d" % e.line if e.line else ""
+            raise PackageError(self.where(rel), "YAML error%s: %s" % (line, e.problem)) from e
         except OSError as e:
             raise PackageError(self.where(rel), "cannot read: %s" % e.strerror) from e
+        if problems:
+            raise PackageError(self.where(rel), problems[0].detail,
+                               [Problem(ERROR, self.where(rel), p.detail) for p in problems])
+        return doc
 
     def config_doc(self) -> t.Any:
         return self.read_yaml(CONFIG_FILE)
@@ -427,7 +444,7 @@ def unpack_package(tar_path: str, dest: str) -> list[Problem]:
             members = tar.getmembers()
             problems = check_tar_members(members)
             bad = {p.path for p in problems if p.level == ERROR}
-            good = [m for m in members if m.name not in bad]
+            good = [m for m in members if m.name not in bad and not is_root_entry(m)]
             # The "data" filter is a second guard with the same intent (no escapes, no devices, sane modes).
             tar.extractall(dest, members=good, filter="data")
     except tarfile.FilterError as e:
@@ -501,17 +518,71 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
+def _scope(clean: str, root: str) -> str:
+    """The folder a member's links must stay in: release/target/ for the program (the host unpacks only that
+    folder, as the release), ``root`` for everything else."""
+    return TARGET_DIR if root == RELEASE_DIR and _inside(clean, TARGET_DIR) else root
+
+
+class _LinkLoop(Exception):
+    """Symlinks that lead to each other without end."""
+
+
+def _resolve(path: str, links: t.Mapping[str, str], depth: int = 0) -> str | None:
+    """``path`` (relative to the tarball's top) with the symlink members on its way followed, as the file system
+    will once they are unpacked; None when it leaves the top. Raises ``_LinkLoop`` when the links loop."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        out.append(part)
+        current = "/".join(out)
+        if current in links:
+            target = links[current]
+            if target.startswith("/"):
+                return None
+            if depth > 40:
+                raise _LinkLoop()
+            resolved = _resolve(posixpath.join(posixpath.dirname(current), target), links, depth + 1)
+            if resolved is None:
+                return None
+            out = resolved.split("/") if resolved else []
+    return "/".join(out)
+
+
+def is_root_entry(member: tarfile.TarInfo) -> bool:
+    """The top folder itself ("." or "./", as ``tar -C dir .`` writes it): harmless, nothing to unpack."""
+    return member.isdir() and member.name.rstrip("/") in (".", "")
+
+
 def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_DIR) -> list[Problem]:
-    """Problems that make a tarball unsafe to unpack: absolute names, "..", links escaping ``root``,
-    hard links to members not seen before, device files and fifos, members outside ``root``.
+    """Problems that make a tarball unsafe to unpack: absolute names, "..", links escaping their folder,
+    hard links to members not seen before, members placed through a symlink, device files and fifos, members
+    outside ``root``. A link under release/target/ must stay in release/target/ (the host unpacks that folder
+    alone); other links must stay in ``root``. Link targets are followed through earlier symlink members, as
+    the file system does. The root entry ("./") is accepted.
 
     Pure: it reads only the member headers, so an unpacker can call it before writing anything.
-    An empty list means every member may be extracted below a folder without leaving it.
+    An empty list means every member may be extracted below a folder without leaving it, and release/target/
+    below its own folder.
     """
     problems: list[Problem] = []
     seen: set[str] = set()
+    links: dict[str, str] = {}          # the symlinks accepted so far: nothing may be placed through or over them
+    members = list(members)
+    # Every symlink of the package, whatever its place in the tarball: once all are unpacked, a link is followed
+    # through the others (one listed later included).
+    every_link = {posixpath.normpath(m.name[2:] if m.name.startswith("./") else m.name): m.linkname
+                  for m in members if m.issym()}
     for member in members:
         name = member.name
+        if is_root_entry(member):
+            continue
         clean = name[2:] if name.startswith("./") else name
         clean = clean.rstrip("/")
         parts = clean.split("/")
@@ -525,24 +596,37 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
         if not _inside(clean, root):
             problems.append(Problem(ERROR, name, "member outside %s/" % root))
             continue
+        through = next((p for p in _parents(clean) if p in links), None)
+        if through is not None:
+            problems.append(Problem(ERROR, name, "member placed through the symlink %s" % through))
+            continue
+        if clean in links:
+            problems.append(Problem(ERROR, name, "member written over the symlink of the same name"))
+            continue
         if member.isdev():
             kind = "fifo" if member.isfifo() else "device file"
             problems.append(Problem(ERROR, name, "%s not allowed in a package" % kind))
             continue
+        scope = _scope(clean, root)
         if member.issym():
             target = member.linkname
             if target.startswith("/"):
-                problems.append(Problem(ERROR, name, "symlink to absolute path %s escapes %s/" % (target, root)))
+                problems.append(Problem(ERROR, name, "symlink to absolute path %s escapes %s/" % (target, scope)))
                 continue
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(clean), target))
-            if not _inside(resolved, root):
-                problems.append(Problem(ERROR, name, "symlink to %s escapes %s/" % (target, root)))
+            try:
+                resolved = _resolve(posixpath.join(posixpath.dirname(clean), target), every_link)
+            except _LinkLoop:
+                problems.append(Problem(ERROR, name, "symlink to %s loops through the package's symlinks" % target))
                 continue
+            if resolved is None or not _inside(resolved, scope):
+                problems.append(Problem(ERROR, name, "symlink to %s escapes %s/" % (target, scope)))
+                continue
+            links[clean] = target
         elif member.islnk():
             target = member.linkname
             target_clean = posixpath.normpath(target[2:] if target.startswith("./") else target)
-            if target.startswith("/") or ".." in target.split("/") or not _inside(target_clean, root):
-                problems.append(Problem(ERROR, name, "hard link to %s escapes %s/" % (target, root)))
+            if target.startswith("/") or ".." in target.split("/") or not _inside(target_clean, scope):
+                problems.append(Problem(ERROR, name, "hard link to %s escapes %s/" % (target, scope)))
                 continue
             if target_clean not in seen:
                 problems.append(Problem(ERROR, name, "hard link to %s, which is not an earlier member" % target))
@@ -551,6 +635,11 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
             problems.append(Problem(WARNING, name, "setuid/setgid bit set (mode %04o)" % member.mode))
         seen.add(clean)
     return problems
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -737,7 +826,7 @@ def lint_tree(pkg: Package) -> list[Problem]:
     try:
         entries = pkg.init_entries(problems)
     except PackageError as e:
-        problems.append(Problem(ERROR, e.path, e.message))
+        problems.extend(e.problems)
     problems += _lint_templates(pkg, entries)
     problems += _lint_render(pkg, entries, configs)
     problems += _lint_entry_points(pkg, configs)
@@ -749,21 +838,27 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def _lint_links(pkg: Package) -> list[Problem]:
-    """Symlinks in a package folder must stay inside release/, as the tarball check demands of members."""
-    problems = []
-    release = pkg.abspath(RELEASE_DIR)
-    for folder, dirs, files in os.walk(release):
+    """A package folder's links and special files, judged by ``check_tar_members`` as its tarball would be."""
+    return [Problem(p.level, pkg.where(p.path), p.message) for p in check_tar_members(_folder_members(pkg))
+            if p.level == ERROR]
+
+
+def _folder_members(pkg: Package) -> list[tarfile.TarInfo]:
+    """The headers ``build_package`` would write for release/ (symlinked folders are links, not followed)."""
+    kinds = ((stat.S_ISDIR, tarfile.DIRTYPE), (stat.S_ISLNK, tarfile.SYMTYPE), (stat.S_ISREG, tarfile.REGTYPE),
+             (stat.S_ISFIFO, tarfile.FIFOTYPE), (stat.S_ISCHR, tarfile.CHRTYPE), (stat.S_ISBLK, tarfile.BLKTYPE))
+    infos = []
+    for folder, dirs, files in os.walk(pkg.abspath(RELEASE_DIR)):
         dirs.sort()
-        for name in sorted(dirs + files):
-            full = os.path.join(folder, name)
-            if not os.path.islink(full):
-                continue
-            rel = os.path.relpath(full, pkg.root).replace(os.sep, "/")
-            target = os.readlink(full)
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
-            if target.startswith("/") or not _inside(resolved, RELEASE_DIR):
-                problems.append(Problem(ERROR, pkg.where(rel), "symlink to %s escapes release/" % target))
-    return problems
+        for name in [""] + sorted(dirs + files):
+            full = os.path.join(folder, name) if name else folder
+            info = tarfile.TarInfo(os.path.relpath(full, pkg.root).replace(os.sep, "/"))
+            mode = os.lstat(full).st_mode
+            info.type = next((kind for test, kind in kinds if test(mode)), tarfile.CHRTYPE)
+            if info.issym():
+                info.linkname = os.readlink(full)
+            infos.append(info)
+    return sorted(infos, key=lambda i: i.name)
 
 
 def _lint_target_dirs(pkg: Package) -> list[Problem]:
@@ -782,7 +877,7 @@ def _lint_config(pkg: Package, problems: list[Problem]) -> dict[str, ResolvedCon
     try:
         doc = pkg.config_doc()
     except PackageError as e:
-        problems.append(Problem(ERROR, e.path, e.message))
+        problems.extend(e.problems)
         return {}
     if not isinstance(doc, dict) or not isinstance(doc.get("base"), dict):
         problems.append(Problem(ERROR, where, "must be a mapping with a 'base' section"))

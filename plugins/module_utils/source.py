@@ -17,14 +17,10 @@ import typing as t
 import urllib.error
 import urllib.parse
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on a controller; this code runs nowhere else
-    yaml = None
-
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError, load_tree
 
 URL_SCHEMES = ("http://", "https://")
@@ -43,71 +39,25 @@ def display_source(source: str) -> str:
     return mask_urls(source)
 
 
-_STRICT_LOADER: t.Any = None
-
-
-def check_unique_keys(loader: t.Any, node: t.Any) -> None:
-    """Raise a YAML ConstructorError at the second of two equal keys of one mapping node (merge keys ignored).
-
-    Shared by every YAML reader of trees (this module and the inventory plugin), so a machine listed twice is
-    refused in the same words everywhere: ``found duplicate key 'a1' (first at line 2)``.
-    """
-    seen: dict[t.Any, t.Any] = {}
-    for key_node, _value_node in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            continue  # let the constructor report the unhashable key
-        if key in seen:
-            raise duplicate_key_error(node, key, seen[key], key_node.start_mark)
-        seen[key] = key_node.start_mark
-
-
-def duplicate_key_error(node: t.Any, key: t.Any, first_mark: t.Any, mark: t.Any) -> Exception:
-    """The YAML error for ``key`` found again at ``mark`` after ``first_mark``."""
-    return yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                             "found duplicate key %r (first at line %d)" % (key, first_mark.line + 1),
-                                             mark)
-
-
-def _strict_loader() -> t.Any:
-    """Safe YAML loader that refuses a key repeated in one mapping (made on first use: PyYAML is controller-only)."""
-    global _STRICT_LOADER  # pylint: disable=global-statement
-    if _STRICT_LOADER is not None:
-        return _STRICT_LOADER
-    if yaml is None:
-        raise SourceError("PyYAML is not installed: it is needed to read tree files")
-    # libyaml is about ten times faster on a large tree; the pure-Python loader is the fallback.
-    base: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class StrictLoader(base):  # type: ignore[misc, valid-type]
-        def construct_mapping(self, node: t.Any, deep: bool = False) -> dict[t.Any, t.Any]:
-            check_unique_keys(self, node)
-            return super().construct_mapping(node, deep=deep)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, StrictLoader.construct_mapping)
-    _STRICT_LOADER = StrictLoader
-    return StrictLoader
-
-
-def yaml_problem(error: Exception, source: str) -> str:
-    """One line for a YAML error: ``source:line:column: invalid YAML: problem``."""
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        where = "%s:%d:%d" % (source, mark.line + 1, mark.column + 1) if mark else source
-        return "%s: invalid YAML: %s" % (where, error.problem or error.context)
-    return "%s: invalid YAML: %s" % (source, " ".join(str(error).split()))
-
-
 def parse_yaml(text: str, source: str) -> t.Any:
-    """Parse YAML text; a syntax error or a duplicate key becomes one line naming source:line:column."""
+    """Parse YAML text with the collection's loader (``yaml_file``: YAML 1.2, duplicate keys refused).
+
+    A syntax error or a duplicate key becomes one line naming source:line:column; plain values that YAML does not
+    read as they are written (``enabled: yes``, ``1.10``) one line each.
+    """
     try:
-        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise SourceError(yaml_problem(e, source)) from e
+        return yaml_file.load_yaml_strict(text, source, fast=True)
+    except yaml_file.AmbiguousYamlError as e:
+        raise SourceError(str(e)) from None
+    except yaml_file.YamlFileError as e:
+        raise SourceError(yaml_problem(e, source)) from None
+
+
+def yaml_problem(error: "yaml_file.YamlFileError", source: str) -> str:
+    """One line for a tree that is not valid YAML: ``source:line:column: invalid YAML: problem``, the same words
+    for a file, an HTTP answer and ``noops tree``."""
+    where = "%s:%d:%d" % (source, error.line, error.column) if error.line else source
+    return "%s: invalid YAML: %s" % (where, error.problem)
 
 
 class _DuplicateKey(ValueError):

@@ -2,8 +2,9 @@
 through the pure function ``cluster.prepare`` and through the odin_prepare action in a real ansible-playbook
 against the example service tree (examples/tree.noops.yml). Good files must pass with the expected hosts.
 
-Generated per run, beside the checked-in files: the hello package as a tarball, a tarball with a member
-escaping release/, a file that is no tarball, and a loopback HTTP server publishing packages and checksums.
+Generated per run, beside the checked-in files: the hello package as a tarball, the same made as
+``tar -C hello .`` does, a tarball with a member escaping release/, one with a link in release/target/ to "..",
+a file that is no tarball, and a loopback HTTP server publishing packages and checksums.
 """
 
 import functools
@@ -43,6 +44,21 @@ def test_every_case_file_has_an_expectation():
     assert sum(1 for c in EXPECTED.values() if c.get("problems")) >= 25
 
 
+def _dot_root_tarball(path, src):
+    """What ``tar -czf path -C src .`` writes: a "." root entry, then "./release/..."."""
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname=".")
+
+
+def _up_link_tarball(path, src):
+    """The package of ``src`` with release/target/up -> "..": inside release/, outside release/target/."""
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(os.path.join(src, "release"), arcname="release")
+        info = tarfile.TarInfo("release/target/up")
+        info.type, info.linkname = tarfile.SYMTYPE, ".."
+        tar.addfile(info)
+
+
 def _escaping_tarball(path):
     with tarfile.open(path, "w:gz") as tar:
         for name in ("release", "release/target", "release/deploy"):
@@ -66,6 +82,8 @@ def corpus(tmp_path_factory):
     build_package(HELLO, str(tarball), version="1.0")
     sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
     _escaping_tarball(str(work / "packages" / "escape-1.0.tar.gz"))
+    _dot_root_tarball(str(work / "packages" / "dotroot-1.0.tar.gz"), HELLO)
+    _up_link_tarball(str(work / "packages" / "uplink-1.0.tar.gz"), HELLO)
     (work / "packages" / "garbage-1.0.tar.gz").write_bytes(b"this is not a tarball\n" * 10)
     pub.mkdir()
     shutil.copy(tarball, pub / "hello-1.0.tar.gz")
@@ -108,6 +126,9 @@ def check(case, problems, result, corpus):
         assert result["hosts"] == expected["hosts"]
         assert result["thor"]["thor_values"]["db_passwd"] == SECRET
         assert result["cluster"]["dch"]["db_passwd"] == "********"
+        if "version" in expected:
+            assert result["version"] == expected["version"]
+            assert result["thor"]["thor_version"] == expected["version"]
         for key, value in (expected.get("rollout") or {}).items():
             assert result["rollout"][key] == value, key
         assert os.path.isfile(result["package"]) and result["package"].startswith(corpus["cache"])
@@ -180,3 +201,45 @@ def test_example_hello_cluster(tmp_path):
     assert prepared.problems == []
     assert (prepared.result["hosts"], prepared.result["version"]) == (["demo-lg1", "demo-sd1"], "1.0.0")
     assert prepared.result["thor"]["thor_values"] == {"port": 18080, "db_passwd": "hello-demo-not-a-secret"}
+
+
+NOOPS_BIN = os.path.join(os.path.dirname(sys.executable), "noops")
+AGREEMENT_CLUSTER = """\
+cluster: {name: dch, version: "1.0", env: production, jobs: [%s]}
+dch: {user: work, path: /home/work/passport-dch, pkg_url: "%s", port: 8080, db_passwd: %s}
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(NOOPS_BIN), reason="the noops CLI is not installed beside %s" % sys.executable)
+def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tree, tmp_path):
+    """`noops package lint` and odin_prepare refuse the same packages for the same reasons; a package they accept
+    unpacks on a host (release/target/ alone)."""
+    from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, unpack_target
+
+    inventory, groups = tree
+    folder = os.path.join(corpus["dir"], "packages")
+    packages = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    assert len(packages) >= 8
+    job = "job.dch_service.dch_cluster.production-hh_pdl.account_owt.miliao_cop.xiaomi"
+    for path in packages:
+        proc = subprocess.run([NOOPS_BIN, "package", "lint", "--json", path], capture_output=True, text=True,
+                              timeout=120, check=False)
+        [report] = json.loads(proc.stdout)["packages"]
+        lint = ["%s: %s" % (p["path"][len(path) + 1:] if p["path"].startswith(path + "/") else
+                            os.path.basename(path),
+                            "; ".join(line.strip() for line in p["message"].splitlines() if line.strip()))
+                for p in report["problems"] if p["level"] == "ERROR"]
+        cluster_file = tmp_path / "cluster.yml"
+        cluster_file.write_text(AGREEMENT_CLUSTER % (job, path, SECRET))
+        prepared = prepare(str(cluster_file), inventory, groups, None, None, source="cluster.yml",
+                           cache_dir=corpus["cache"])
+        refused = [p.split(": package lint: ", 1)[1] for p in prepared.problems if ": package lint: " in p]
+        assert sorted(refused) == sorted(lint), path
+        assert (proc.returncode == 0) == (not refused), (path, proc.stdout[-2000:])
+        if not refused and os.path.isfile(path):
+            dest = tmp_path / ("unpacked-" + os.path.basename(path))
+            dest.mkdir()
+            try:
+                unpack_target(path, str(dest))
+            except PackageError as e:
+                pytest.fail("%s: lint accepts it, a host refuses it: %s" % (path, e))

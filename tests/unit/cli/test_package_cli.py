@@ -54,7 +54,7 @@ def test_lint_json(noops, monkeypatch):
     assert [(p["path"], p["errors"], p["warnings"]) for p in doc["packages"]] == [("cycle_and_start", 4, 0),
                                                                                   (HELLO, 0, 0)]
     assert doc["packages"][0]["problems"][0] == {"level": "ERROR", "path": "cycle_and_start/release/target/conf",
-                                                 "message": "symlink to /etc escapes release/"}
+                                                 "message": "symlink to absolute path /etc escapes release/target/"}
 
 
 def test_lint_strict_fails_on_warnings(noops, tmp_path):
@@ -93,7 +93,7 @@ def test_build_refuses_escaping_symlink_even_without_lint(noops, tmp_path):
     src = os.path.join(DATA, "cycle_and_start")
     status, _, err = noops("package", "build", src, "-o", str(tmp_path / "x.tar.gz"), "--no-lint")
     assert status == 1
-    assert err == ["noops: %s/release/target/conf: symlink to absolute path /etc escapes release/" % src]
+    assert err == ["noops: %s/release/target/conf: symlink to absolute path /etc escapes release/target/" % src]
 
 
 def test_render(noops, tmp_path):
@@ -130,3 +130,24 @@ def test_registered_in_the_real_command_list():
     """The installed ``noops`` (all command groups) parses the package commands."""
     args = cli.build_parser().parse_args(["package", "lint", "--json", "a", "b"])
     assert (args.handler.__name__, args.paths, args.json) == ("run_lint", ["a", "b"], True)
+
+
+@pytest.mark.parametrize("line, rendered, error", [
+    ("version: 1.10", "hello from hello 1.10", None),
+    ("version: 2", "hello from hello 2", None),
+    ("version: '1.10'", "hello from hello 1.10", None),
+    ("version: '1'\ndb_passwd: off", None, "noops: {values}:7:12: db_passwd: ********: YAML does not read this plain "
+                                           "value as it is written (YAML 1.1 and 1.2 read it differently, or as a "
+                                           "number written another way); quote it"),
+], ids=["one-ten", "digit", "quoted", "ambiguous-secret"])
+def test_render_values_file_as_written(noops, tmp_path, line, rendered, error):
+    values = tmp_path / "values.yml"
+    values.write_text("name: hello\nuser: work\npath: /home/work/hello\njob: job.hello\ndata_path: /data/hello\n"
+                      "%s\n" % line + ("db_passwd: TopSecret99\n" if "db_passwd" not in line else ""))
+    status, out, err = noops("package", "render", HELLO, "--env", "production", "--values", str(values),
+                             "--set", "port=8123", "--release-path", "/r", "-o", str(tmp_path / "out"))
+    if error is None:
+        assert (status, err) == (0, [])
+        assert "greeting = %s" % rendered in (tmp_path / "out/r/conf/hello.conf").read_text()
+    else:
+        assert status == 2 and err == [error.format(values=values)]

@@ -113,7 +113,7 @@ CASES = [
     (_symlink("release/target/dict", "/data/hello/dict"), ERROR, "release/target/dict",
      "logs and data belong under data_path, not in the program tree"),
     (_symlink("release/target/etc", "../../../etc"), ERROR, "release/target/etc",
-     "symlink to ../../../etc escapes release/"),
+     "symlink to ../../../etc escapes release/target/"),
     (_symlink("release/target/lib", "bin"), None, None, None),
 ]
 IDS = ["no-release", "no-target", "no-deploy", "no-config", "config-yaml", "no-base", "section-not-mapping",

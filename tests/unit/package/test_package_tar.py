@@ -38,15 +38,15 @@ LNK = tarfile.LNKTYPE
     ([member("release/target/../../x")], [(ERROR, "release/target/../../x", "member name contains '..'")]),
     ([member("other/file")], [(ERROR, "other/file", "member outside release/")]),
     ([member("release/target/s", SYM, "/etc/shadow")],
-     [(ERROR, "release/target/s", "symlink to absolute path /etc/shadow escapes release/")]),
+     [(ERROR, "release/target/s", "symlink to absolute path /etc/shadow escapes release/target/")]),
     ([member("release/target/s", SYM, "../../../etc")],
-     [(ERROR, "release/target/s", "symlink to ../../../etc escapes release/")]),
+     [(ERROR, "release/target/s", "symlink to ../../../etc escapes release/target/")]),
     ([member("release/s", SYM, "../release-other/x")],
      [(ERROR, "release/s", "symlink to ../release-other/x escapes release/")]),
     ([member("release/target/h", LNK, "/etc/shadow")],
-     [(ERROR, "release/target/h", "hard link to /etc/shadow escapes release/")]),
+     [(ERROR, "release/target/h", "hard link to /etc/shadow escapes release/target/")]),
     ([member("release/target/h", LNK, "release/../etc/shadow")],
-     [(ERROR, "release/target/h", "hard link to release/../etc/shadow escapes release/")]),
+     [(ERROR, "release/target/h", "hard link to release/../etc/shadow escapes release/target/")]),
     ([member("release/target/h", LNK, "release/target/later"), member("release/target/later")],
      [(ERROR, "release/target/h", "hard link to release/target/later, which is not an earlier member")]),
     ([member("release/target/dev", tarfile.CHRTYPE)], [(ERROR, "release/target/dev", "device file not allowed "
@@ -86,14 +86,14 @@ def test_lint_tarball_reports_bad_members_and_skips_them(tmp_path):
                                (member("../escape.txt"), b"x")])
     problems = lint_package(str(evil))
     assert problems == [
-        Problem(ERROR, "%s/release/target/conf" % evil, "symlink to absolute path /etc escapes release/"),
+        Problem(ERROR, "%s/release/target/conf" % evil, "symlink to absolute path /etc escapes release/target/"),
         Problem(ERROR, "%s/../escape.txt" % evil, "member name contains '..'"),
     ]
     assert not (tmp_path / "escape.txt").exists()
     with pytest.raises(PackageError) as e:
         with open_package(str(evil)):
             pass
-    assert str(e.value) == "%s/release/target/conf: symlink to absolute path /etc escapes release/" % evil
+    assert str(e.value) == "%s/release/target/conf: symlink to absolute path /etc escapes release/target/" % evil
 
 
 def test_lint_unreadable_tarball(tmp_path):
@@ -154,7 +154,7 @@ def test_build_keeps_inner_symlinks_and_refuses_escaping_ones(tmp_path):
     os.symlink("/etc", os.path.join(src, "release/target/etc"))
     with pytest.raises(PackageError) as e:
         build_package(src, str(tmp_path / "bad.tar.gz"))
-    assert str(e.value) == "%s/release/target/etc: symlink to absolute path /etc escapes release/" % src
+    assert str(e.value) == "%s/release/target/etc: symlink to absolute path /etc escapes release/target/" % src
     assert not (tmp_path / "bad.tar.gz").exists()
     assert [n for n in os.listdir(str(tmp_path)) if n.startswith(".noops-build")] == []
 
@@ -186,9 +186,9 @@ def test_unpack_target_strips_the_prefix_and_keeps_modes_and_links(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (member("release/target/conf", SYM, "/etc"), "symlink to absolute path /etc escapes release/"),
+    (member("release/target/conf", SYM, "/etc"), "symlink to absolute path /etc escapes release/target/"),
     (member("release/target/../../x"), "member name contains '..'"),
-    (member("release/target/h", LNK, "/etc/shadow"), "hard link to /etc/shadow escapes release/"),
+    (member("release/target/h", LNK, "/etc/shadow"), "hard link to /etc/shadow escapes release/target/"),
     (member("release/target/dev", tarfile.CHRTYPE), "device file not allowed in a package"),
 ], ids=["sym-absolute", "dotdot", "hard-absolute", "device"])
 def test_unpack_target_writes_nothing_when_a_member_is_unsafe(tmp_path, bad, message):
@@ -209,3 +209,73 @@ def test_unpack_target_without_target_or_tarball(tmp_path):
     junk.write_bytes(b"junk")
     with pytest.raises(PackageError, match="not a readable tarball"):
         unpack_target(str(junk), str(tmp_path))
+
+
+# -- the root entry of `tar -C dir .`, and links under release/target/ judged against release/target/ -----------
+
+@pytest.mark.parametrize("members, problems", [
+    ([member(".", DIR), member("./release", DIR), member("./release/target/a")], []),
+    ([member("./", DIR), member("./release/target/a")], []),
+    ([member(".", SYM, "/etc")], [(ERROR, ".", "member outside release/")]),
+    ([member(".")], [(ERROR, ".", "member outside release/")]),
+    ([member("release/target/up", SYM, "..")], [(ERROR, "release/target/up", "symlink to .. escapes release/target/")]),
+    ([member("release/target/conf", SYM, "../deploy/config.template.yml")],
+     [(ERROR, "release/target/conf", "symlink to ../deploy/config.template.yml escapes release/target/")]),
+    ([member("release/target/bin/up", SYM, "..")], []),
+    ([member("release/target/bin/top", SYM, "../..")],
+     [(ERROR, "release/target/bin/top", "symlink to ../.. escapes release/target/")]),
+    ([member("release/deploy/prog", SYM, "../target/bin")], []),
+    ([member("release/deploy/a"), member("release/target/h", LNK, "release/deploy/a")],
+     [(ERROR, "release/target/h", "hard link to release/deploy/a escapes release/target/")]),
+    ([member("release/target/self", SYM, "."), member("release/target/out", SYM, "self/..")],
+     [(ERROR, "release/target/out", "symlink to self/.. escapes release/target/")]),
+    ([member("release/target/a", SYM, "z/.."), member("release/target/z", SYM, ".")],
+     [(ERROR, "release/target/a", "symlink to z/.. escapes release/target/")]),
+    ([member("release/target/p", SYM, "q"), member("release/target/q", SYM, "p")],
+     [(ERROR, "release/target/p", "symlink to q loops through the package's symlinks"),
+      (ERROR, "release/target/q", "symlink to p loops through the package's symlinks")]),
+    ([member("release/target/sub", DIR), member("release/target/d", SYM, "sub"), member("release/target/d/x")],
+     [(ERROR, "release/target/d/x", "member placed through the symlink release/target/d")]),
+    ([member("release/target/l", SYM, "a"), member("release/target/l")],
+     [(ERROR, "release/target/l", "member written over the symlink of the same name")]),
+], ids=["dot-root", "dot-slash-root", "dot-symlink", "dot-file", "target-up", "target-to-deploy", "target-sub-up",
+        "target-sub-top", "deploy-to-target", "hard-target-to-deploy", "chain-through-self", "chain-through-later", "loop",
+        "through-symlink",
+        "over-symlink"])
+def test_check_tar_members_root_entry_and_target_links(members, problems):
+    assert check_tar_members(members) == [Problem(*p) for p in problems]
+
+
+TARGET_CASES = {
+    "dot-root": [(member(".", DIR), None), (member("./release", DIR), None)],
+    "target-up": [(member("release/target/up", SYM, ".."), None)],
+    "target-to-deploy": [(member("release/target/conf", SYM, "../deploy/config.template.yml"), None)],
+    "chain-through-self": [(member("release/target/self", SYM, "."), None),
+                           (member("release/target/out", SYM, "self/.."), None)],
+    "inner-link": [(member("release/target/bin/hi", SYM, "run.sh"), None)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(TARGET_CASES))
+def test_lint_open_and_host_unpack_agree(tmp_path, case):
+    """What lint accepts the host unpacks; what a host would refuse, lint and the controller refuse first."""
+    built = str(tmp_path / "hello.tar.gz")
+    build_package(HELLO, built, version="1.0")
+    with tarfile.open(built) as src:
+        members = [(m, src.extractfile(m).read() if m.isreg() else None) for m in src.getmembers()]
+    tar = write_tar(tmp_path / "pkg.tar.gz", TARGET_CASES[case] + members)
+    lint_errors = [p for p in lint_package(tar) if p.level == ERROR]
+    try:
+        with open_package(tar):
+            opened = True
+    except PackageError:
+        opened = False
+    dest = tmp_path / "rel"
+    dest.mkdir()
+    try:
+        unpack_target(tar, str(dest))
+        unpacked = True
+    except PackageError:
+        unpacked = False
+    assert (not lint_errors, opened) == (unpacked, unpacked), lint_errors
+    assert unpacked == (case in ("dot-root", "inner-link"))

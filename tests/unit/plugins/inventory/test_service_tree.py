@@ -30,6 +30,7 @@ if not AnsibleCollectionConfig.collection_finder:  # another test module may hav
 
 from ansible_collections.noops.platform.plugins.inventory import service_tree  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree  # noqa: E402
+from ansible_collections.noops.platform.plugins.module_utils import yaml_file  # noqa: E402
 
 DCH = "cop_xiaomi_owt_miliao_pdl_account_service_dch"
 DCH_LG = DCH + "_cluster_production_lg"
@@ -436,7 +437,7 @@ def test_file_values_are_trusted_http_values_are_data(tmp_path, monkeypatch, sou
 
 @pytest.mark.parametrize("text", [
     "machines:\n  a1: {address: 10.0.0.1, tags: [cop.x_idc.lg]}\n",
-    "a: yes\nb: No\nc: on\nd: ~\ne: null\nf: ''\ng: 1\nh: -2.5\ni: .inf\nj: 0x1f\nk: 2014-11-26\nl: 1_000\n",
+    "a: 'yes'\nb: true\nc: False\nd: ~\ne: null\nf: ''\ng: 1\nh: -2.5\ni: .inf\n",
     "words: [lg, sd-1, 10.1.2.3, '010', \"yes\", true, False, x.y_z]\n",
     "base: &b {user: work, ports: [80, 443]}\nweb: *b\nmerged: {<<: *b, user: root}\n",
     "tagged: !!str 123\nset: !!set {a, b}\nbinary: !!binary aGk=\n",
@@ -448,8 +449,26 @@ def test_load_yaml_equals_safe_load(text):
     assert service_tree.load_yaml(text) == yaml.safe_load(text)
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("k: 2014-11-26\nl: 1_000\nm: 1:30\n", {"k": "2014-11-26", "l": "1_000", "m": "1:30"}),
+    ("vars: {enabled: yes}\n", "<tree>:1:17: vars.enabled: yes: YAML 1.1 reads this as the boolean true, YAML 1.2 "
+                                "as the text yes; quote it (\"yes\") for the text, or write true"),
+    ("machines:\n  1.10: {tags: [a.b]}\n", "<tree>:2:3: machines.1.10: 1.10: YAML reads this as the number 1.1; "
+                                           "quote it (\"1.10\") to keep the text, or write 1.1"),
+    ("vars: {port: 022}\n", "<tree>:1:14: vars.port: 022: YAML 1.1 reads this as the octal number 18, YAML 1.2 as "
+                             "22; quote it (\"022\") to keep the text, or write 22 or 0o22"),
+], ids=["yaml-1.2-text", "yes", "number-name", "octal-looking"])
+def test_load_yaml_reads_yaml_1_2_and_refuses_ambiguous_values(text, expected):
+    if isinstance(expected, dict):
+        assert service_tree.load_yaml(text) == expected
+    else:
+        with pytest.raises(yaml_file.AmbiguousYamlError) as e:
+            service_tree.load_yaml(text)
+        assert str(e.value) == expected
+
+
 def test_load_yaml_rejects_a_machine_listed_twice():
-    with pytest.raises(yaml.YAMLError, match="found duplicate key 'a1'"):
+    with pytest.raises(yaml_file.YamlFileError, match="found duplicate key 'a1'"):
         service_tree.load_yaml("machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n")
 
 

@@ -89,7 +89,7 @@ def test_unpack_refuses_an_unsafe_package_and_a_complete_release(capsys, host, t
         tar.addfile(info)
     run(capsys, **host.args("prepare", release="1.0"))
     out = run(capsys, **host.args("unpack", release="1.0", package=evil))
-    assert out["failed"] and out["msg"] == "%s/release/target/conf: symlink to absolute path /etc escapes release/" % evil
+    assert out["failed"] and out["msg"] == "%s/release/target/conf: symlink to absolute path /etc escapes release/target/" % evil
     assert os.listdir(host.releases + "/1.0") == []
 
     run(capsys, **host.args("unpack", release="1.0", package=host.package))
