@@ -122,3 +122,107 @@ def test_cluster_yml_in_the_history_masks_url_passwords():
 ])
 def test_task_results_mask_url_passwords(data, expected):
     assert Masker().mask(data) == expected
+
+
+# Every shape a secret takes in a cluster.yml: (document, the secret texts that must not survive, lines that must).
+PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\n    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n    -----END OPENSSH PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize("text, secrets, kept", [
+    pytest.param("dch:\n  private_key: |\n    " + PEM + "  user: work\n",
+                 ["BEGIN OPENSSH", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "END OPENSSH"],
+                 ["dch:\n", "  private_key: %s\n" % MASK, "  user: work\n"], id="literal-block-scalar"),
+    pytest.param("dch:\n  ssh_key: >-\n    ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n    AAAAIGJ3bWx0 work@host\n\n  port: 22\n",
+                 ["AAAAC3NzaC1lZDI1NTE5", "AAAAIGJ3bWx0"],
+                 ["  ssh_key: %s\n\n" % MASK, "  port: 22\n"], id="folded-block-scalar"),
+    pytest.param("dch:\n  db: {password: Fl0w-Pw-1, user: app}\n  web: {port: 80}\n",
+                 ["Fl0w-Pw-1"], ["user: app}", "  web: {port: 80}\n"], id="flow-mapping"),
+    pytest.param("dch:\n  passwords:\n  - L1st-Pw-a\n  - L1st-Pw-b\n  # the old ones\n  hosts:\n  - h1\n",
+                 ["L1st-Pw-a", "L1st-Pw-b"], ["  passwords: %s\n" % MASK, "  # the old ones\n  hosts:\n  - h1\n"],
+                 id="list-under-secret-key"),
+    pytest.param("dch:\n  credentials:\n    user: app\n    password: Nest-Pw-2\n  port: 80\n",
+                 ["Nest-Pw-2", "user: app"], ["  credentials: %s\n" % MASK, "  port: 80\n"],
+                 id="mapping-under-secret-key"),
+    pytest.param("dch:\n  tokens: [T0k-Flow-1, T0k-Flow-2]\n", ["T0k-Flow-1", "T0k-Flow-2"],
+                 ["  tokens: %s\n" % MASK], id="flow-list-under-secret-key"),
+    pytest.param("dch:\n  env:\n  - name: API_TOKEN\n    value: s3cret-env-v\n  - name: PATH\n    value: /usr/bin\n",
+                 ["s3cret-env-v"], ["  - name: API_TOKEN\n    value: %s\n" % MASK,
+                                    "  - name: PATH\n    value: /usr/bin\n"], id="env-name-value"),
+    pytest.param("dch:\n  env: [{value: s3cret-env-w, name: DB_PASSWORD}, {name: LANG, value: C.UTF-8}]\n",
+                 ["s3cret-env-w"], ["{name: LANG, value: C.UTF-8}"], id="env-flow-value-first"),
+    pytest.param('dch:\n  jdbc: "mysql://app:My-Url-Pw@db/x"\n  pg: postgresql://u:Pg-Url-Pw@h/db\n',
+                 ["My-Url-Pw", "Pg-Url-Pw"],
+                 ['  jdbc: "mysql://app:%s@db/x"\n' % MASK, "  pg: postgresql://u:%s@h/db\n" % MASK], id="url-dsn"),
+    pytest.param("dch:\n  cmd: >\n    mysql --url mysql://app:Blk-Url-Pw@db/x\n", ["Blk-Url-Pw"],
+                 ["mysql://app:%s@db/x" % MASK], id="url-in-block-scalar"),
+    pytest.param("dch:\n  common: &pw Anch-Pw-3\n  db_password: *pw\n", ["Anch-Pw-3"],
+                 ["  db_password: *pw\n"], id="alias-to-secret"),
+    pytest.param("dch:\n  db_passwd: 'One-Line-4'  # set by ops\n", ["One-Line-4"],
+                 ["  db_passwd: %s  # set by ops\n" % MASK], id="one-line-with-comment"),
+    pytest.param("a: 1\n---\nb:\n  api_key: |-\n    Multi-Doc-5\n", ["Multi-Doc-5"],
+                 ["a: 1\n---\nb:\n  api_key: %s\n" % MASK], id="second-document"),
+    # Text that is no YAML (the run saved a broken cluster.yml): lines, then block scalars after a secret key.
+    pytest.param("dch:\n  user: [work\n  private_key: |\n    " + PEM + "  db: {password: Brk-Pw-6}\n"
+                 "  passwords:\n  - Brk-Pw-7\n  port: 80\n",
+                 ["BEGIN OPENSSH", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "Brk-Pw-6", "Brk-Pw-7"],
+                 ["dch:\n  user: [work\n  private_key: |\n", "  port: 80\n"], id="broken-yaml"),
+])
+def test_mask_document_text_masks_every_shape(text, secrets, kept):
+    """Each shape of secret is masked and the rest of the document is kept as written.
+
+    Timing: see test_mask_document_text_large_file.
+    """
+    masker = Masker()
+    out = mask_document_text(text, masker)
+    for secret in secrets:
+        assert secret not in out, out
+    for line in kept:
+        assert line in out, out
+
+
+def test_mask_document_text_learns_the_values_it_masks():
+    """Values masked in the document are scrubbed from the run's other text (messages, output) as well."""
+    masker = Masker()
+    mask_document_text("dch:\n  private_key: |\n    Pem-Line-1\n  passwords: [Lst-Pw-2]\n"
+                       "  env:\n  - {name: API_TOKEN, value: Env-Pw-3}\n", masker)
+    assert masker.scrub("a Pem-Line-1 b Lst-Pw-2 c Env-Pw-3") == "a %s b %s c %s" % (MASK, MASK, MASK)
+
+
+@pytest.mark.parametrize("text", [
+    "keyboard_layout: us\nmonkey: 1\nkeys_count: 3\nmax_tokens: 100\n",
+    "env:\n- name: PATH\n  value: /usr/bin\n- {name: LANG, value: C}\n",
+    "motd: |\n  welcome\n    indented\n\n# trailing comment\nlist: [a, b]   # note\nflow: {a: 1, 'b': \"2\"}\n",
+    "url: https://repo.example/x.tgz\nuser_url: ssh://git@host/x\n",
+    "crlf: 1\r\nnested:\r\n  a: b\r\n",
+    "x: ü  # ünïcode\n",
+    "",
+])
+def test_mask_document_text_keeps_a_document_without_secrets_byte_for_byte(text):
+    assert mask_document_text(text, Masker()) == text
+
+
+def test_mask_document_text_is_idempotent_on_masked_text():
+    """A stored (already masked) cluster.yml is masked again when shown: the result is the same text."""
+    once = mask_document_text("dch:\n  db_passwd: Pw-Again-8\n  keys: [a1, b2]\n  user: work\n", Masker())
+    assert mask_document_text(once, Masker()) == once == "dch:\n  db_passwd: %s\n  keys: %s\n  user: work\n" % (
+        MASK, MASK)
+
+
+def test_mask_document_text_large_file():
+    """A 256 KiB cluster.yml (the most the history keeps) is masked whole.
+
+    Measured (not asserted): 1,221 services with block scalars, flow mappings, env lists and URLs, 6,000 secrets,
+    0.7 s on a busy 2-core machine (parsing 0.25 s, scrubbing the learnt values the rest).
+    """
+    block = ("svc{i}:\n  user: work\n  db_passwd: Pw-{i}-xyz\n  private_key: |\n    KEY-{i}-line1\n    KEY-{i}-line2\n"
+             "  db: {{password: Fl-{i}, host: db{i}}}\n  env:\n  - name: API_TOKEN\n    value: Env-{i}\n"
+             "  dsn: mysql://app:Url-{i}@db/x\n")
+    text = ""
+    i = 0
+    while len(text) < 256 * 1024:
+        text += block.format(i=i)
+        i += 1
+    out = mask_document_text(text, Masker())
+    for leaked in ("Pw-1-xyz", "KEY-7-line2", "Fl-9,", "Env-11\n", "Url-13@"):
+        assert leaked not in out
+    assert out.count("  user: work\n") == i
