@@ -19,6 +19,7 @@ from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.module_utils.history_control import (
     ControlError, FINAL_HOST_STATUSES, TASK_STATUSES, format_time, shown_status,
 )
+from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.history_store import (
     RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
 )
@@ -227,6 +228,13 @@ def run_show(args: argparse.Namespace) -> int:
     with open_history(args) as store:
         task = with_shown_status(_task_or_fail(store, args.task_id))
         hosts = store.task_hosts(args.task_id)
+    # Masked again when shown, as the console does: records written by an older history hold more in clear.
+    masker = Masker()
+    if task.get("cluster_yml"):  # first, so the secrets it holds are scrubbed from the host messages as well
+        task["cluster_yml"] = mask_document_text(task["cluster_yml"], masker)
+    for h in hosts:
+        if h.get("message"):
+            h["message"] = masker.scrub(h["message"])
     if args.json:
         return _json({"task": task, "hosts": hosts})
     console = _console()
@@ -274,7 +282,7 @@ def run_show(args: argparse.Namespace) -> int:
     console.print(table)
     if args.cluster_yml and task.get("cluster_yml"):
         console.print(Text("cluster.yml (%s)" % (task.get("cluster_file") or "?"), style="bold"))
-        console.print(Text(mask_urls(task["cluster_yml"])))
+        console.print(Text(task["cluster_yml"]))
     return 0
 
 

@@ -83,6 +83,18 @@ def test_secrets_are_masked(login, make_task, store):
     assert body["hosts"][0]["message"] == "login ******** refused"
 
 
+def test_cluster_yml_secrets_of_every_shape_are_masked(login, make_task):
+    """Block scalars, flow mappings, lists and env name/value pairs of a stored cluster.yml are all masked."""
+    task_id = make_task(status="success", cluster_yml=(
+        "service: shop\nssh_key: >-\n  ssh-ed25519 Key-Body-1\npasswords:\n- Lst-Pw-2\n"
+        "db: {password: Flow-Pw-3}\nenv:\n- {name: DB_PASSWORD, value: Env-Pw-4}\n"))
+    body = login("viewer").get("/api/v1/tasks/%d" % task_id).json()
+    for secret in ("Key-Body-1", "Lst-Pw-2", "Flow-Pw-3", "Env-Pw-4"):
+        assert secret not in body["cluster_yml"]
+    assert body["cluster_yml"] == ("service: shop\nssh_key: ********\npasswords: ********\n"
+                                   "db: {password: ********}\nenv:\n- {name: DB_PASSWORD, value: ********}\n")
+
+
 @pytest.mark.parametrize("who, method, path, status", [
     (None, "get", "/api/v1/tasks", 401),
     (None, "get", "/api/v1/tasks/{id}", 401),

@@ -190,3 +190,21 @@ def test_url_passwords_of_older_records_are_masked_when_shown(store_dsn, capsys)
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "Pkg-Pw-77" not in out and "deploy:********@repo" in out, argv
+
+
+def test_show_cluster_yml_masks_every_secret_of_older_records(store_dsn, capsys):
+    """A cluster.yml stored in clear (by an older history) is masked by its structure when shown."""
+    with HistoryStore(store_dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", service="site.yml", version="v9",
+                                status="failed", started_at=2000.0, cluster_yml=(
+                                    "dch:\n  private_key: |\n    Pem-Body-1\n    Pem-Body-2\n"
+                                    "  db: {password: Flow-Pw-3, user: app}\n"
+                                    "  env:\n  - name: API_TOKEN\n    value: Env-Pw-4\n"))
+        store.write_batch(tid, None, [{"host": "h1", "status": "failed", "started_at": 1.0, "ended_at": 2.0,
+                                       "message": "login Flow-Pw-3 refused"}], [])
+    for argv in (["tasks", "show", str(tid), "--cluster-yml"], ["tasks", "show", str(tid), "--json"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        for secret in ("Pem-Body", "Flow-Pw-3", "Env-Pw-4"):
+            assert secret not in out, (argv, out)
+    assert "private_key: ********" in out and "name: API_TOKEN" in out
