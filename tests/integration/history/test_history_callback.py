@@ -170,12 +170,15 @@ SECRETS = """\
       ansible.builtin.command: echo token={{ service_token }}
       changed_when: false
 """
-SECRET_VALUES = ["Pl4y-Var-Secret-1", "Extr4-Var-Token", "N0-Log-Item-Secret", "F4ct-T0ken-Secret", "Cl-Pw-9a9a"]
+SECRET_VALUES = ["Pl4y-Var-Secret-1", "Extr4-Var-Token", "N0-Log-Item-Secret", "F4ct-T0ken-Secret", "Cl-Pw-9a9a",
+                 "Cl-Pem-Body-7", "Cl-Flow-Pw-8", "Cl-Env-Tok-9", "Cl-Url-Pw-10"]
 
 
 def test_secrets_never_reach_the_store(runner):
     cluster = runner.tmp / "cluster.yml"
-    cluster.write_text("dch:\n  db_passwd: Cl-Pw-9a9a\n  host: [10.0.0.1]\n")
+    cluster.write_text("dch:\n  db_passwd: Cl-Pw-9a9a\n  host: [10.0.0.1]\n  private_key: |\n    Cl-Pem-Body-7\n"
+                       "  db: {password: Cl-Flow-Pw-8}\n  env:\n  - name: API_TOKEN\n    value: Cl-Env-Tok-9\n"
+                       "  dsn: postgresql://app:Cl-Url-Pw-10@db/x\n")
     proc = runner.run(runner.playbook(SECRETS), hosts=1, args=["-e", "api_token=Extr4-Var-Token",
                                                                "-e", "cluster_file=%s" % cluster])
     assert proc.returncode == 0, proc.stdout + proc.stderr
