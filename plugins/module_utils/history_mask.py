@@ -12,6 +12,10 @@ Three rules, applied to everything the history callback writes:
   output tails, cluster.yml), so ``echo {{ db_passwd }}`` does not leak it through stdout either;
 * the password of every URL in free text (``mysql://app:PW@db/x``) is masked (``mask_urls``).
 
+A document (the cluster.yml saved with every task) is masked by its YAML structure with ``mask_document_text``:
+the same rules, whatever way a value is written (block scalars, flow mappings, lists), plus the ``value`` of a
+``{name: API_TOKEN, value: ...}`` pair.
+
 Values shorter than ``MIN_SCRUB_LENGTH`` are masked under their key but not scrubbed from free text: replacing
 every "1" or "on" in every message would destroy the log and protect nothing.
 """
@@ -105,6 +109,10 @@ _FLOW_PAIR = re.compile(r"([{,]\s*[\"']?)([A-Za-z_][\w.-]*)([\"']?\s*:\s*)([^,{}
 _PLAIN_MASK = re.compile(r"(?<=[\s\[{,])\*{8}(?=[\s,\]}]|\Z)")
 _PROPERTIES = re.compile(r"(?:[&!][^\s]*\s+)*")
 _ENV_NAME, _ENV_VALUE = "name", "value"
+# Resolved tags of plain scalars that hold no secret to learn ("null" or "true" would be scrubbed from every text).
+_NULL = ":null"
+_NOT_SECRET = (":null", ":bool")
+_PLAIN_WORDS = frozenset(("null", "~", "true", "false", "yes", "no", "none"))
 
 
 def mask_document_text(text: str, masker: Masker) -> str:
@@ -163,8 +171,8 @@ def _secret_spans(text: str, masker: Masker) -> list[tuple[int, int, str]] | Non
             return
         hidden.add(id(value))
         _learn_node(value, masker, yaml)
-        if isinstance(value, yaml.ScalarNode) and value.value == "" and not value.style:
-            return  # no value: nothing to hide
+        if isinstance(value, yaml.ScalarNode) and value.tag.endswith(_NULL):
+            return  # no value ("key:", "~", "null"): nothing to hide
         start, end = _value_span(text, value, yaml)
         if start >= end:
             return
@@ -233,7 +241,7 @@ def _learn_node(node: t.Any, masker: Masker, yaml: t.Any) -> None:
     while stack:
         node = stack.pop()
         if isinstance(node, yaml.ScalarNode):
-            if node.value.strip("*"):  # not a mask written before
+            if node.value.strip("*") and not node.tag.endswith(_NOT_SECRET):  # not a mask written before
                 masker.add_secret(node.value)
                 if "\n" in node.value:  # a key in a block scalar: each of its lines is a secret too
                     for line in node.value.splitlines():
@@ -250,7 +258,9 @@ def _mask_lines(text: str, masker: Masker) -> str:
     for line in lines:
         m = _LINE_SECRET.match(line.rstrip("\r\n"))
         if m and is_secret_key(m.group(2)):
-            masker.add_secret(m.group(4).strip().strip("\"'"))
+            value = m.group(4).strip().strip("\"'")
+            if value.lower() not in _PLAIN_WORDS:
+                masker.add_secret(value)
     out = []
     block_indent = -1  # > -1: inside the lines that follow a secret key opening a block
     for line in lines:

@@ -180,6 +180,13 @@ def test_mask_document_text_masks_every_shape(text, secrets, kept):
         assert line in out, out
 
 
+def test_mask_document_text_learns_no_empty_or_boolean_value():
+    masker = Masker()
+    text = "a:\n  password:\n  api_key: null\n  token: ~\n  use_secret: true\n"
+    assert mask_document_text(text, masker) == "a:\n  password:\n  api_key: null\n  token: ~\n  use_secret: %s\n" % MASK
+    assert masker.scrub("null true None") == "null true None"
+
+
 def test_mask_document_text_learns_the_values_it_masks():
     """Values masked in the document are scrubbed from the run's other text (messages, output) as well."""
     masker = Masker()
