@@ -137,10 +137,12 @@ def mask_document_text(text: str, masker: Masker) -> str:
     """
     if not text:
         return text
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # the parser's character positions start after it
+    text = text[len(bom):]
     spans = _secret_spans(text, masker)
     if spans is None:
-        return _mask_lines(text, masker)
-    out = []
+        return bom + _mask_lines(text, masker)
+    out = [bom]
     pos = 0
     for start, end, replacement in spans:
         out.append(text[pos:start])
@@ -263,6 +265,7 @@ def _mask_lines(text: str, masker: Masker) -> str:
                 masker.add_secret(value)
     out = []
     block_indent = -1  # > -1: inside the lines that follow a secret key opening a block
+    env_column = -1  # > -1: the column of a secret "name:" whose sibling "value:" is masked
     for line in lines:
         body = line.rstrip("\r\n")
         end = line[len(body):]
@@ -278,11 +281,18 @@ def _mask_lines(text: str, masker: Masker) -> str:
             block_indent = -1
         m = _LINE_SECRET.match(body)
         opens = _LINE_OPENS.match(body)
+        column = len(m.group(1)) if m else -1
+        if env_column >= 0 and body.strip() and indent < env_column and column != env_column:
+            env_column = -1  # left the mapping of the secret name
         if opens and is_secret_key(opens.group(2)):
             block_indent = len(opens.group(1))
-        elif m and is_secret_key(m.group(2)):
+        elif m and (is_secret_key(m.group(2)) or (m.group(2) == _ENV_VALUE and column == env_column)):
+            if m.group(2) == _ENV_VALUE:
+                masker.add_secret(m.group(4).strip().strip("\"'"))
             body = m.group(1) + m.group(2) + m.group(3) + MASK
         else:
+            if m and m.group(2) == _ENV_NAME:  # "- name: API_TOKEN": its "value:" below is masked
+                env_column = column if is_secret_key(m.group(4).strip().strip("\"'")) else -1
             body = _FLOW_PAIR.sub(lambda p: p.group(0) if not is_secret_key(p.group(2)) else (
                 p.group(1) + p.group(2) + p.group(3) + MASK + p.group(5)), body)
             body = masker.scrub(body) or body

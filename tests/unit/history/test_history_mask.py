@@ -159,13 +159,17 @@ PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\n    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUA
                  ["  db_password: *pw\n"], id="alias-to-secret"),
     pytest.param("dch:\n  db_passwd: 'One-Line-4'  # set by ops\n", ["One-Line-4"],
                  ["  db_passwd: %s  # set by ops\n" % MASK], id="one-line-with-comment"),
+    pytest.param("\ufeffü: 🙂\r\nssh_keys:\r\n- |\r\n  Key-Body-9\r\nx: ẞ\r\n", ["Key-Body-9"],
+                 ["\ufeffü: 🙂\r\nssh_keys: %s\r\nx: ẞ\r\n" % MASK], id="bom-unicode-crlf"),
     pytest.param("a: 1\n---\nb:\n  api_key: |-\n    Multi-Doc-5\n", ["Multi-Doc-5"],
                  ["a: 1\n---\nb:\n  api_key: %s\n" % MASK], id="second-document"),
     # Text that is no YAML (the run saved a broken cluster.yml): lines, then block scalars after a secret key.
     pytest.param("dch:\n  user: [work\n  private_key: |\n    " + PEM + "  db: {password: Brk-Pw-6}\n"
-                 "  passwords:\n  - Brk-Pw-7\n  port: 80\n",
-                 ["BEGIN OPENSSH", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "Brk-Pw-6", "Brk-Pw-7"],
-                 ["dch:\n  user: [work\n  private_key: |\n", "  port: 80\n"], id="broken-yaml"),
+                 "  passwords:\n  - Brk-Pw-7\n  port: 80\n  env:\n  - name: API_TOKEN\n    value: Brk-Env-8\n"
+                 "  - name: PATH\n    value: /usr/bin\n  keyboard_layout: us\n",
+                 ["BEGIN OPENSSH", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "Brk-Pw-6", "Brk-Pw-7", "Brk-Env-8"],
+                 ["dch:\n  user: [work\n  private_key: |\n", "  port: 80\n", "  - name: API_TOKEN\n",
+                  "  - name: PATH\n    value: /usr/bin\n  keyboard_layout: us\n"], id="broken-yaml"),
 ])
 def test_mask_document_text_masks_every_shape(text, secrets, kept):
     """Each shape of secret is masked and the rest of the document is kept as written.
