@@ -24,7 +24,7 @@ GOD_SAMPLES = [
     ("crasher: unmonitored\nticker: up\n", {"crasher": "unmonitored", "ticker": "up"}),
     # a group header, then its watches indented
     ("web:\n  web-1: start\n  web-2: restart\nlone: init\n", {"web-1": "start", "web-2": "restart", "lone": "init"}),
-    # the seed's patched god (QCon slide "god status")
+    # a god patched to show pid and user in "god status"
     ("frigga[25933 root]: running (2014-03-26 23:03:43)\n"
      "database-change-handler_database-change-handler_production-sd[8617 root]: running (2014-04-01 10:48:54)\n",
      {"frigga": "running", "database-change-handler_database-change-handler_production-sd": "running"}),
@@ -137,7 +137,7 @@ def test_parse_crash_loop_rejects(value):
 
 # (seconds of each exit, times, within) -> which exits trip the rule
 @pytest.mark.parametrize("exits, times, within, trips", [
-    ([0, 100, 200], 3, 600, [False, False, True]),          # the seed: 3 within 10 minutes
+    ([0, 100, 200], 3, 600, [False, False, True]),          # the default: 3 within 10 minutes
     ([0, 400, 700], 3, 600, [False, False, False]),         # the first left the window
     ([0, 1, 2, 3, 4, 5], 3, 600, [False, False, True, False, False, True]),  # counting restarts after a trip
     ([0], 1, 10, [True]),
