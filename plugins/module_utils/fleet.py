@@ -21,7 +21,7 @@ import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError, split_pairs
-from ansible_collections.noops.platform.plugins.module_utils.unix_socket import UNIX_PATH_MAX  # noqa: F401  # pylint: disable=unused-import
+
 TREE_FILE = "tree.yml"
 INVENTORY_FILE = "tree.noops.yml"
 # Where a host's service listens and what the fleet host vars call it.

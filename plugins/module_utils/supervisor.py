@@ -17,7 +17,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.noops.platform.plugins.module_utils.unix_socket import (
     SHORT_SOCKET_DIR,
     SUPERVISORD_BIND_SUFFIX,
