@@ -779,7 +779,7 @@ def register(subparsers: t.Any) -> None:
 
     control = subparsers.add_parser(
         "control", help="start, stop, restart or reload the processes of a tag query's machines in batches",
-        description="Run playbooks/control.yml through ansible-runner (the seed's 启停动作).")
+        description="Run playbooks/control.yml through ansible-runner (start/stop actions, 启停动作).")
     control.add_argument("query", metavar="QUERY",
                          help="tag query of the machines (service.dch_idc.sd,!status.offline)")
     control.add_argument("action", choices=("start", "stop", "restart", "reload", "kill", "status"))

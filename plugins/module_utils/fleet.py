@@ -4,7 +4,7 @@
 """A local fleet: many simulated hosts on this machine, for the demo, the tests and the benchmarks.
 
 Each host is a machine of a service tree (its own tags, so every query, group and cluster.yml ``jobs`` works as on
-a real fleet) reached with ``ansible_connection: local``. What keeps the hosts apart is ``noops_root`` (DESIGN.md):
+a real fleet) reached with ``ansible_connection: local``. What keeps the hosts apart is ``noops_root`` (docs/design.md, host variables):
 every absolute path a role writes on the host is prefixed by it, and each root runs its own supervisor instance.
 A service on a local host also needs its own TCP port, given per host in ``odin_host_values`` (template values
 that override cluster.yml's for that host).
@@ -21,7 +21,7 @@ import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError, split_pairs
-from ansible_collections.noops.platform.plugins.module_utils.unix_socket import UNIX_PATH_MAX  # noqa: F401  # pylint: disable=unused-import
+
 TREE_FILE = "tree.yml"
 INVENTORY_FILE = "tree.noops.yml"
 # Where a host's service listens and what the fleet host vars call it.

@@ -25,7 +25,6 @@ from ansible_collections.noops.platform.plugins.module_utils.lock import pid_ali
 TASK_STATUSES = ("running", "paused", "success", "failed", "cancelled", "interrupted")
 ACTIVE_STATUSES = frozenset(("running", "paused"))
 FINAL_STATUSES = frozenset(TASK_STATUSES) - ACTIVE_STATUSES
-CONTROLS = ("run", "pause", "cancel")
 CONTROL_ACTIONS = {"pause": "pause", "resume": "run", "cancel": "cancel"}
 
 # A live run writes a heartbeat (heartbeat_at) this often, in seconds; a run on another host whose heartbeat is

@@ -428,7 +428,3 @@ class Recorder:
             self.dropped += max(0, len(logs) - room)
             self._logs = logs[:room] + self._logs
         return False
-
-
-def now() -> float:
-    return time.time()

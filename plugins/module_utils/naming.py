@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Naming: a tag query -> connection endpoints, nearest first (the seed's 区域化解析).
+"""Naming: a tag query -> connection endpoints, nearest first (region-aware resolution, 区域化解析).
 
 Machines in the caller's machine room (``idc``) come first, then those in its region (``loc``), then the
 rest; ties keep the given (inventory) order. Pure Python so the lookup plugin and the CLI share it.

@@ -138,9 +138,6 @@ class TreeIndex:
             self._built = (pairs, _bits(self._multi_members, size), (1 << size) - 1)
         return self._built
 
-    def tags_of(self, name: str) -> tuple[Tag, ...]:
-        return self.tags[self._by_name[name]]
-
     def values(self, key: str) -> list[str]:
         return sorted(self._members.get(key, {}))
 

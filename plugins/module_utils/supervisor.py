@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noops.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Supervisor configs for one process (the seed's GOD file), as pure functions, and each instance's layout.
+"""Supervisor configs for one process (the GOD file of the original platform), as pure functions, and each instance's layout.
 
 ``ProcessSpec`` is what ``noops.platform.supervisor_config`` was asked for; ``render(spec)`` turns it into the
 text of a god watch file, a supervisord ``[program:x]`` file or a systemd unit. ``instance_layout`` fixes where a
@@ -17,7 +17,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.noops.platform.plugins.module_utils.unix_socket import (
     SHORT_SOCKET_DIR,
     SUPERVISORD_BIND_SUFFIX,
@@ -43,7 +42,7 @@ SHELL_META = set("*?{}[]<>()~&|\\$;'`\"\n#=%")
 
 HEADER = "Managed by noops.platform.supervisor_config; edits are overwritten on the next deploy."
 
-# god 0.13 calls Kernel#timeout, which Ruby 3 removed: without this every process check fails (testhosts §3).
+# god 0.13 calls Kernel#timeout, which Ruby 3 removed: without this every process check fails (docs/supervisors.md, Ruby 3 shim for god).
 GOD_RUBY3_SHIM = """\
 require 'timeout'
 if defined?(God::System::SlashProcPoller)
@@ -208,7 +207,7 @@ def labels(spec: ProcessSpec) -> list:
 def environment(spec: ProcessSpec) -> dict:
     env = dict(sorted(spec.environment.items()))
     if spec.version:
-        env["NOOPS_VERSION"] = spec.version  # the seed's w.ver, visible to the program and to ps e
+        env["NOOPS_VERSION"] = spec.version  # god's w.ver, visible to the program and to ps e
     return env
 
 
@@ -297,7 +296,7 @@ def render_god(spec: ProcessSpec) -> str:
                     "      c.times = 5",
                     "    end"]
         out.append("  end")
-    # The seed's crash-loop rule; moving to :unmonitored is what "stop" means to god (no more restarts).
+    # The crash-loop rule (N starts within T seconds -> stop); moving to :unmonitored is what "stop" means to god (no more restarts).
     out += ["  w.lifecycle do |on|",
             "    on.condition(:flapping) do |c|",
             "      c.to_state = [:start, :restart]",

@@ -52,7 +52,7 @@ def parse_crash_loop(value: str) -> tuple:
 
 
 class CrashLoop:
-    """Sliding window of exit times per process: ``record`` says when the rule trips (seed: 3 within 10 min)."""
+    """Sliding window of exit times per process: ``record`` says when the rule trips (default: 3 within 10 min)."""
 
     def __init__(self) -> None:
         self._exits = collections.defaultdict(collections.deque)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noops.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading supervisors back (the seed's Frigga): status output parsers, /proc facts and log tails.
+"""Reading supervisors back (Frigga's view): status output parsers, /proc facts and log tails.
 
 Every parser is a pure function over the text a tool prints under ``LC_ALL=C``; the unit tests feed them
 recorded output. States are normalised to one vocabulary so callers need not know the backend:
@@ -23,7 +23,7 @@ SYSTEMD_STATES = {"active": "running", "reloading": "running", "activating": "st
 # States in which the program is (or is about to be) running: "started" leaves these alone.
 UP_STATES = ("running", "starting")
 
-# "name: up", "  name: up" under a group header, or the seed's patched god: "name[pid user]: running (start)".
+# "name: up", "  name: up" under a group header, or a god patched to show pid and user: "name[pid user]: running (start)".
 GOD_LINE_RE = re.compile(r"^(\s*)([^\s\[]+?)(?:\[\d+ [^\]]*\])?:\s*(\S*)(?:\s+\(.*\))?\s*$")
 
 
@@ -89,7 +89,7 @@ def pid_alive(pid, proc: str = "/proc") -> bool:
 
 
 def start_time(pid, proc: str = "/proc") -> str:
-    """When ``pid`` started, as local ``YYYY-MM-DD HH:MM:SS`` (the seed's Frigga column), or "" if gone."""
+    """When ``pid`` started, as local ``YYYY-MM-DD HH:MM:SS`` (Frigga's process list column), or "" if gone."""
     try:
         ticks = proc_stat_starttime(_read(os.path.join(proc, str(pid), "stat")))
         started = boot_time(proc) + ticks / float(os.sysconf("SC_CLK_TCK"))
@@ -130,7 +130,7 @@ def process_tree(pid: int, table: dict) -> list:
     """``pid``, its descendants, and every process still in its group or session, parents first.
 
     god and supervisord make each program a group (and god a session) leader; a child that double-forked away
-    from the tree still carries the leader's group or session, and the seed's "nuke" must reach it too.
+    from the tree still carries the leader's group or session, and Frigga's "nuke" must reach it too.
     """
     children = {}
     for child, (ppid, _pgrp, _sid) in table.items():

@@ -239,7 +239,8 @@ class _Builder:
             else:
                 key = self.key(key_node, path)
             if key in out:
-                first = next(k for k, _ in node.value if k.tag != _MERGE and self.loader.construct_object(k) == key)
+                first = next(k for k, _value in node.value
+                             if k.tag != _MERGE and self.loader.construct_object(k) == key)
                 raise YamlFileError(self.source, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                     "found duplicate key %r (first at line %d)" % (key, first.start_mark.line + 1))
             if value_node.tag == _STR and value_node.value not in _WORDS_11:

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: process
 short_description: Start, stop, restart, reload or nuke supervised processes and report their state (Frigga)
 description:
-  - The seed's Frigga page as a module - per host, the status of every supervised process (name, state, pid, start
+  - Frigga's process page as a module - per host, the status of every supervised process (name, state, pid, start
     time, version, log tail) and the actions start, stop, restart, reload and nuke.
   - Works with the instance of C(god), C(supervisord) or C(systemd) that the C(noops.platform.supervisor) role runs
     for the host's C(noops_root); configs come from M(noops.platform.supervisor_config).
@@ -32,7 +32,7 @@ options:
       - V(stopped) stops the process; god's stop is asynchronous, so the module waits until the process is gone.
       - V(reloaded) sends the reload signal from the config's C(noops-reload-signal) label (default C(HUP)) to a
         running process, and starts a stopped one.
-      - V(killed) is the seed's "nuke" - SIGKILL to the whole process tree (descendants and every process still in
+      - V(killed) is Frigga's "nuke" - SIGKILL to the whole process tree (descendants and every process still in
         its group or session), without a graceful stop and without a restart - god C(unmonitor) first; supervisord
         and systemd are told to stop while the tree is frozen with SIGSTOP, so they neither wait nor restart.
       - V(absent) stops the process and removes it from the supervisor (the file stays; remove it with

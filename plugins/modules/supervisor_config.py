@@ -10,11 +10,11 @@ DOCUMENTATION = r"""
 module: supervisor_config
 short_description: Write one process's supervisor config (god watch, supervisord program or systemd unit)
 description:
-  - Renders the config that keeps one program running under C(god), C(supervisord) or C(systemd) - the seed's
-    GOD file - and writes it atomically, after checking that the supervisor can read it.
+  - Renders the config that keeps one program running under C(god), C(supervisord) or C(systemd) - the GOD
+    file of the original platform - and writes it atomically, after checking that the supervisor can read it.
   - Every file starts with C(# noops-*) label lines (name, version, log, reload signal, crash-loop rule) that
     M(noops.platform.process) reads back; the version is also exported to the program as C(NOOPS_VERSION).
-  - The crash-loop rule (seed default 3 restarts within 10 minutes, then stop and notify) becomes god's
+  - The crash-loop rule (default 3 restarts within 10 minutes, then stop and notify) becomes god's
     C(:flapping) lifecycle condition moving the watch to C(:unmonitored); supervisord's C(startretries) plus the
     noops event listener that the C(noops.platform.supervisor) role installs; systemd's C(StartLimitBurst) and
     C(StartLimitIntervalSec) with C(OnFailure=).
@@ -41,7 +41,7 @@ options:
     choices: [god, supervisord, systemd]
   command:
     description:
-      - Command line that starts the program in the foreground (C(mod_start) in the seed).
+      - Command line that starts the program in the foreground (C(mod_start) in a GOD file).
       - A line with shell characters runs through C(/bin/sh -c), as god does, in every backend.
       - Required when O(state=present).
     type: str
@@ -184,7 +184,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: God watch for the seed's database-change-handler (3 restarts in 10 min -> stop, tell proc_down)
+- name: God watch for a database-change-handler (3 restarts in 10 min -> stop, tell proc_down)
   noops.platform.supervisor_config:
     name: database-change-handler_production-sd
     backend: god

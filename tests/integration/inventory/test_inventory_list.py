@@ -43,7 +43,7 @@ def members(listing: dict, group: str) -> set[str]:
 
 @pytest.mark.parametrize("name, query", [("example", None), ("query", "idc.lg,idc.sd,!status.offline")])
 def test_groups_follow_the_design_rules(name, query):
-    """Recompute, straight from the tree file, what DESIGN.md promises, and check the listing holds exactly it."""
+    """Recompute, straight from the tree file, what docs/design.md promises (tags, groups, host variables), and check the listing holds exactly it."""
     listing = listed(os.path.join(HERE, "%s.noops.yml" % name))
     with open(EXAMPLE_TREE) as f:
         doc = yaml.safe_load(f)

@@ -44,7 +44,7 @@ staging:
       ("#2", "/etc/y", "file", "sub/y.conf.jinja2", "jinja2", 0o640, None)]),
     (None, []),
     ({}, []),
-], ids=["seed-mapping", "spaces-in-call", "list", "empty-file", "empty-mapping"])
+], ids=["old-platform-mapping", "spaces-in-call", "list", "empty-file", "empty-mapping"])
 def test_parse_init(doc, expected):
     problems = []
     assert [tuple(e) for e in parse_init(doc, SRC, problems)] == expected

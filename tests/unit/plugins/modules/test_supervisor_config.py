@@ -23,11 +23,11 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener
 
 EXPECTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected")
 
-SEED = dict(name="database-change-handler_production-sd",
-            command="sh /home/work/database-change-handler/bin/DbEventListener.sh -r",
-            directory="/home/work/database-change-handler", user="root", group="root",
-            stdout_log="/data/soft/database-change/logs/database-change.log", stop_timeout=300,
-            version="139594", notify="proc_down")
+DCH = dict(name="database-change-handler_production-sd",
+           command="sh /home/work/database-change-handler/bin/DbEventListener.sh -r",
+           directory="/home/work/database-change-handler", user="root", group="root",
+           stdout_log="/data/soft/database-change/logs/database-change.log", stop_timeout=300,
+           version="139594", notify="proc_down")
 FULL = dict(name="dch", command="/home/work/dch/bin/run.sh --port 8080", version="93043",
             stop_command="/home/work/dch/bin/stop.sh", reload_signal="USR2", directory="/home/work/dch",
             user="work", group="work", environment={"JAVA_OPTS": "-Xmx256m -Dx=50%", "GREETING": 'say "hi" twice'},
@@ -37,13 +37,13 @@ FULL = dict(name="dch", command="/home/work/dch/bin/run.sh --port 8080", version
 MINIMAL = dict(name="ticker", command="python3 -m http.server 8000")
 
 CASES = [
-    ("god_seed.god", "god", dict(SEED, god_shim=True)),
+    ("god_dch.god", "god", dict(DCH, god_shim=True)),
     ("god_full.god", "god", dict(FULL, notify="ops")),
     ("god_minimal.god", "god", MINIMAL),
-    ("supervisord_seed.conf", "supervisord", dict(SEED, notify="/usr/local/bin/page-oncall")),
+    ("supervisord_dch.conf", "supervisord", dict(DCH, notify="/usr/local/bin/page-oncall")),
     ("supervisord_full.conf", "supervisord", FULL),
     ("supervisord_minimal.conf", "supervisord", MINIMAL),
-    ("systemd_seed.service", "systemd", dict(SEED, notify="noops-notify@%n.service")),
+    ("systemd_dch.service", "systemd", dict(DCH, notify="noops-notify@%n.service")),
     ("systemd_full.service", "systemd", dict(FULL, command="sh -c 'exec $HOME/run.sh'")),
     ("systemd_minimal.service", "systemd", MINIMAL),
 ]

@@ -10,6 +10,7 @@ from ansible_collections.noops.platform.plugins.module_utils import fleet
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
 from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree
+from ansible_collections.noops.platform.plugins.module_utils.unix_socket import UNIX_PATH_MAX
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -86,7 +87,7 @@ def test_long_names_get_short_roots():
     name = "a-very-long-machine-name-of-a-real-fleet.example.com"
     root = fleet.host_root(base, name, 7)
     assert root == base + "/h7"
-    assert len(instance_layout(root, "supervisord")["socket"]) + 8 <= fleet.UNIX_PATH_MAX
+    assert len(instance_layout(root, "supervisord")["socket"]) + 8 <= UNIX_PATH_MAX
     assert fleet.host_root("/tmp/x", "lg-acc-dch01.bj", 7) == "/tmp/x/lg-acc-dch01.bj"
 
 
@@ -94,7 +95,7 @@ def test_too_deep_a_folder_keeps_a_short_socket():
     root = fleet.host_root("/" + "x" * 90, "h", 0)
     socket_path = instance_layout(root, "supervisord")["socket"]
     assert socket_path.startswith("/tmp/noops-supervisord-")
-    assert len(socket_path) <= fleet.UNIX_PATH_MAX
+    assert len(socket_path) <= UNIX_PATH_MAX
 
 
 def test_tree_document_loads_as_a_service_tree():
