@@ -495,13 +495,17 @@ def unpack_target(tar_path: str, dest: str) -> list[str]:
     """Unpack ``release/target/`` of a package tarball into the existing folder ``dest`` (the prefix stripped).
 
     Runs on the host (the ``release`` module), so standard library only. Every member is checked with
-    ``check_tar_members`` first and nothing is written when one is unsafe (``PackageError``); the "data"
-    extraction filter, where Python has it, is a second guard. Returns the names written, relative to ``dest``.
+    ``check_tar_members`` first, and put through the "data" extraction filter where Python has it, before
+    anything is written: nothing is written when one is unsafe (``PackageError``). The filter guards the
+    extraction itself again. Returns the names written, relative to ``dest``.
     """
     try:
         with tarfile.open(tar_path) as tar:
             chosen = _target_members(tar, tar_path)
             if hasattr(tarfile, "data_filter"):
+                # Every member through the filter before the first is written: a refusal leaves ``dest`` as it was.
+                for member in chosen:
+                    tarfile.data_filter(member, dest)
                 tar.extractall(dest, members=chosen, filter="data")
             else:  # Python < 3.11.4 on the host: check_tar_members above is the guard
                 tar.extractall(dest, members=chosen)  # noqa: S202
@@ -528,10 +532,13 @@ class _LinkLoop(Exception):
     """Symlinks that lead to each other without end."""
 
 
-def _resolve(path: str, links: t.Mapping[str, str], depth: int = 0) -> str | None:
+def _resolve(path: str, links: t.Mapping[str, str], scope: str, depth: int = 0) -> str | None:
     """``path`` (relative to the tarball's top) with the symlink members on its way followed, as the file system
-    will once they are unpacked; None when it leaves the top. Raises ``_LinkLoop`` when the links loop."""
+    will once they are unpacked; None when it leaves the top, or leaves ``scope`` at any step once inside it (a
+    ".." that goes above ``scope`` and comes back is refused too: the host unpacks ``scope`` alone, so the way
+    out does not exist there). Raises ``_LinkLoop`` when the links loop."""
     out: list[str] = []
+    entered = False
     for part in path.split("/"):
         if part in ("", "."):
             continue
@@ -539,19 +546,23 @@ def _resolve(path: str, links: t.Mapping[str, str], depth: int = 0) -> str | Non
             if not out:
                 return None
             out.pop()
-            continue
-        out.append(part)
-        current = "/".join(out)
-        if current in links:
-            target = links[current]
-            if target.startswith("/"):
-                return None
-            if depth > 40:
-                raise _LinkLoop()
-            resolved = _resolve(posixpath.join(posixpath.dirname(current), target), links, depth + 1)
-            if resolved is None:
-                return None
-            out = resolved.split("/") if resolved else []
+        else:
+            out.append(part)
+            current = "/".join(out)
+            if current in links:
+                target = links[current]
+                if target.startswith("/"):
+                    return None
+                if depth > 40:
+                    raise _LinkLoop()
+                resolved = _resolve(posixpath.join(posixpath.dirname(current), target), links, scope, depth + 1)
+                if resolved is None:
+                    return None
+                out = resolved.split("/") if resolved else []
+        inside = _inside("/".join(out), scope)
+        if entered and not inside:
+            return None
+        entered = entered or inside
     return "/".join(out)
 
 
@@ -564,8 +575,9 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
     """Problems that make a tarball unsafe to unpack: absolute names, "..", links escaping their folder,
     hard links to members not seen before, members placed through a symlink, device files and fifos, members
     outside ``root``. A link under release/target/ must stay in release/target/ (the host unpacks that folder
-    alone); other links must stay in ``root``. Link targets are followed through earlier symlink members, as
-    the file system does. The root entry ("./") is accepted.
+    alone); other links must stay in ``root``. Link targets are followed step by step through the package's
+    symlink members, as the file system does, and must not leave their folder at any step (``../target/bin``
+    from release/target/ leaves it and comes back: refused, the host has no release/ around the release). The root entry ("./") is accepted.
 
     Pure: it reads only the member headers, so an unpacker can call it before writing anything.
     An empty list means every member may be extracted below a folder without leaving it, and release/target/
@@ -614,7 +626,7 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
                 problems.append(Problem(ERROR, name, "symlink to absolute path %s escapes %s/" % (target, scope)))
                 continue
             try:
-                resolved = _resolve(posixpath.join(posixpath.dirname(clean), target), every_link)
+                resolved = _resolve(posixpath.join(posixpath.dirname(clean), target), every_link, scope)
             except _LinkLoop:
                 problems.append(Problem(ERROR, name, "symlink to %s loops through the package's symlinks" % target))
                 continue

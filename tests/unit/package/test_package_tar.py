@@ -238,10 +238,23 @@ def test_unpack_target_without_target_or_tarball(tmp_path):
      [(ERROR, "release/target/d/x", "member placed through the symlink release/target/d")]),
     ([member("release/target/l", SYM, "a"), member("release/target/l")],
      [(ERROR, "release/target/l", "member written over the symlink of the same name")]),
+    ([member("release/target/bin", DIR), member("release/target/a", SYM, "../target/bin")],
+     [(ERROR, "release/target/a", "symlink to ../target/bin escapes release/target/")]),
+    ([member("release/target/bin", DIR), member("release/x", SYM, "target/bin"),
+      member("release/target/s", SYM, "../x")],
+     [(ERROR, "release/target/s", "symlink to ../x escapes release/target/")]),
+    ([member("release/target/bin", DIR), member("release/target/bin/b", SYM, "../../target/bin")],
+     [(ERROR, "release/target/bin/b", "symlink to ../../target/bin escapes release/target/")]),
+    ([member("release/target/bin", DIR), member("release/target/u", SYM, "bin/../../target")],
+     [(ERROR, "release/target/u", "symlink to bin/../../target escapes release/target/")]),
+    ([member("release/target/bin", DIR), member("release/target/up", SYM, "bin/.."),
+      member("release/target/w", SYM, "up/../target")],
+     [(ERROR, "release/target/w", "symlink to up/../target escapes release/target/")]),
 ], ids=["dot-root", "dot-slash-root", "dot-symlink", "dot-file", "target-up", "target-to-deploy", "target-sub-up",
         "target-sub-top", "deploy-to-target", "hard-target-to-deploy", "chain-through-self", "chain-through-later", "loop",
         "through-symlink",
-        "over-symlink"])
+        "over-symlink", "target-out-and-back", "target-two-hops-back", "target-sub-out-and-back",
+        "target-dir-out-and-back", "target-chain-out-and-back"])
 def test_check_tar_members_root_entry_and_target_links(members, problems):
     assert check_tar_members(members) == [Problem(*p) for p in problems]
 
@@ -253,6 +266,11 @@ TARGET_CASES = {
     "chain-through-self": [(member("release/target/self", SYM, "."), None),
                            (member("release/target/out", SYM, "self/.."), None)],
     "inner-link": [(member("release/target/bin/hi", SYM, "run.sh"), None)],
+    "out-and-back": [(member("release/target/a", SYM, "../target/bin"), None)],
+    "two-hops-back": [(member("release/x", SYM, "target/bin"), None), (member("release/target/s", SYM, "../x"), None)],
+    "sub-out-and-back": [(member("release/target/bin/b", SYM, "../../target/bin"), None)],
+    "chain-out-and-back": [(member("release/target/up", SYM, "bin/.."), None),
+                           (member("release/target/w", SYM, "up/../target/bin"), None)],
 }
 
 
@@ -279,3 +297,5 @@ def test_lint_open_and_host_unpack_agree(tmp_path, case):
         unpacked = False
     assert (not lint_errors, opened) == (unpacked, unpacked), lint_errors
     assert unpacked == (case in ("dot-root", "inner-link"))
+    if not unpacked:
+        assert list(dest.iterdir()) == [], "a refused package must leave nothing written"
