@@ -228,6 +228,8 @@ def load_cluster_text(text: str | bytes, source: str) -> tuple[t.Any, list[str]]
     """
     try:
         doc, problems = yaml_file.load_yaml(text, source, CLUSTER_FIELDS)
+    except yaml_file.NotUtf8Error as e:
+        return None, [str(e)]
     except yaml_file.YamlFileError as e:
         line = " line %d" % e.line if e.line else ""
         return None, ["%s: YAML error%s: %s" % (source, line, e.problem)]

@@ -385,6 +385,8 @@ class Package:
                 doc, problems = yaml_file.load_yaml(f, self.where(rel), INIT_FIELDS if rel == INIT_FILE else None)
         except FileNotFoundError:
             raise PackageError(self.where(rel), "missing") from None
+        except yaml_file.NotUtf8Error as e:
+            raise PackageError(self.where(rel), e.problem) from None
         except yaml_file.YamlFileError as e:
             line = " line %d" % e.line if e.line else ""
             raise PackageError(self.where(rel), "YAML error%s: %s" % (line, e.problem)) from e
@@ -577,7 +579,8 @@ def check_tar_members(members: t.Iterable[tarfile.TarInfo], root: str = RELEASE_
     outside ``root``. A link under release/target/ must stay in release/target/ (the host unpacks that folder
     alone); other links must stay in ``root``. Link targets are followed step by step through the package's
     symlink members, as the file system does, and must not leave their folder at any step (``../target/bin``
-    from release/target/ leaves it and comes back: refused, the host has no release/ around the release). The root entry ("./") is accepted.
+    from release/target/ leaves it and comes back: refused, the host has no release/ around the release).
+    The root entry ("./") is accepted.
 
     Pure: it reads only the member headers, so an unpacker can call it before writing anything.
     An empty list means every member may be extracted below a folder without leaving it, and release/target/

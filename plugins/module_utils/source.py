@@ -55,7 +55,10 @@ def parse_yaml(text: str, source: str) -> t.Any:
 
 def yaml_problem(error: "yaml_file.YamlFileError", source: str) -> str:
     """One line for a tree that is not valid YAML: ``source:line:column: invalid YAML: problem``, the same words
-    for a file, an HTTP answer and ``noops tree``."""
+    for a file, an HTTP answer and ``noops tree``; ``source: not UTF-8 text: byte 0xff at line L column C`` for
+    bytes that are not UTF-8."""
+    if isinstance(error, yaml_file.NotUtf8Error):
+        return "%s: %s" % (source, error.problem)
     where = "%s:%d:%d" % (source, error.line, error.column) if error.line else source
     return "%s: invalid YAML: %s" % (where, error.problem)
 

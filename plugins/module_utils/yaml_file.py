@@ -25,6 +25,7 @@ faster on a big tree); plain maps, lists and strings, nearly all of a tree, are 
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import typing as t
@@ -67,6 +68,33 @@ class YamlFileError(ValueError):
         self.line = line
         self.column = column
         self.problem = problem
+
+
+class NotUtf8Error(YamlFileError):
+    """A file that is not UTF-8 text; ``str()`` is one line: ``<source>: not UTF-8 text: byte 0xff at line L
+    column C`` (line and column count from 1, the column in characters)."""
+
+    def __init__(self, source: str, line: int, column: int, byte: int) -> None:
+        super().__init__(source, line, column,
+                         "not UTF-8 text: byte 0x%02x at line %d column %d" % (byte, line, column))
+        self.args = ("%s: %s" % (source, self.problem),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` as UTF-8 text (a leading byte order mark kept, as YAML skips it).
+
+    Raises ``NotUtf8Error`` naming the first byte that is not UTF-8, with its line and column.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        column = len(data[start:e.start].decode("utf-8", "replace")) + 1
+        raise NotUtf8Error(source, line, column, data[e.start]) from None
 
 
 class YamlProblem(t.NamedTuple):
@@ -287,8 +315,13 @@ def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
     of keys (and list indexes) from the top. The document is returned even with problems (with the YAML 1.2
     reading of the refused scalars), so that a caller can report every other problem too.
     ``fast`` parses with libyaml where it is installed (for big tree files).
-    Raises ``YamlFileError`` (one line, with line and column) for invalid YAML and duplicate keys.
+    Raises ``YamlFileError`` (one line, with line and column) for invalid YAML and duplicate keys, and its
+    subclass ``NotUtf8Error`` for bytes that are not UTF-8 text (UTF-16 with a byte order mark is read too).
     """
+    if hasattr(data, "read"):
+        data = data.read()
+    if isinstance(data, (bytes, bytearray)) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = decode_utf8(bytes(data), source)
     loader = _loader_class(fast)(data)
     try:
         try:

@@ -151,3 +151,23 @@ def test_render_values_file_as_written(noops, tmp_path, line, rendered, error):
         assert "greeting = %s" % rendered in (tmp_path / "out/r/conf/hello.conf").read_text()
     else:
         assert status == 2 and err == [error.format(values=values)]
+
+
+@pytest.mark.parametrize("rel, data, message", [
+    ("release/deploy/config.template.yml", b"base:\n  name: hel\xfflo\n",
+     "release/deploy/config.template.yml: not UTF-8 text: byte 0xff at line 2 column 12"),
+    ("release/deploy/config.template.yml", b"base:\n  name: \xc3\xa9t\xe9\n",
+     "release/deploy/config.template.yml: not UTF-8 text: byte 0xe9 at line 2 column 11"),
+    ("release/deploy/init.yml", b"- id: a\n  name: \x80\n",
+     "release/deploy/init.yml: not UTF-8 text: byte 0x80 at line 2 column 9"),
+], ids=["config-latin1", "config-after-utf8", "init"])
+def test_lint_names_bytes_that_are_not_utf8(noops, tmp_path, rel, data, message):
+    import shutil
+    src = str(tmp_path / "pkg")
+    shutil.copytree(HELLO, src, symlinks=True)
+    with open(os.path.join(src, *rel.split("/")), "wb") as f:
+        f.write(data)
+    status, out, err = noops("package", "lint", src)
+    assert status == 1
+    assert "ERROR %s/%s" % (src, message) in out
+    assert err == []

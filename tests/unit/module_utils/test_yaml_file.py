@@ -85,3 +85,23 @@ def test_strict_raises_every_problem_one_line_each():
     with pytest.raises(yaml_file.AmbiguousYamlError) as e:
         yaml_file.load_yaml_strict("a: NO\nb: 1.10\n", "f.yml")
     assert [line.split(": ")[0:2] for line in str(e.value).splitlines()] == [["f.yml:1:4", "a"], ["f.yml:2:4", "b"]]
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["python", "libyaml"])
+@pytest.mark.parametrize("data, line, column, byte", [
+    (b"a: hel\xfflo\n", 1, 7, 0xff),
+    (b"a: 1\nb: caf\xc3\xa9 \xe9\n", 2, 9, 0xe9),
+    (b"a:\n  - x\n  - \xc3", 3, 5, 0xc3),
+], ids=["latin1", "after-utf8", "cut-at-end"])
+@pytest.mark.parametrize("as_file", [False, True], ids=["bytes", "file"])
+def test_not_utf8_names_byte_line_and_column(fast, data, line, column, byte, as_file):
+    import io
+    with pytest.raises(yaml_file.NotUtf8Error) as raised:
+        yaml_file.load_yaml(io.BytesIO(data) if as_file else data, "f.yml", fast=fast)
+    assert str(raised.value) == "f.yml: not UTF-8 text: byte 0x%02x at line %d column %d" % (byte, line, column)
+    assert (raised.value.line, raised.value.column) == (line, column)
+
+
+def test_utf8_bom_and_utf16_still_read():
+    assert yaml_file.load_yaml(b"\xef\xbb\xbfa: \xc3\xa9\n", "f.yml") == ({"a": "\u00e9"}, [])
+    assert yaml_file.load_yaml("a: é\n".encode("utf-16"), "f.yml") == ({"a": "\u00e9"}, [])

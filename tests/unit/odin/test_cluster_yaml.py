@@ -83,3 +83,13 @@ def test_settings_with_their_own_checks_accept_words(line, setting, value):
 def test_every_ambiguous_value_is_reported_at_once_with_the_other_problems():
     cluster, problems = load("version: '1'\n  country: NO\n  debug: off\n  data_path: relative")
     assert [p.split(": ")[1] for p in problems] == ["dch.country", "dch.debug", "dch.data_path"]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"cluster:\n  name: hel\xfflo\n", "cluster.yml: not UTF-8 text: byte 0xff at line 2 column 12"),
+    (b"\xfe\n", "cluster.yml: not UTF-8 text: byte 0xfe at line 1 column 1"),
+    (b"cluster:\n  name: d\xc3\xa9\n  env: \xc3(\n", "cluster.yml: not UTF-8 text: byte 0xc3 at line 3 column 8"),
+], ids=["latin1", "first-byte", "cut-sequence-after-utf8"])
+def test_not_utf8_is_one_line_naming_file_and_position(data, message):
+    doc, problems = load_cluster_text(data, "cluster.yml")
+    assert (doc, problems) == (None, [message])
