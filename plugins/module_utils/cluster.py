@@ -61,6 +61,7 @@ CLUSTER_SETTINGS = frozenset(("name", "version", "env", "jobs", "include_offline
 SETTING_KEYS = MODULE_SETTINGS | frozenset(ROLLOUT_DEFAULTS)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")      # names a process and a folder on every host
 VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")   # names the release folder
+MAX_VERSION = 128   # characters; the release folder adds "-YYYYmmddHHMMSS", a file name holds 255 bytes
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
 _MISSING = object()
 
@@ -397,6 +398,9 @@ def _version(value: t.Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("must be a version string such as \"93043\" or \"1.0.0.1\"")
     text = str(value)
+    if len(text) > MAX_VERSION:
+        raise ValueError("is %d characters long, at most %d (it names the release folder on every host, and a "
+                         "file name is at most 255 bytes)" % (len(text), MAX_VERSION))
     if not VERSION_RE.match(text):
         raise ValueError("must match [A-Za-z0-9][A-Za-z0-9_.+-]* (it names the release folder on every host)")
     return text

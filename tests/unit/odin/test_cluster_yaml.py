@@ -93,3 +93,19 @@ def test_every_ambiguous_value_is_reported_at_once_with_the_other_problems():
 def test_not_utf8_is_one_line_naming_file_and_position(data, message):
     doc, problems = load_cluster_text(data, "cluster.yml")
     assert (doc, problems) == (None, [message])
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("9" * 300, False),
+    ("1." + "0" * 127, False),
+    ("v" * 129, False),
+    ("v" * 128, True),
+    ("1.0.0.1", True),
+], ids=["300-digits", "130-dotted", "129", "128", "short"])
+def test_version_at_most_128_characters(version, ok):
+    cluster, problems = load("version: %s" % version)
+    if ok:
+        assert (problems, cluster.version) == ([], version)
+    else:
+        assert len(problems) == 1 and "dch.version" in problems[0], problems
+        assert "is %d characters long, at most 128" % len(version) in problems[0]
