@@ -281,7 +281,9 @@ class InitEntry(t.NamedTuple):
 
 
 def parse_mode(value: t.Any) -> int:
-    """"0640", "640", "0o640" (digits 0-7 are octal) or an int -> int; ValueError if not a mode.
+    """"0640", "640", "0o640" (digits 0-7 are octal) or an int -> int; ValueError if not a mode, if it sets
+    the setuid, setgid or sticky bit (a rendered file holds config, maybe secrets, never a program), or if the
+    owner could not read the file (``0``, ``0200``).
 
     init.yml is read with its fields as text (``INIT_FIELDS``), so an unquoted ``mode: 640`` arrives as "640".
     """
@@ -296,6 +298,11 @@ def parse_mode(value: t.Any) -> int:
         raise ValueError("not an octal file mode")
     if not 0 <= mode <= 0o7777:
         raise ValueError("out of range")
+    if mode & 0o7000:
+        raise ValueError("setuid, setgid and sticky bits are not allowed on a rendered file; write the "
+                         "permission bits alone, e.g. %04o" % (mode & 0o777 | 0o400))
+    if not mode & 0o400:
+        raise ValueError("the owner could not read the file; give the owner read permission, e.g. 0640")
     return mode
 
 

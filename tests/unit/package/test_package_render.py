@@ -77,13 +77,14 @@ def test_parse_init_problems(doc, problem):
 
 
 @pytest.mark.parametrize("value, mode", [
-    ("0640", 0o640), ("640", 0o640), ("0o600", 0o600), (0o755, 0o755), ("4755", 0o4755),
+    ("0640", 0o640), ("640", 0o640), ("0o600", 0o600), (0o755, 0o755), ("0400", 0o400),
 ])
 def test_parse_mode(value, mode):
     assert parse_mode(value) == mode
 
 
-@pytest.mark.parametrize("value", ["0999", "rwx", True, 0o17777, "12345", None])
+@pytest.mark.parametrize("value", ["0999", "rwx", True, 0o17777, "12345", None, "4755", "2755", "1777", "07777",
+                                   0o4755, "0", 0, "0222"])
 def test_parse_mode_rejects(value):
     with pytest.raises(ValueError):
         parse_mode(value)

@@ -61,7 +61,16 @@ def test_lint_reports_every_ambiguous_value_at_once(tmp_path):
     ("mode: 888", None, "entry 'app': field 'mode' '888': not an octal file mode"),
     ("mode: 6.4", None, "entry 'app': field 'mode' '6.4': not an octal file mode"),
     ("mode: yes", None, "entry 'app': field 'mode' 'yes': not an octal file mode"),
-], ids=["640", "0640", "quoted", "0o640", "755", "600", "0600", "eight", "float", "word"])
+    ("mode: 4755", None, "entry 'app': field 'mode' '4755': setuid, setgid and sticky bits are not allowed on a rendered file; write the permission bits alone, e.g. 0755"),
+    ("mode: 2750", None, "entry 'app': field 'mode' '2750': setuid, setgid and sticky bits are not allowed on a rendered file; write the permission bits alone, e.g. 0750"),
+    ("mode: 1777", None, "entry 'app': field 'mode' '1777': setuid, setgid and sticky bits are not allowed on a rendered file; write the permission bits alone, e.g. 0777"),
+    ("mode: 07777", None, "entry 'app': field 'mode' '07777': setuid, setgid and sticky bits are not allowed on a rendered file; write the permission bits alone, e.g. 0777"),
+    ("mode: 0o4640", None, "entry 'app': field 'mode' '0o4640': setuid, setgid and sticky bits are not allowed on a rendered file; write the permission bits alone, e.g. 0640"),
+    ("mode: 0", None, "entry 'app': field 'mode' '0': the owner could not read the file; give the owner read permission, e.g. 0640"),
+    ("mode: 0200", None, "entry 'app': field 'mode' '0200': the owner could not read the file; give the owner read permission, e.g. 0640"),
+    ("mode: 0400", "0400", None),
+], ids=["640", "0640", "quoted", "0o640", "755", "600", "0600", "eight", "float", "word", "setuid", "setgid",
+        "sticky", "all-special", "setuid-0o", "zero", "write-only", "read-only"])
 def test_init_modes_given_as_digits_are_octal(tmp_path, line, mode, error):
     root = write_package(tmp_path / "p", minimal(config=CONFIG % "x: 1", init=INIT + "  %s\n" % line,
                                                  templates={"app.conf.j2": "x"}))
