@@ -25,7 +25,10 @@ So a word that only contains one of those letters is not secret: ``keyboard_layo
 (A segment of ``password``-like letters still wins: ``max_password_age`` is secret, by design on the safe side.)
 
 URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
-keeping the user and the host: ``mysql://app:********@db/x``. A user without a password is left as it is.
+keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the
+last ``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@`` is masked whole (one
+holding blanks: up to the first ``@`` on its line); the password is what follows the first ``:``. A user without a password is left as it is. In keyword DSNs and query
+strings (``host=db password=PW``, ``?token=T``) the value of every ``name=value`` whose name is secret is masked.
 
 Pure Python, no imports beyond the standard library: modules on hosts use it too.
 """
@@ -88,24 +91,44 @@ def is_secret_name(name: object) -> bool:
     return known
 
 
-# scheme://  then the authority up to the first "/", "?", "#", blank or quote; its userinfo ends at its last "@".
-_URL_AUTHORITY = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^/?#\s\"'<>]*@[^/?#\s\"'<>]*)")
+# scheme://  then the userinfo: everything up to the LAST "@" before the next blank, quote or bracket. RFC 3986
+# forbids a raw "/", "?", "#" or "@" in it, but users write them in passwords and git and curl accept them.
+# Failing that, "user:" and a password holding blanks up to the first "@" on the line ("https://u:a b@h").
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)"
+                           r"(?P<userinfo>[^\s\"'<>]*|[^\s\"'<>/:@]+:[^\"'<>\r\n@]*?)@")
+# name=value pairs of keyword DSNs ("host=db password=PW", libpq style) and query strings; masked when the name is
+# secret. The value is a quoted text or runs to the next blank.
+_KEYWORD = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)(?P<eq>\s*=\s*)"
+                      r"(?P<value>'(?:[^'\\]|\\.)*'?|\"(?:[^\"\\]|\\.)*\"?|[^\s'\"]+)")
 
 
-def _mask_authority(match: re.Match[str]) -> str:
-    userinfo, _at, host = match.group("authority").rpartition("@")
-    user, colon, password = userinfo.partition(":")
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, password = match.group("userinfo").partition(":")
     if not colon or not password or password == MASK:
         return match.group(0)
-    return "%s%s:%s@%s" % (match.group("scheme"), user, MASK, host)
+    return "%s%s:%s@" % (match.group("scheme"), user, MASK)
+
+
+def _mask_keyword(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if not is_secret_name(match.group("name")) or value.strip("'\"") in (MASK, ""):
+        return match.group(0)
+    return "%s%s%s" % (match.group("name"), match.group("eq"), MASK)
 
 
 def mask_urls(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``MASK`` (``https://u:********@host/x``).
+    """``text`` with every URL password and keyword-DSN secret in it replaced by ``MASK``.
+
+    ``https://u:pw/x#y@host/x`` -> ``https://u:********@host/x``; ``host=db password=PW`` ->
+    ``host=db password=********``.
 
     :param text: a URL or any text holding URLs; other values are returned unchanged.
     :returns: the masked text.
     """
-    if not isinstance(text, str) or "://" not in text or "@" not in text:
+    if not isinstance(text, str):
         return text
-    return _URL_AUTHORITY.sub(_mask_authority, text)
+    if "://" in text and "@" in text:
+        text = _URL_USERINFO.sub(_mask_userinfo, text)
+    if "=" in text:
+        text = _KEYWORD.sub(_mask_keyword, text)
+    return text
