@@ -9,20 +9,26 @@ hidden in every other.
 
 Secret names. A name is cut into lower-case segments at every character that is not a letter or digit
 (``_``, ``-``, ``.``, ...) and where camelCase starts a new word (``dbPassword`` -> ``db``, ``password``;
-``APIKey`` -> ``api``, ``key``); digits at the end of a segment are ignored (``key2``). The name is secret when
+``APIKey`` -> ``api``, ``key``). Trailing segments that only qualify what comes before them are dropped: a version
+or number (``v2``, ``1``), an encoding (``pem``, ``der``, ``b64``, ``base64``, ``hex``) or ``old``, ``new``,
+``prev``, ``current`` (``x_api_key_v2``, ``private_key_pem``); then digits at the end of a segment (``key2``).
+The name is not secret when its last segment measures or rules a secret: ``length``, ``len``, ``count``, ``age``,
+``policy``, ``strength``, ``complexity``, ``min``, ``max``, ``attempts``, ``retries`` (``password_min_length``,
+``max_password_age``, ``keys_count``). Otherwise it is secret when
 
-* a segment contains ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential`` anywhere:
-  ``PGPASSWORD``, ``dbpasswd``, ``ssh_passphrase``, ``client_secret``, ``credentials``;
-* its last segment names a secret itself: ``key``, ``keys``, ``token``, ``tokens``, ``pass``, ``pwd``, ``auth``,
-  ``authorization`` and the run-together ``apikey``, ``privkey``, ``privatekey``, ``accesskey``, ``secretkey``,
-  ``sshkey``, ``authkey``, ``signingkey``, ``masterkey``, ``encryptionkey``, or it ends in ``token``
+* a segment contains ``password``, ``passwd``, ``passphrase``, ``passcode``, ``passkey``, ``secret`` or
+  ``credential`` anywhere, or two adjacent segments spell one of them (``Pass``+``Word``, ``pass``+``phrase``):
+  ``PGPASSWORD``, ``dbpasswd``, ``dbPassWord``, ``PASS-WORD``, ``pass_phrase``, ``client_secret``;
+* its last segment names a secret itself: ``key``, ``keys``, ``token``, ``tokens``, ``pass``, ``pw``, ``pwd``,
+  ``auth``, ``authorization`` and the run-together ``apikey``, ``privkey``, ``privatekey``, ``accesskey``,
+  ``secretkey``, ``sshkey``, ``authkey``, ``signingkey``, ``masterkey``, ``encryptionkey``, or it ends in ``token``
   (``apitoken``, ``authtoken``): ``api_key``, ``backup_key``, ``private-key``, ``GITHUB_TOKEN``, ``db_pass``,
-  ``basic_auth``, ``ssh_keys`` - unless the segment before it is a count word (``max``, ``min``, ``num``,
-  ``number``, ``count``, ``total``, ``n``): ``max_tokens`` and ``num_keys`` are numbers.
+  ``db_pw``, ``basic_auth``, ``ssh_keys`` - unless the segment before it is a count word (``max``, ``min``,
+  ``num``, ``number``, ``count``, ``total``, ``n``): ``max_tokens`` and ``num_keys`` are numbers.
 
-So a word that only contains one of those letters is not secret: ``keyboard_layout``, ``monkey``, ``keys_count``,
-``key_name``, ``author``, ``tokenizer_model``, ``max_tokens``, ``passage``.
-(A segment of ``password``-like letters still wins: ``max_password_age`` is secret, by design on the safe side.)
+So a word that only contains one of those letters is not secret: ``keyboard_layout``, ``monkey``, ``key_name``,
+``api_key_id``, ``author``, ``tokenizer_model``, ``passage``, ``bypass``, ``compass_word``. Any other word after the
+secret one keeps the name secret, on the safe side: ``password_file``, ``db_password_hash``.
 
 URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
 keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the
@@ -39,27 +45,43 @@ import re
 
 MASK = "********"
 
-# A segment containing one of these is a secret wherever it stands ("pgpassword", "clientsecret").
-SECRET_PARTS: tuple[str, ...] = ("password", "passwd", "passphrase", "secret", "credential")
-# A last segment equal to one of these names a secret ("api_key", "basic_auth"), or ending in "token".
+# A segment, or two adjacent segments run together ("pass"+"word", "pass"+"phrase"), containing one of these is a
+# secret wherever it stands ("pgpassword", "clientsecret", "dbPassWord").
+SECRET_PARTS: tuple[str, ...] = ("password", "passwd", "passphrase", "passcode", "passkey", "secret", "credential")
+# A last segment equal to one of these names a secret ("api_key", "basic_auth", "db_pw"), or ending in "token".
 SECRET_NOUNS: frozenset[str] = frozenset((
-    "key", "keys", "token", "tokens", "pass", "pwd", "auth", "authorization",
+    "key", "keys", "token", "tokens", "pass", "pw", "pwd", "auth", "authorization",
     "apikey", "privkey", "privatekey", "accesskey", "secretkey", "sshkey", "authkey", "signingkey", "masterkey",
     "encryptionkey",
 ))
 SECRET_SUFFIX = "token"
 # ... unless the segment before it makes the name a count ("max_tokens", "num_keys").
 COUNT_WORDS: frozenset[str] = frozenset(("max", "min", "num", "number", "count", "total", "n"))
+# A name whose last segment is one of these is a number or a rule about a secret, not the secret
+# ("password_min_length", "max_password_age", "password_policy", "keys_count").
+MEASURE_WORDS: frozenset[str] = frozenset((
+    "length", "len", "count", "age", "policy", "strength", "complexity", "min", "max", "attempts", "retries",
+))
+# Trailing segments that only qualify the secret before them: a version or number ("api_key_v2", "api_key_1"),
+# an encoding ("private_key_pem", "token_b64"), old/new ("db_password_old").
+QUALIFIERS: frozenset[str] = frozenset(("pem", "der", "b64", "base64", "hex", "old", "new", "prev", "current"))
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
+_VERSION = re.compile(r"v?[0-9]+")
 # The same few hundred variable names come back with every result: decide each once.
 _CACHE: dict[str, bool] = {}
 
 
 def name_segments(name: str) -> list[str]:
-    """The lower-case segments of a name as the secret rule sees them (trailing digits dropped)."""
-    words = _SPLIT.split(_CAMEL.sub("_", name).lower())
+    """The lower-case segments of a name as the secret rule sees them.
+
+    Trailing qualifier segments (a version ``v2``, a number, ``pem``...) are dropped, then digits at the end of a
+    segment (``key2`` -> ``key``).
+    """
+    words = [w for w in _SPLIT.split(_CAMEL.sub("_", name).lower()) if w]
+    while len(words) > 1 and (_VERSION.fullmatch(words[-1]) or words[-1] in QUALIFIERS):
+        words.pop()
     return [w for w in (w.rstrip("0123456789") for w in words) if w]
 
 
@@ -67,9 +89,15 @@ def _decide(name: str) -> bool:
     segments = name_segments(name)
     if not segments:
         return False
+    last = segments[-1]
+    if last in MEASURE_WORDS:
+        return False
     if any(part in segment for segment in segments for part in SECRET_PARTS):
         return True
-    last = segments[-1]
+    # A secret word written in two segments: "pass"+"word", "Pass"+"Phrase" (not "compass"+"word").
+    if any(part.startswith(a) and (a + b).startswith(part)
+           for a, b in zip(segments, segments[1:]) for part in SECRET_PARTS):
+        return True
     if not (last in SECRET_NOUNS or last.endswith(SECRET_SUFFIX)):
         return False
     return len(segments) < 2 or segments[-2] not in COUNT_WORDS

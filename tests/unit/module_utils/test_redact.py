@@ -14,10 +14,17 @@ SECRET = [
     "dbPassword", "ssh_passphrase", "passphrase_file", "client_secret", "clientSecret", "GITHUB_TOKEN",
     "authToken", "apitoken", "backup_key", "key", "key2", "ssh_keys", "pass", "db_pass", "db_pwd",
     "Authorization", "mysql.root.password", "aws_secret_access_key", "secretkey", "tokens", "api_tokens",
+    # A secret word in two segments, short secret words, qualifiers after the secret one.
+    "dbPassWord", "PassWord", "PASS-WORD", "pass_phrase", "pass.words", "db_pw", "DB_PW", "passcode", "door_passcode",
+    "passkey", "webPassKey", "private_key_pem", "x_api_key_v2", "api_key_1", "API_KEY_V2", "token_b64",
+    "db_password_old", "password_file", "db_password_hash", "api_key_v2_1",
 ]
 NOT_SECRET = [
     "keyboard_layout", "monkey", "keys_count", "author", "tokenizer_model", "max_tokens", "key_name", "api_key_id",
-    "passage", "version", "path", "mon_value", "user", "pkg_url", "hotkey_binding", "num_keys", "", 
+    "passage", "version", "path", "mon_value", "user", "pkg_url", "hotkey_binding", "num_keys", "",
+    # Counts, lengths and policies about a secret; words that only hold the letters.
+    "password_min_length", "max_password_age", "password_policy", "PasswordStrength", "login_attempts",
+    "secret_count", "bypass", "compass_word", "pwd_path", "api_key_id_v2", "keys_count_1", "pem", "v2",
 ]
 
 
