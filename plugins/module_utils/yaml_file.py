@@ -17,6 +17,8 @@ One loader for all of them, so that a value means the same everywhere:
   file mode, a user name): their written text is the value, whatever it looks like (``version: 1.10`` is
   ``"1.10"``, ``mode: 0640`` is ``"0640"``). Fields with a check of their own (a boolean setting that accepts
   ``yes``) are read as YAML 1.2 says, without the ambiguity check.
+- **Ambiguous plain keys are refused** the same way: a key ``yes``, ``NO``, ``on``, ``off``, ``true``, ``false``,
+  ``null``, ``~`` or nothing is a boolean or null to one YAML reading or both, never the name it looks like.
 - **Duplicate keys** in one mapping are an error (a second ``version:`` would silently replace the first).
 
 Controller-side only: PyYAML comes with ansible-core. libyaml's parser is used when it is there (several times
@@ -54,6 +56,12 @@ _MERGE = "tag:yaml.org,2002:merge"
 _WORDS_11 = frozenset(w for word in ("yes", "no", "on", "off") for w in (word, word.title(), word.upper()))
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
 MASK = "********"
+
+
+def plain_is_not_text(text: str) -> bool:
+    """Whether ``text`` written as a plain (unquoted) scalar is read as a boolean or null by YAML 1.1 or 1.2
+    (``yes``, ``NO``, ``on``, ``true``, ``null``, ``~``, nothing): a writer must quote it."""
+    return text in _WORDS_11 or text.lower() in ("true", "false", "null", "~", "")
 
 
 class YamlFileError(ValueError):
@@ -208,6 +216,19 @@ class _Builder:
         self.refuse(node, path, "YAML 1.1 reads this as the boolean %s, YAML 1.2 as the text %s; quote it (\"%s\") "
                     "for the text, or write %s" % (as_bool, value, value, as_bool))
 
+    def key_word(self, node: t.Any, path: Path) -> None:
+        """A plain key YAML reads as a boolean or null (``yes:``, ``NO:``, ``on:``, ``true:``, ``~:``)."""
+        text = node.value
+        lower = text.lower()
+        if lower in ("yes", "no", "on", "off"):
+            reading = "YAML 1.1 reads this key as the boolean %s, YAML 1.2 as the text %s" % (
+                "true" if lower in ("yes", "on") else "false", text)
+        elif lower in ("true", "false"):
+            reading = "YAML reads this key as the boolean %s, not as text" % lower
+        else:
+            reading = "YAML reads this key as null, not as text"
+        self.refuse(node, path + (text,), "%s; quote it (\"%s\")" % (reading, text))
+
     def number(self, node: t.Any, path: Path, value: t.Any) -> None:
         text = node.value
         if isinstance(value, float):
@@ -233,6 +254,8 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == _STR:
                 key = key_node.value
+                if key in _WORDS_11 and not key_node.style:
+                    self.key_word(key_node, path)
             elif key_node.tag == _MERGE:
                 merged += self.merge(value_node, path)
                 continue
@@ -261,6 +284,8 @@ class _Builder:
         key = self.loader.construct_object(node, deep=True)
         if not node.style and node.tag in (_INT, _FLOAT):
             self.number(node, path + (node.value,), key)
+        elif not node.style and node.tag in (_BOOL, _NULL):
+            self.key_word(node, path)
         try:
             hash(key)
         except TypeError:

@@ -40,6 +40,19 @@ TEXT_V = yaml_file.depth_fields({1: {"v": yaml_file.TEXT, "b": yaml_file.OWN}})
                                 'quote it ("off") for the text, or write false'),
     ("1.10: a", {1.1: "a"}, '1.10: 1.10: YAML reads this as the number 1.1; quote it ("1.10") to keep the text, or '
                             'write 1.1'),
+    # ambiguous plain keys (a machine, a vars key, a cluster name): quote it
+    ("yes: a", {"yes": "a"}, 'yes: yes: YAML 1.1 reads this key as the boolean true, YAML 1.2 as the text yes; '
+                             'quote it ("yes")'),
+    ("NO: a", {"NO": "a"}, 'NO: NO: YAML 1.1 reads this key as the boolean false, YAML 1.2 as the text NO; '
+                           'quote it ("NO")'),
+    ("m: {on: 1}", {"m": {"on": 1}}, 'm.on: on: YAML 1.1 reads this key as the boolean true, YAML 1.2 as the text '
+                                     'on; quote it ("on")'),
+    ("True: a", {True: "a"}, 'True: True: YAML reads this key as the boolean true, not as text; quote it ("True")'),
+    ("~: a", {None: "a"}, '~: ~: YAML reads this key as null, not as text; quote it ("~")'),
+    ("null: a", {None: "a"}, 'null: null: YAML reads this key as null, not as text; quote it ("null")'),
+    ("'yes': a", {"yes": "a"}, None),
+    ("\"~\": a", {"~": "a"}, None),
+    ("yesno: a", {"yesno": "a"}, None),
     ("api_token: off", "off", "api_token: ********: YAML does not read this plain value as it is written (YAML 1.1 "
                               "and 1.2 read it differently, or as a number written another way); quote it"),
     # typed fields

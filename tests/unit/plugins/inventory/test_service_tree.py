@@ -441,7 +441,7 @@ def test_file_values_are_trusted_http_values_are_data(tmp_path, monkeypatch, sou
     "words: [lg, sd-1, 10.1.2.3, '010', \"yes\", true, False, x.y_z]\n",
     "base: &b {user: work, ports: [80, 443]}\nweb: *b\nmerged: {<<: *b, user: root}\n",
     "tagged: !!str 123\nset: !!set {a, b}\nbinary: !!binary aGk=\n",
-    "- 1\n- [2, {3: three, 4.5: x, null: y, true: z}]\n",
+    "- 1\n- [2, {3: three, 4.5: x, 'null': y, \"true\": z}]\n",   # plain null/true keys are refused
     "",
     "just a string\n",
 ])
