@@ -19,7 +19,9 @@ One loader for all of them, so that a value means the same everywhere:
   ``yes``) are read as YAML 1.2 says, without the ambiguity check.
 - **Ambiguous plain keys are refused** the same way: a key ``yes``, ``NO``, ``on``, ``off``, ``true``, ``false``,
   ``null``, ``~`` or nothing is a boolean or null to one YAML reading or both, never the name it looks like.
-- **Duplicate keys** in one mapping are an error (a second ``version:`` would silently replace the first).
+- **Duplicate keys** in one mapping are an error (a second ``version:`` would silently replace the first). In a
+  mapping whose keys are identities (``identity_maps``: a tree's machines and nodes) a key repeated through a merge
+  key (``<<``) is a duplicate too; elsewhere the mapping's own keys override merged ones, as YAML says.
 
 Controller-side only: PyYAML comes with ansible-core. libyaml's parser is used when it is there (several times
 faster on a big tree); plain maps, lists and strings, nearly all of a tree, are built directly from the nodes.
@@ -167,10 +169,12 @@ def _loader_class(fast: bool) -> t.Any:
 class _Builder:
     """Builds Python data from the composed node tree, collecting ambiguity problems with their marks."""
 
-    def __init__(self, loader: t.Any, source: str, kind: FieldKind | None) -> None:
+    def __init__(self, loader: t.Any, source: str, kind: FieldKind | None,
+                 identity_maps: t.Collection[Path] = ()) -> None:
         self.loader = loader
         self.source = source
         self.kind = kind
+        self.identity_maps = identity_maps
         self.problems: list[YamlProblem] = []
         self.built: dict[int, t.Any] = {}
 
@@ -252,6 +256,8 @@ class _Builder:
         merged: list[dict[t.Any, t.Any]] = []
         build = self.build
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE and path in self.identity_maps:
+                self.refuse_merged_repeats(node, path)
             if key_node.tag == _STR:
                 key = key_node.value
                 if key in _WORDS_11 and not key_node.style:
@@ -274,6 +280,32 @@ class _Builder:
             for key, value in extra.items():
                 out.setdefault(key, value)
         return out
+
+    def refuse_merged_repeats(self, node: t.Any, path: Path) -> None:
+        """In a mapping whose keys are identities (the machines of a tree), a key repeated through a merge key
+        (``<<: {m1: ...}`` next to ``m1:``) is a duplicate key, not an override that silently drops one of them."""
+        keys: list[t.Any] = []
+        pending = [node]
+        while pending:
+            mapping = pending.pop(0)
+            if not isinstance(mapping, MappingNode):
+                continue
+            for key_node, value_node in mapping.value:
+                if key_node.tag == _MERGE:
+                    pending += value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                elif isinstance(key_node, ScalarNode):
+                    keys.append(key_node)
+        first: dict[t.Any, t.Any] = {}
+        for key_node in sorted(keys, key=lambda k: (k.start_mark.line, k.start_mark.column)):
+            key = key_node.value if key_node.tag == _STR else self.loader.construct_object(key_node)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:
+                continue
+            if seen is not key_node:
+                mark = key_node.start_mark
+                raise YamlFileError(self.source, mark.line + 1, mark.column + 1,
+                                    "found duplicate key %r (first at line %d)" % (key, seen.start_mark.line + 1))
 
     def key(self, node: t.Any, path: Path) -> t.Any:
         """A key that is not plain text: a number (checked as values are), a boolean or null."""
@@ -304,14 +336,16 @@ class _Builder:
 
 
 def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
-              fast: bool = False) -> tuple[t.Any, list[YamlProblem]]:
+              fast: bool = False, identity_maps: t.Collection[Path] = ()) -> tuple[t.Any, list[YamlProblem]]:
     """Parse ``data`` (text, bytes or a binary file object) as written YAML -> (document, ambiguity problems).
 
     ``kind(path)`` says how a field is typed: ``TEXT`` (its written text is the value), ``OWN`` (its own check
     judges the YAML 1.2 value) or None (free: ambiguous plain scalars become problems). ``path`` is the tuple
     of keys (and list indexes) from the top. The document is returned even with problems (with the YAML 1.2
     reading of the refused scalars), so that a caller can report every other problem too.
-    ``fast`` parses with libyaml where it is installed (for big tree files).
+    ``fast`` parses with libyaml where it is installed (for big tree files). ``identity_maps``: paths of
+    mappings whose keys are identities (a tree's ``("machines",)``): there a key repeated through a merge key
+    (``<<``) is a duplicate key, not an override.
     Raises ``YamlFileError`` (one line, with line and column) for invalid YAML and duplicate keys.
     """
     loader = _loader_class(fast)(data)
@@ -320,7 +354,7 @@ def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
             node = loader.get_single_node()
             if node is None:
                 return None, []
-            builder = _Builder(loader, source, kind)
+            builder = _Builder(loader, source, kind, identity_maps)
             doc = builder.build(node, ())
             return doc, builder.problems
         except yaml.MarkedYAMLError as e:
@@ -349,10 +383,11 @@ class AmbiguousYamlError(YamlFileError):
         return self.args[0]
 
 
-def load_yaml_strict(data: t.Any, source: str, kind: FieldKind | None = None, fast: bool = False) -> t.Any:
+def load_yaml_strict(data: t.Any, source: str, kind: FieldKind | None = None, fast: bool = False,
+                     identity_maps: t.Collection[Path] = ()) -> t.Any:
     """``load_yaml`` for callers with no list of problems: ambiguous values raise ``AmbiguousYamlError`` (all of
     them), invalid YAML ``YamlFileError``."""
-    doc, problems = load_yaml(data, source, kind, fast)
+    doc, problems = load_yaml(data, source, kind, fast, identity_maps)
     if problems:
         raise AmbiguousYamlError(problems)
     return doc

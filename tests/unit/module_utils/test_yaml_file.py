@@ -87,6 +87,30 @@ def test_invalid_yaml_is_one_line(text, error):
     assert str(e.value) == error
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["pure", "libyaml"])
+@pytest.mark.parametrize("text, error", [
+    ("machines:\n  m1: {tags: [a.b]}\n  <<: {m1: {tags: [idc.sd]}, m9: {tags: [a.b]}}\n",
+     "t.yml:3:8: invalid YAML: found duplicate key 'm1' (first at line 2)"),
+    ("machines:\n  <<: {m1: {tags: [idc.sd]}}\n  m1: {tags: [a.b]}\n",
+     "t.yml:3:3: invalid YAML: found duplicate key 'm1' (first at line 2)"),
+    ("base: &b {m1: {tags: [x.y]}}\nmachines:\n  <<: [*b, {m1: {tags: [a.b]}}]\n",
+     "t.yml:3:13: invalid YAML: found duplicate key 'm1' (first at line 1)"),
+    ("nodes:\n  idc.lg: {vars: {a: 1}}\n  <<: {idc.lg: {vars: {a: 2}}}\n",
+     "t.yml:3:8: invalid YAML: found duplicate key 'idc.lg' (first at line 2)"),
+], ids=["after", "before", "two-merged", "nodes"])
+def test_identity_map_refuses_keys_repeated_through_merge(fast, text, error):
+    with pytest.raises(yaml_file.YamlFileError) as e:
+        yaml_file.load_yaml(text, "t.yml", fast=fast, identity_maps={("machines",), ("nodes",)})
+    assert str(e.value) == error
+
+
+def test_identity_map_keeps_merges_without_repeats_and_overrides_elsewhere():
+    text = ("base: &b {user: w, port: 1}\nmachines:\n  m1: {vars: {<<: *b, port: 2}}\n  <<: {m9: {vars: *b}}\n")
+    doc, problems = yaml_file.load_yaml(text, "t.yml", identity_maps={("machines",)})
+    assert problems == []
+    assert doc["machines"] == {"m1": {"vars": {"user": "w", "port": 2}}, "m9": {"vars": {"user": "w", "port": 1}}}
+
+
 def test_merge_keys_and_anchors():
     doc, problems = yaml_file.load_yaml("base: &b {a: 1, b: 2}\nweb: {<<: *b, b: 3}\nboth: {<<: [*b, {c: 4}]}\n",
                                         "f.yml")
