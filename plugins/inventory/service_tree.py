@@ -133,7 +133,9 @@ except ImportError:  # ansible-core before 2.19 has no template trust: nothing t
 
 from ansible_collections.noops.platform.plugins.module_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
-from ansible_collections.noops.platform.plugins.module_utils.source import SourceError, loads_json, yaml_problem
+from ansible_collections.noops.platform.plugins.module_utils.source import (
+    TREE_IDENTITY_MAPS, SourceError, loads_json, yaml_problem,
+)
 from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
 from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
 
@@ -207,9 +209,9 @@ def read_tree_file(path: str) -> t.Any:
 
 def load_yaml(data: t.Any, source: str = "<tree>") -> t.Any:
     """A tree file's YAML through the collection's one loader, ``yaml_file``: YAML 1.2, libyaml where installed,
-    duplicate keys refused. Raises ``yaml_file.YamlFileError`` for invalid YAML, ``yaml_file.AmbiguousYamlError``
+    duplicate keys refused (a machine or node repeated through a merge key too). Raises ``yaml_file.YamlFileError`` for invalid YAML, ``yaml_file.AmbiguousYamlError``
     (one line each) for plain values YAML does not read as written (``vars: {enabled: yes}``)."""
-    return yaml_file.load_yaml_strict(data, source, fast=True)
+    return yaml_file.load_yaml_strict(data, source, fast=True, identity_maps=TREE_IDENTITY_MAPS)
 
 
 def fetch_tree_url(url: str, headers: dict[str, str], timeout: int, validate_certs: bool) -> str:

@@ -26,6 +26,7 @@ import typing as t
 from ansible_collections.noops.platform.plugins.module_utils.history_control import (
     ACTIVE_STATUSES, ControlError, control_request, controller_gone, TASK_STATUSES,
 )
+from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 
 DSN_ENV = "NOOPS_HISTORY_DSN"
 
@@ -78,9 +79,8 @@ def parse_dsn(dsn: str) -> tuple[str, str]:
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", dsn)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1****", dsn)
+    """The DSN without its password, for messages (the one mask of module_utils/redact.py)."""
+    return mask_urls(dsn)
 
 
 # --- schema --------------------------------------------------------------------------------------------

@@ -9,23 +9,32 @@ hidden in every other.
 
 Secret names. A name is cut into lower-case segments at every character that is not a letter or digit
 (``_``, ``-``, ``.``, ...) and where camelCase starts a new word (``dbPassword`` -> ``db``, ``password``;
-``APIKey`` -> ``api``, ``key``); digits at the end of a segment are ignored (``key2``). The name is secret when
+``APIKey`` -> ``api``, ``key``). Trailing segments that only qualify what comes before them are dropped: a version
+or number (``v2``, ``1``), an encoding (``pem``, ``der``, ``b64``, ``base64``, ``hex``) or ``old``, ``new``,
+``prev``, ``current`` (``x_api_key_v2``, ``private_key_pem``); then digits at the end of a segment (``key2``).
+The name is not secret when its last segment measures or rules a secret: ``length``, ``len``, ``count``, ``age``,
+``policy``, ``strength``, ``complexity``, ``min``, ``max``, ``attempts``, ``retries`` (``password_min_length``,
+``max_password_age``, ``keys_count``). Otherwise it is secret when
 
-* a segment contains ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential`` anywhere:
-  ``PGPASSWORD``, ``dbpasswd``, ``ssh_passphrase``, ``client_secret``, ``credentials``;
-* its last segment names a secret itself: ``key``, ``keys``, ``token``, ``tokens``, ``pass``, ``pwd``, ``auth``,
-  ``authorization`` and the run-together ``apikey``, ``privkey``, ``privatekey``, ``accesskey``, ``secretkey``,
-  ``sshkey``, ``authkey``, ``signingkey``, ``masterkey``, ``encryptionkey``, or it ends in ``token``
+* a segment contains ``password``, ``passwd``, ``passphrase``, ``passcode``, ``passkey``, ``secret`` or
+  ``credential`` anywhere, or two adjacent segments spell one of them (``Pass``+``Word``, ``pass``+``phrase``):
+  ``PGPASSWORD``, ``dbpasswd``, ``dbPassWord``, ``PASS-WORD``, ``pass_phrase``, ``client_secret``;
+* its last segment names a secret itself: ``key``, ``keys``, ``token``, ``tokens``, ``pass``, ``pw``, ``pwd``,
+  ``auth``, ``authorization`` and the run-together ``apikey``, ``privkey``, ``privatekey``, ``accesskey``,
+  ``secretkey``, ``sshkey``, ``authkey``, ``signingkey``, ``masterkey``, ``encryptionkey``, or it ends in ``token``
   (``apitoken``, ``authtoken``): ``api_key``, ``backup_key``, ``private-key``, ``GITHUB_TOKEN``, ``db_pass``,
-  ``basic_auth``, ``ssh_keys`` - unless the segment before it is a count word (``max``, ``min``, ``num``,
-  ``number``, ``count``, ``total``, ``n``): ``max_tokens`` and ``num_keys`` are numbers.
+  ``db_pw``, ``basic_auth``, ``ssh_keys`` - unless the segment before it is a count word (``max``, ``min``,
+  ``num``, ``number``, ``count``, ``total``, ``n``): ``max_tokens`` and ``num_keys`` are numbers.
 
-So a word that only contains one of those letters is not secret: ``keyboard_layout``, ``monkey``, ``keys_count``,
-``key_name``, ``author``, ``tokenizer_model``, ``max_tokens``, ``passage``.
-(A segment of ``password``-like letters still wins: ``max_password_age`` is secret, by design on the safe side.)
+So a word that only contains one of those letters is not secret: ``keyboard_layout``, ``monkey``, ``key_name``,
+``api_key_id``, ``author``, ``tokenizer_model``, ``passage``, ``bypass``, ``compass_word``. Any other word after the
+secret one keeps the name secret, on the safe side: ``password_file``, ``db_password_hash``.
 
 URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
-keeping the user and the host: ``mysql://app:********@db/x``. A user without a password is left as it is.
+keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the
+last ``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@`` is masked whole (one
+holding blanks: up to the first ``@`` on its line); the password is what follows the first ``:``. A user without a password is left as it is. In keyword DSNs and query
+strings (``host=db password=PW``, ``?token=T``) the value of every ``name=value`` whose name is secret is masked.
 
 Pure Python, no imports beyond the standard library: modules on hosts use it too.
 """
@@ -36,27 +45,43 @@ import re
 
 MASK = "********"
 
-# A segment containing one of these is a secret wherever it stands ("pgpassword", "clientsecret").
-SECRET_PARTS: tuple[str, ...] = ("password", "passwd", "passphrase", "secret", "credential")
-# A last segment equal to one of these names a secret ("api_key", "basic_auth"), or ending in "token".
+# A segment, or two adjacent segments run together ("pass"+"word", "pass"+"phrase"), containing one of these is a
+# secret wherever it stands ("pgpassword", "clientsecret", "dbPassWord").
+SECRET_PARTS: tuple[str, ...] = ("password", "passwd", "passphrase", "passcode", "passkey", "secret", "credential")
+# A last segment equal to one of these names a secret ("api_key", "basic_auth", "db_pw"), or ending in "token".
 SECRET_NOUNS: frozenset[str] = frozenset((
-    "key", "keys", "token", "tokens", "pass", "pwd", "auth", "authorization",
+    "key", "keys", "token", "tokens", "pass", "pw", "pwd", "auth", "authorization",
     "apikey", "privkey", "privatekey", "accesskey", "secretkey", "sshkey", "authkey", "signingkey", "masterkey",
     "encryptionkey",
 ))
 SECRET_SUFFIX = "token"
 # ... unless the segment before it makes the name a count ("max_tokens", "num_keys").
 COUNT_WORDS: frozenset[str] = frozenset(("max", "min", "num", "number", "count", "total", "n"))
+# A name whose last segment is one of these is a number or a rule about a secret, not the secret
+# ("password_min_length", "max_password_age", "password_policy", "keys_count").
+MEASURE_WORDS: frozenset[str] = frozenset((
+    "length", "len", "count", "age", "policy", "strength", "complexity", "min", "max", "attempts", "retries",
+))
+# Trailing segments that only qualify the secret before them: a version or number ("api_key_v2", "api_key_1"),
+# an encoding ("private_key_pem", "token_b64"), old/new ("db_password_old").
+QUALIFIERS: frozenset[str] = frozenset(("pem", "der", "b64", "base64", "hex", "old", "new", "prev", "current"))
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
+_VERSION = re.compile(r"v?[0-9]+")
 # The same few hundred variable names come back with every result: decide each once.
 _CACHE: dict[str, bool] = {}
 
 
 def name_segments(name: str) -> list[str]:
-    """The lower-case segments of a name as the secret rule sees them (trailing digits dropped)."""
-    words = _SPLIT.split(_CAMEL.sub("_", name).lower())
+    """The lower-case segments of a name as the secret rule sees them.
+
+    Trailing qualifier segments (a version ``v2``, a number, ``pem``...) are dropped, then digits at the end of a
+    segment (``key2`` -> ``key``).
+    """
+    words = [w for w in _SPLIT.split(_CAMEL.sub("_", name).lower()) if w]
+    while len(words) > 1 and (_VERSION.fullmatch(words[-1]) or words[-1] in QUALIFIERS):
+        words.pop()
     return [w for w in (w.rstrip("0123456789") for w in words) if w]
 
 
@@ -64,9 +89,15 @@ def _decide(name: str) -> bool:
     segments = name_segments(name)
     if not segments:
         return False
+    last = segments[-1]
+    if last in MEASURE_WORDS:
+        return False
     if any(part in segment for segment in segments for part in SECRET_PARTS):
         return True
-    last = segments[-1]
+    # A secret word written in two segments: "pass"+"word", "Pass"+"Phrase" (not "compass"+"word").
+    if any(part.startswith(a) and (a + b).startswith(part)
+           for a, b in zip(segments, segments[1:]) for part in SECRET_PARTS):
+        return True
     if not (last in SECRET_NOUNS or last.endswith(SECRET_SUFFIX)):
         return False
     return len(segments) < 2 or segments[-2] not in COUNT_WORDS
@@ -88,24 +119,44 @@ def is_secret_name(name: object) -> bool:
     return known
 
 
-# scheme://  then the authority up to the first "/", "?", "#", blank or quote; its userinfo ends at its last "@".
-_URL_AUTHORITY = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^/?#\s\"'<>]*@[^/?#\s\"'<>]*)")
+# scheme://  then the userinfo: everything up to the LAST "@" before the next blank, quote or bracket. RFC 3986
+# forbids a raw "/", "?", "#" or "@" in it, but users write them in passwords and git and curl accept them.
+# Failing that, "user:" and a password holding blanks up to the first "@" on the line ("https://u:a b@h").
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)"
+                           r"(?P<userinfo>[^\s\"'<>]*|[^\s\"'<>/:@]+:[^\"'<>\r\n@]*?)@")
+# name=value pairs of keyword DSNs ("host=db password=PW", libpq style) and query strings; masked when the name is
+# secret. The value is a quoted text or runs to the next blank.
+_KEYWORD = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)(?P<eq>\s*=\s*)"
+                      r"(?P<value>'(?:[^'\\]|\\.)*'?|\"(?:[^\"\\]|\\.)*\"?|[^\s'\"]+)")
 
 
-def _mask_authority(match: re.Match[str]) -> str:
-    userinfo, _at, host = match.group("authority").rpartition("@")
-    user, colon, password = userinfo.partition(":")
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, password = match.group("userinfo").partition(":")
     if not colon or not password or password == MASK:
         return match.group(0)
-    return "%s%s:%s@%s" % (match.group("scheme"), user, MASK, host)
+    return "%s%s:%s@" % (match.group("scheme"), user, MASK)
+
+
+def _mask_keyword(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if not is_secret_name(match.group("name")) or value.strip("'\"") in (MASK, ""):
+        return match.group(0)
+    return "%s%s%s" % (match.group("name"), match.group("eq"), MASK)
 
 
 def mask_urls(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``MASK`` (``https://u:********@host/x``).
+    """``text`` with every URL password and keyword-DSN secret in it replaced by ``MASK``.
+
+    ``https://u:pw/x#y@host/x`` -> ``https://u:********@host/x``; ``host=db password=PW`` ->
+    ``host=db password=********``.
 
     :param text: a URL or any text holding URLs; other values are returned unchanged.
     :returns: the masked text.
     """
-    if not isinstance(text, str) or "://" not in text or "@" not in text:
+    if not isinstance(text, str):
         return text
-    return _URL_AUTHORITY.sub(_mask_authority, text)
+    if "://" in text and "@" in text:
+        text = _URL_USERINFO.sub(_mask_userinfo, text)
+    if "=" in text:
+        text = _KEYWORD.sub(_mask_keyword, text)
+    return text

@@ -39,14 +39,18 @@ def display_source(source: str) -> str:
     return mask_urls(source)
 
 
+# A tree's machines and nodes are named once each: one repeated through a merge key (<<) is a duplicate key.
+TREE_IDENTITY_MAPS = frozenset((("machines",), ("nodes",)))
+
+
 def parse_yaml(text: str, source: str) -> t.Any:
     """Parse YAML text with the collection's loader (``yaml_file``: YAML 1.2, duplicate keys refused).
 
-    A syntax error or a duplicate key becomes one line naming source:line:column; plain values that YAML does not
+    A syntax error or a duplicate key (also a machine or node repeated through a merge key) becomes one line naming source:line:column; plain values that YAML does not
     read as they are written (``enabled: yes``, ``1.10``) one line each.
     """
     try:
-        return yaml_file.load_yaml_strict(text, source, fast=True)
+        return yaml_file.load_yaml_strict(text, source, fast=True, identity_maps=TREE_IDENTITY_MAPS)
     except yaml_file.AmbiguousYamlError as e:
         raise SourceError(str(e)) from None
     except yaml_file.YamlFileError as e:

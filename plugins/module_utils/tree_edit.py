@@ -33,9 +33,10 @@ try:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import CommentMark, YAMLError
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
     from ruamel.yaml.tokens import CommentToken
 except ImportError:  # pragma: no cover - ruamel.yaml is a dependency of the noops command; this runs nowhere else
-    YAML = CommentedMap = CommentedSeq = CommentMark = CommentToken = None
+    YAML = CommentedMap = CommentedSeq = CommentMark = CommentToken = DoubleQuotedScalarString = None
 
     class YAMLError(Exception):  # type: ignore[no-redef]
         """Stand-in so that except clauses stay valid when ruamel.yaml is missing."""
@@ -45,6 +46,7 @@ from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, Ta
 from ansible_collections.noops.platform.plugins.module_utils.tree import (
     Tree, TreeError, load_tree, machine_name_problem,
 )
+from ansible_collections.noops.platform.plugins.module_utils.yaml_file import plain_is_not_text
 
 try:
     import fcntl
@@ -281,7 +283,9 @@ class TreeEdit:
         keys = list(self.machines)
         following = pop_following(self.machines[after]) if after is not None else ""
         position = keys.index(after) + 1 if after is not None else 0
-        self.machines.insert(position, host, entry)
+        # "yes", "NO", "on" written plain would be a boolean to YAML 1.1 readers, and is refused by ours.
+        key = DoubleQuotedScalarString(host) if plain_is_not_text(host) else host
+        self.machines.insert(position, key, entry)
         push_following(entry, following)
         self.changes.append("%s: added with tags %s" % (host, ", ".join(tags)))
 

@@ -17,7 +17,11 @@ One loader for all of them, so that a value means the same everywhere:
   file mode, a user name): their written text is the value, whatever it looks like (``version: 1.10`` is
   ``"1.10"``, ``mode: 0640`` is ``"0640"``). Fields with a check of their own (a boolean setting that accepts
   ``yes``) are read as YAML 1.2 says, without the ambiguity check.
-- **Duplicate keys** in one mapping are an error (a second ``version:`` would silently replace the first).
+- **Ambiguous plain keys are refused** the same way: a key ``yes``, ``NO``, ``on``, ``off``, ``true``, ``false``,
+  ``null``, ``~`` or nothing is a boolean or null to one YAML reading or both, never the name it looks like.
+- **Duplicate keys** in one mapping are an error (a second ``version:`` would silently replace the first). In a
+  mapping whose keys are identities (``identity_maps``: a tree's machines and nodes) a key repeated through a merge
+  key (``<<``) is a duplicate too; elsewhere the mapping's own keys override merged ones, as YAML says.
 
 Controller-side only: PyYAML comes with ansible-core. libyaml's parser is used when it is there (several times
 faster on a big tree); plain maps, lists and strings, nearly all of a tree, are built directly from the nodes.
@@ -55,6 +59,12 @@ _MERGE = "tag:yaml.org,2002:merge"
 _WORDS_11 = frozenset(w for word in ("yes", "no", "on", "off") for w in (word, word.title(), word.upper()))
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
 MASK = "********"
+
+
+def plain_is_not_text(text: str) -> bool:
+    """Whether ``text`` written as a plain (unquoted) scalar is read as a boolean or null by YAML 1.1 or 1.2
+    (``yes``, ``NO``, ``on``, ``true``, ``null``, ``~``, nothing): a writer must quote it."""
+    return text in _WORDS_11 or text.lower() in ("true", "false", "null", "~", "")
 
 
 class YamlFileError(ValueError):
@@ -187,10 +197,12 @@ def _loader_class(fast: bool) -> t.Any:
 class _Builder:
     """Builds Python data from the composed node tree, collecting ambiguity problems with their marks."""
 
-    def __init__(self, loader: t.Any, source: str, kind: FieldKind | None) -> None:
+    def __init__(self, loader: t.Any, source: str, kind: FieldKind | None,
+                 identity_maps: t.Collection[Path] = ()) -> None:
         self.loader = loader
         self.source = source
         self.kind = kind
+        self.identity_maps = identity_maps
         self.problems: list[YamlProblem] = []
         self.built: dict[int, t.Any] = {}
 
@@ -236,6 +248,19 @@ class _Builder:
         self.refuse(node, path, "YAML 1.1 reads this as the boolean %s, YAML 1.2 as the text %s; quote it (\"%s\") "
                     "for the text, or write %s" % (as_bool, value, value, as_bool))
 
+    def key_word(self, node: t.Any, path: Path) -> None:
+        """A plain key YAML reads as a boolean or null (``yes:``, ``NO:``, ``on:``, ``true:``, ``~:``)."""
+        text = node.value
+        lower = text.lower()
+        if lower in ("yes", "no", "on", "off"):
+            reading = "YAML 1.1 reads this key as the boolean %s, YAML 1.2 as the text %s" % (
+                "true" if lower in ("yes", "on") else "false", text)
+        elif lower in ("true", "false"):
+            reading = "YAML reads this key as the boolean %s, not as text" % lower
+        else:
+            reading = "YAML reads this key as null, not as text"
+        self.refuse(node, path + (text,), "%s; quote it (\"%s\")" % (reading, text))
+
     def number(self, node: t.Any, path: Path, value: t.Any) -> None:
         text = node.value
         if isinstance(value, float):
@@ -259,8 +284,12 @@ class _Builder:
         merged: list[dict[t.Any, t.Any]] = []
         build = self.build
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE and path in self.identity_maps:
+                self.refuse_merged_repeats(node, path)
             if key_node.tag == _STR:
                 key = key_node.value
+                if key in _WORDS_11 and not key_node.style:
+                    self.key_word(key_node, path)
             elif key_node.tag == _MERGE:
                 merged += self.merge(value_node, path)
                 continue
@@ -280,6 +309,32 @@ class _Builder:
                 out.setdefault(key, value)
         return out
 
+    def refuse_merged_repeats(self, node: t.Any, path: Path) -> None:
+        """In a mapping whose keys are identities (the machines of a tree), a key repeated through a merge key
+        (``<<: {m1: ...}`` next to ``m1:``) is a duplicate key, not an override that silently drops one of them."""
+        keys: list[t.Any] = []
+        pending = [node]
+        while pending:
+            mapping = pending.pop(0)
+            if not isinstance(mapping, MappingNode):
+                continue
+            for key_node, value_node in mapping.value:
+                if key_node.tag == _MERGE:
+                    pending += value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                elif isinstance(key_node, ScalarNode):
+                    keys.append(key_node)
+        first: dict[t.Any, t.Any] = {}
+        for key_node in sorted(keys, key=lambda k: (k.start_mark.line, k.start_mark.column)):
+            key = key_node.value if key_node.tag == _STR else self.loader.construct_object(key_node)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:
+                continue
+            if seen is not key_node:
+                mark = key_node.start_mark
+                raise YamlFileError(self.source, mark.line + 1, mark.column + 1,
+                                    "found duplicate key %r (first at line %d)" % (key, seen.start_mark.line + 1))
+
     def key(self, node: t.Any, path: Path) -> t.Any:
         """A key that is not plain text: a number (checked as values are), a boolean or null."""
         mark = node.start_mark
@@ -289,6 +344,8 @@ class _Builder:
         key = self.loader.construct_object(node, deep=True)
         if not node.style and node.tag in (_INT, _FLOAT):
             self.number(node, path + (node.value,), key)
+        elif not node.style and node.tag in (_BOOL, _NULL):
+            self.key_word(node, path)
         try:
             hash(key)
         except TypeError:
@@ -307,14 +364,16 @@ class _Builder:
 
 
 def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
-              fast: bool = False) -> tuple[t.Any, list[YamlProblem]]:
+              fast: bool = False, identity_maps: t.Collection[Path] = ()) -> tuple[t.Any, list[YamlProblem]]:
     """Parse ``data`` (text, bytes or a binary file object) as written YAML -> (document, ambiguity problems).
 
     ``kind(path)`` says how a field is typed: ``TEXT`` (its written text is the value), ``OWN`` (its own check
     judges the YAML 1.2 value) or None (free: ambiguous plain scalars become problems). ``path`` is the tuple
     of keys (and list indexes) from the top. The document is returned even with problems (with the YAML 1.2
     reading of the refused scalars), so that a caller can report every other problem too.
-    ``fast`` parses with libyaml where it is installed (for big tree files).
+    ``fast`` parses with libyaml where it is installed (for big tree files). ``identity_maps``: paths of
+    mappings whose keys are identities (a tree's ``("machines",)``): there a key repeated through a merge key
+    (``<<``) is a duplicate key, not an override.
     Raises ``YamlFileError`` (one line, with line and column) for invalid YAML and duplicate keys, and its
     subclass ``NotUtf8Error`` for bytes that are not UTF-8 text (UTF-16 with a byte order mark is read too).
     """
@@ -328,7 +387,7 @@ def load_yaml(data: t.Any, source: str, kind: FieldKind | None = None,
             node = loader.get_single_node()
             if node is None:
                 return None, []
-            builder = _Builder(loader, source, kind)
+            builder = _Builder(loader, source, kind, identity_maps)
             doc = builder.build(node, ())
             return doc, builder.problems
         except yaml.MarkedYAMLError as e:
@@ -357,10 +416,11 @@ class AmbiguousYamlError(YamlFileError):
         return self.args[0]
 
 
-def load_yaml_strict(data: t.Any, source: str, kind: FieldKind | None = None, fast: bool = False) -> t.Any:
+def load_yaml_strict(data: t.Any, source: str, kind: FieldKind | None = None, fast: bool = False,
+                     identity_maps: t.Collection[Path] = ()) -> t.Any:
     """``load_yaml`` for callers with no list of problems: ambiguous values raise ``AmbiguousYamlError`` (all of
     them), invalid YAML ``YamlFileError``."""
-    doc, problems = load_yaml(data, source, kind, fast)
+    doc, problems = load_yaml(data, source, kind, fast, identity_maps)
     if problems:
         raise AmbiguousYamlError(problems)
     return doc

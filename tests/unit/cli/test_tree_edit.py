@@ -79,6 +79,13 @@ CASES = [
     (WIDE, "add_machine", ("n", ["cop.x_owt.a"]), ("        - cop.x_owt.a\n    n:\n        tags:\n"
                                                    "        - cop.x_owt.a\n    b:\n",)),
     (WIDE, "add_tag", ("b", "idc.lg"), ("        - cop.x_owt.b\n        - idc.lg\n",)),
+    # Names YAML reads as booleans or null when plain are written quoted.
+    (AWKWARD, "add_machine", ("yes", ["idc.lg"]), ('  "yes":\n    tags:\n      - idc.lg\n',)),
+    (AWKWARD, "add_machine", ("NO", ["idc.lg"]), ('  "NO":\n    tags:\n      - idc.lg\n',)),
+    (AWKWARD, "add_machine", ("Off", ["idc.lg"]), ('  "Off":\n    tags:\n      - idc.lg\n',)),
+    (AWKWARD, "add_machine", ("on", ["idc.lg"]), ('  "on":\n    tags:\n      - idc.lg\n',)),
+    (AWKWARD, "add_machine", ("true", ["idc.lg"]), ('  "true":\n    tags:\n      - idc.lg\n',)),
+    (AWKWARD, "add_machine", ("yesman", ["idc.lg"]), ('  yesman:\n    tags:\n      - idc.lg\n',)),
 ]
 
 

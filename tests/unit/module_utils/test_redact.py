@@ -14,10 +14,17 @@ SECRET = [
     "dbPassword", "ssh_passphrase", "passphrase_file", "client_secret", "clientSecret", "GITHUB_TOKEN",
     "authToken", "apitoken", "backup_key", "key", "key2", "ssh_keys", "pass", "db_pass", "db_pwd",
     "Authorization", "mysql.root.password", "aws_secret_access_key", "secretkey", "tokens", "api_tokens",
+    # A secret word in two segments, short secret words, qualifiers after the secret one.
+    "dbPassWord", "PassWord", "PASS-WORD", "pass_phrase", "pass.words", "db_pw", "DB_PW", "passcode", "door_passcode",
+    "passkey", "webPassKey", "private_key_pem", "x_api_key_v2", "api_key_1", "API_KEY_V2", "token_b64",
+    "db_password_old", "password_file", "db_password_hash", "api_key_v2_1",
 ]
 NOT_SECRET = [
     "keyboard_layout", "monkey", "keys_count", "author", "tokenizer_model", "max_tokens", "key_name", "api_key_id",
-    "passage", "version", "path", "mon_value", "user", "pkg_url", "hotkey_binding", "num_keys", "", 
+    "passage", "version", "path", "mon_value", "user", "pkg_url", "hotkey_binding", "num_keys", "",
+    # Counts, lengths and policies about a secret; words that only hold the letters.
+    "password_min_length", "max_password_age", "password_policy", "PasswordStrength", "login_attempts",
+    "secret_count", "bypass", "compass_word", "pwd_path", "api_key_id_v2", "keys_count_1", "pem", "v2",
 ]
 
 
@@ -56,6 +63,30 @@ URLS = [
     ("mail me@x", "mail me@x"),
     ("ftp://h/x", "ftp://h/x"),
     ("/etc/noops/tree.yml", "/etc/noops/tree.yml"),
+    # Passwords holding characters RFC 3986 forbids in userinfo: the userinfo runs to the last "@".
+    ("https://c:Code/PW6@git/x.git", "https://c:%s@git/x.git" % MASK),
+    ("https://u:pw#frag@h", "https://u:%s@h" % MASK),
+    ("https://u:p?w=1@h/x?y=2", "https://u:%s@h/x?y=2" % MASK),
+    ("https://u:a/b#c?d@e@h:8443/x", "https://u:%s@h:8443/x" % MASK),
+    ("fatal: unable to access 'https://c:Code/PW6@git/x.git/': 403",
+     "fatal: unable to access 'https://c:%s@git/x.git/': 403" % MASK),
+    ("https://u:Code PW@git/x.git", "https://u:%s@git/x.git" % MASK),
+    ('code_url: "https://c:a b/c@git/x.git"', 'code_url: "https://c:%s@git/x.git"' % MASK),
+    ("https://u:%s@h/x" % MASK, "https://u:%s@h/x" % MASK),
+    # Keyword DSNs (libpq) and query strings: the value of a secret name.
+    ("host=db password=PW port=5432", "host=db password=%s port=5432" % MASK),
+    ("host=db password='P W' user=app", "host=db password=%s user=app" % MASK),
+    ("dbname=x PGPASSWORD=s3cr3t", "dbname=x PGPASSWORD=%s" % MASK),
+    ("https://h/x?token=abc", "https://h/x?token=%s" % MASK),
+    ("host=db port=5432 user=app", "host=db port=5432 user=app"),
+    ("max_tokens=10 key_name=a", "max_tokens=10 key_name=a"),
+    # Not URLs with passwords: left alone.
+    ("a://b", "a://b"),
+    ("user@host:path", "user@host:path"),
+    ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+    ("https://u@h:22/x", "https://u@h:22/x"),
+    ("ssh://git@h:2222/r.git and mail me@x", "ssh://git@h:2222/r.git and mail me@x"),
+    ("a == b", "a == b"),
 ]
 
 

@@ -40,6 +40,19 @@ TEXT_V = yaml_file.depth_fields({1: {"v": yaml_file.TEXT, "b": yaml_file.OWN}})
                                 'quote it ("off") for the text, or write false'),
     ("1.10: a", {1.1: "a"}, '1.10: 1.10: YAML reads this as the number 1.1; quote it ("1.10") to keep the text, or '
                             'write 1.1'),
+    # ambiguous plain keys (a machine, a vars key, a cluster name): quote it
+    ("yes: a", {"yes": "a"}, 'yes: yes: YAML 1.1 reads this key as the boolean true, YAML 1.2 as the text yes; '
+                             'quote it ("yes")'),
+    ("NO: a", {"NO": "a"}, 'NO: NO: YAML 1.1 reads this key as the boolean false, YAML 1.2 as the text NO; '
+                           'quote it ("NO")'),
+    ("m: {on: 1}", {"m": {"on": 1}}, 'm.on: on: YAML 1.1 reads this key as the boolean true, YAML 1.2 as the text '
+                                     'on; quote it ("on")'),
+    ("True: a", {True: "a"}, 'True: True: YAML reads this key as the boolean true, not as text; quote it ("True")'),
+    ("~: a", {None: "a"}, '~: ~: YAML reads this key as null, not as text; quote it ("~")'),
+    ("null: a", {None: "a"}, 'null: null: YAML reads this key as null, not as text; quote it ("null")'),
+    ("'yes': a", {"yes": "a"}, None),
+    ("\"~\": a", {"~": "a"}, None),
+    ("yesno: a", {"yesno": "a"}, None),
     ("api_token: off", "off", "api_token: ********: YAML does not read this plain value as it is written (YAML 1.1 "
                               "and 1.2 read it differently, or as a number written another way); quote it"),
     # typed fields
@@ -72,6 +85,30 @@ def test_invalid_yaml_is_one_line(text, error):
     with pytest.raises(yaml_file.YamlFileError) as e:
         yaml_file.load_yaml(text, "f.yml")
     assert str(e.value) == error
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["pure", "libyaml"])
+@pytest.mark.parametrize("text, error", [
+    ("machines:\n  m1: {tags: [a.b]}\n  <<: {m1: {tags: [idc.sd]}, m9: {tags: [a.b]}}\n",
+     "t.yml:3:8: invalid YAML: found duplicate key 'm1' (first at line 2)"),
+    ("machines:\n  <<: {m1: {tags: [idc.sd]}}\n  m1: {tags: [a.b]}\n",
+     "t.yml:3:3: invalid YAML: found duplicate key 'm1' (first at line 2)"),
+    ("base: &b {m1: {tags: [x.y]}}\nmachines:\n  <<: [*b, {m1: {tags: [a.b]}}]\n",
+     "t.yml:3:13: invalid YAML: found duplicate key 'm1' (first at line 1)"),
+    ("nodes:\n  idc.lg: {vars: {a: 1}}\n  <<: {idc.lg: {vars: {a: 2}}}\n",
+     "t.yml:3:8: invalid YAML: found duplicate key 'idc.lg' (first at line 2)"),
+], ids=["after", "before", "two-merged", "nodes"])
+def test_identity_map_refuses_keys_repeated_through_merge(fast, text, error):
+    with pytest.raises(yaml_file.YamlFileError) as e:
+        yaml_file.load_yaml(text, "t.yml", fast=fast, identity_maps={("machines",), ("nodes",)})
+    assert str(e.value) == error
+
+
+def test_identity_map_keeps_merges_without_repeats_and_overrides_elsewhere():
+    text = ("base: &b {user: w, port: 1}\nmachines:\n  m1: {vars: {<<: *b, port: 2}}\n  <<: {m9: {vars: *b}}\n")
+    doc, problems = yaml_file.load_yaml(text, "t.yml", identity_maps={("machines",)})
+    assert problems == []
+    assert doc["machines"] == {"m1": {"vars": {"user": "w", "port": 2}}, "m9": {"vars": {"user": "w", "port": 1}}}
 
 
 def test_merge_keys_and_anchors():

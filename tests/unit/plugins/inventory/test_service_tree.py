@@ -441,7 +441,7 @@ def test_file_values_are_trusted_http_values_are_data(tmp_path, monkeypatch, sou
     "words: [lg, sd-1, 10.1.2.3, '010', \"yes\", true, False, x.y_z]\n",
     "base: &b {user: work, ports: [80, 443]}\nweb: *b\nmerged: {<<: *b, user: root}\n",
     "tagged: !!str 123\nset: !!set {a, b}\nbinary: !!binary aGk=\n",
-    "- 1\n- [2, {3: three, 4.5: x, null: y, true: z}]\n",
+    "- 1\n- [2, {3: three, 4.5: x, 'null': y, \"true\": z}]\n",   # plain null/true keys are refused
     "",
     "just a string\n",
 ])
@@ -476,6 +476,9 @@ def test_load_yaml_rejects_a_machine_listed_twice():
 
 DUPLICATE_YAML = "machines:\n  a1: {tags: [idc.lg]}\n  a1: {tags: [idc.sd]}\n"
 DUPLICATE_MERGE_YAML = "machines:\n  a1: {tags: [idc.lg], vars: {<<: {x: 1}}}\n  a1: {tags: [idc.sd]}\n"
+# A machine repeated through a merge key (<<) is a duplicate too, not an override that drops one of them.
+DUPLICATE_THROUGH_MERGE_YAML = ("machines:\n  a1: {tags: [idc.lg]}\n"
+                                "  <<: {a1: {tags: [idc.sd]}, a9: {tags: [idc.sd]}}\n")
 DUPLICATE_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"]},\n  "a1": {"tags": ["idc.sd"]}\n}}\n'
 DUPLICATE_NESTED_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"],\n    "vars": {"x": 1, "x": 2}}\n}}\n'
 
@@ -483,11 +486,13 @@ DUPLICATE_NESTED_JSON = '{"machines": {\n  "a1": {"tags": ["idc.lg"],\n    "vars
 @pytest.mark.parametrize("kind, text, expected", [
     ("tree.yml", DUPLICATE_YAML, "{src}:3:3: invalid YAML: found duplicate key 'a1' (first at line 2)"),
     ("tree.yml", DUPLICATE_MERGE_YAML, "{src}:3:3: invalid YAML: found duplicate key 'a1' (first at line 2)"),
+    ("tree.yml", DUPLICATE_THROUGH_MERGE_YAML,
+     "{src}:3:8: invalid YAML: found duplicate key 'a1' (first at line 2)"),
     ("tree.json", DUPLICATE_JSON, "{src}:3:3: invalid JSON: found duplicate key 'a1' (first at line 2)"),
     ("tree.json", DUPLICATE_NESTED_JSON, "{src}:3:22: invalid JSON: found duplicate key 'x' (first at line 3)"),
     ("http", DUPLICATE_JSON, "{src}:3:3: invalid JSON: found duplicate key 'a1' (first at line 2)"),
     ("http", DUPLICATE_NESTED_JSON, "{src}:3:22: invalid JSON: found duplicate key 'x' (first at line 3)"),
-], ids=["yaml", "yaml-merge-key", "json-file", "json-file-vars", "http", "http-vars"])
+], ids=["yaml", "yaml-merge-key", "yaml-through-merge-key", "json-file", "json-file-vars", "http", "http-vars"])
 def test_every_source_refuses_a_key_listed_twice(tmp_path, monkeypatch, kind, text, expected):
     if kind == "http":
         src = "https://tree.example.com/api/tree"
