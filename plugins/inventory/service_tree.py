@@ -209,8 +209,9 @@ def read_tree_file(path: str) -> t.Any:
 
 def load_yaml(data: t.Any, source: str = "<tree>") -> t.Any:
     """A tree file's YAML through the collection's one loader, ``yaml_file``: YAML 1.2, libyaml where installed,
-    duplicate keys refused (a machine or node repeated through a merge key too). Raises ``yaml_file.YamlFileError`` for invalid YAML, ``yaml_file.AmbiguousYamlError``
-    (one line each) for plain values YAML does not read as written (``vars: {enabled: yes}``)."""
+    duplicate keys refused (a machine or node repeated through a merge key too). Raises ``yaml_file.YamlFileError`` for
+    invalid YAML, ``yaml_file.AmbiguousYamlError`` (one line each) for plain values YAML does not read as written
+    (``vars: {enabled: yes}``)."""
     return yaml_file.load_yaml_strict(data, source, fast=True, identity_maps=TREE_IDENTITY_MAPS)
 
 

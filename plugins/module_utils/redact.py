@@ -31,10 +31,11 @@ So a word that only contains one of those letters is not secret: ``keyboard_layo
 secret one keeps the name secret, on the safe side: ``password_file``, ``db_password_hash``.
 
 URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
-keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the
-last ``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@`` is masked whole (one
-holding blanks: up to the first ``@`` on its line); the password is what follows the first ``:``. A user without a password is left as it is. In keyword DSNs and query
-strings (``host=db password=PW``, ``?token=T``) the value of every ``name=value`` whose name is secret is masked.
+keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the last
+``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@`` is masked whole (one holding
+blanks: up to the first ``@`` on its line); the password is what follows the first ``:``. A user without a password is
+left as it is. In keyword DSNs and query strings (``host=db password=PW``, ``?token=T``) the value of every
+``name=value`` whose name is secret is masked.
 
 Pure Python, no imports beyond the standard library: modules on hosts use it too.
 """

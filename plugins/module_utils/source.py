@@ -46,8 +46,9 @@ TREE_IDENTITY_MAPS = frozenset((("machines",), ("nodes",)))
 def parse_yaml(text: str, source: str) -> t.Any:
     """Parse YAML text with the collection's loader (``yaml_file``: YAML 1.2, duplicate keys refused).
 
-    A syntax error or a duplicate key (also a machine or node repeated through a merge key) becomes one line naming source:line:column; plain values that YAML does not
-    read as they are written (``enabled: yes``, ``1.10``) one line each.
+    A syntax error or a duplicate key (also a machine or node repeated through a merge key) becomes one line naming
+    source:line:column; plain values that YAML does not read as they are written (``enabled: yes``, ``1.10``) one line
+    each.
     """
     try:
         return yaml_file.load_yaml_strict(text, source, fast=True, identity_maps=TREE_IDENTITY_MAPS)
