@@ -34,6 +34,8 @@ import math
 import re
 import typing as t
 
+from ansible_collections.noops.platform.plugins.module_utils.redact import is_secret_name
+
 try:
     import yaml
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -138,9 +140,6 @@ def field_name(path: Path) -> str:
 
 def _is_secret(path: Path) -> bool:
     """Whether a key on the path is secret-named: its value is never shown."""
-    # Imported here: package.py reads its files with this module.
-    from ansible_collections.noops.platform.plugins.module_utils.package import is_secret_name
-
     return any(is_secret_name(str(key)) for key in path)
 
 
