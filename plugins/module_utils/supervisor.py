@@ -33,6 +33,20 @@ GOD_DEFAULT_PORT = 17165
 GOD_PORT_BASE = 20000
 GOD_PORT_SPAN = 20000
 
+# The options every module working with a host's supervisor instance takes (documented once: doc fragment
+# noops.platform.supervisor), and where an instance is when it is not where the supervisor role put it for the root
+# (fragment noops.platform.supervisor.instance).
+INSTANCE_ARGS = dict(
+    backend=dict(type="str", required=True, choices=list(BACKENDS)),
+    root=dict(type="path", default=""),
+)
+INSTANCE_PATH_ARGS = dict(
+    god_port=dict(type="int"),
+    supervisord_conf=dict(type="path"),
+    conf_dir=dict(type="path"),
+    pid_dir=dict(type="path"),
+)
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,199}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
