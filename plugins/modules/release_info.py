@@ -44,7 +44,6 @@ options:
 extends_documentation_fragment:
   - noops.platform.release
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:

@@ -26,7 +26,21 @@ description:
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 extends_documentation_fragment:
+  - noops.platform.supervisor
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: The file is rendered and compared; nothing is written.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership: [noops.platform.supervisor]
 options:
   name:
     description:
@@ -34,11 +48,6 @@ options:
       - Letters, digits and C(_ . @ -), starting with a letter or digit.
     type: str
     required: true
-  backend:
-    description: Which supervisor reads the file (the host's C(noops_supervisor)).
-    type: str
-    required: true
-    choices: [god, supervisord, systemd]
   command:
     description:
       - Command line that starts the program in the foreground (C(mod_start) in a GOD file).
@@ -51,12 +60,6 @@ options:
       - Defaults to C(<root>/etc/noops/supervisor/<backend>/conf.d/<name>.god|.conf), which the instance started by
         the C(noops.platform.supervisor) role loads, or C(/etc/systemd/system/<name>.service).
     type: path
-  root:
-    description:
-      - The host's C(noops_root); prefixes the default O(dest) and log file so simulated hosts stay apart.
-      - Must be empty for O(backend=systemd) (one systemd per machine).
-    type: path
-    default: ""
   state:
     description: V(absent) removes the file (unload the process first with M(noops.platform.process)).
     type: str
@@ -177,8 +180,6 @@ options:
     description: Keep a timestamped copy of the file being replaced.
     type: bool
     default: false
-notes:
-  - Supports check mode and diff mode.
 seealso:
   - module: noops.platform.process
 """
@@ -266,6 +267,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     EXTENSIONS,
+    INSTANCE_ARGS,
     ProcessSpec,
     SupervisorConfigError,
     config_path,
@@ -463,10 +465,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
+            **INSTANCE_ARGS,
             command=dict(type="str"),
             dest=dict(type="path"),
-            root=dict(type="path", default=""),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             version=dict(type="str", default=""),
             stop_command=dict(type="str", default=""),
