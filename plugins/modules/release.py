@@ -21,7 +21,7 @@ author: noops maintainers (!UNKNOWN)
 options:
   state:
     description:
-      - C(read) reports the releases; it is deprecated and will be removed in 1.0.0, use
+      - C(read) reports the releases; it is deprecated and will be removed in 0.3.0, use
         M(noops.platform.release_info), which returns the same and never changes anything. C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
         C(prune) removes incomplete releases and the oldest complete ones beyond O(keep);
@@ -436,7 +436,7 @@ def main():
                     shutil.rmtree(os.path.join(releases_path, name))
         result.update(release_report(path, releases_path))
         if state == "read":
-            module.deprecate(READ_DEPRECATED, version="1.0.0")
+            module.deprecate(READ_DEPRECATED, version="0.3.0")
             if p["process"]:
                 spec = p["process"]
                 result["process"] = process_or_error(module, spec["name"], spec["backend"], spec["root"])

@@ -101,7 +101,7 @@ def test_state_read_is_deprecated_in_favour_of_release_info(capsys, host, monkey
         out = run(capsys, release, path=host.path, releases_path=host.releases, **args)
         assert not out.get("failed")
         [dep] = out["deprecations"]
-        assert "use noops.platform.release_info" in dep["event"]["msg"] and dep["version"] == "1.0.0", dep
+        assert "use noops.platform.release_info" in dep["event"]["msg"] and dep["version"] == "0.3.0", dep
         assert dep["deprecator"]["resolved_name"] == "noops.platform.release", dep
     # Each module run is a process of its own on a host: start from no deprecations.
     monkeypatch.setattr(warnings, "_global_deprecations", {})
