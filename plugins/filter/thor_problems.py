@@ -10,7 +10,8 @@ short_description: What is wrong with a deploy request to the thor role, one lin
 version_added: 0.2.0
 author: noops maintainers (!UNKNOWN)
 description:
-  - Checks the values of the thor role's variables with the rules M(noops.platform.odin_prepare) applies to the
+  - >-
+    Checks the values of the thor role's variables with the rules M(noops.platform.odin_prepare) applies to the
     same fields of a cluster.yml (one implementation of each rule), and returns one line per variable that breaks
     its rule, naming the variable and its value, for example C(thor: thor_version: "1.0 beta": must match
     [A-Za-z0-9][A-Za-z0-9_.+-]* (it names the release folder on every host)).
