@@ -46,8 +46,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
 
 def tag_query(hosts, hostvars, query):

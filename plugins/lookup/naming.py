@@ -88,11 +88,11 @@ import typing as t
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.noops.platform.plugins.module_utils.naming import (
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.naming import (
     NOWHERE, NamedHost, Place, candidate_hosts, resolve,
 )
-from ansible_collections.noops.platform.plugins.module_utils.query import parse_query
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import parse_query
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
 
 def _host_tags(name: str, raw: t.Any) -> tuple[Tag, ...]:
