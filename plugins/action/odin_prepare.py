@@ -14,6 +14,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost, prepare
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import TAGS_VAR
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control import (
     ansible_ssh_options,
     control_path_problems,
@@ -69,8 +70,6 @@ class ActionModule(ActionBase):
         hosts = []
         for name in names:
             host_vars = hostvars.get(name) or {}
-            tags = host_vars.get("noops_tags") or ()
             address = host_vars.get("ansible_host")
-            hosts.append(InventoryHost(name, str(address) if address else None,
-                                       tuple(tags) if isinstance(tags, (list, tuple)) else (str(tags),)))
+            hosts.append(InventoryHost(name, str(address) if address else None, host_vars.get(TAGS_VAR)))
         return hosts

@@ -46,7 +46,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.package import (
 )
 from ansible_collections.noops.platform.plugins.module_utils.package_tar import ERROR, PackageError
 from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
-from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import host_tags, parse_tags, tag_index
 from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, is_secret_name, mask_urls
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
@@ -462,7 +462,7 @@ def _url(value: t.Any) -> str:
 class InventoryHost(t.NamedTuple):
     name: str
     address: str | None             # ansible_host
-    tags: tuple[str, ...]           # noops_tags as given
+    tags: t.Any                     # noops_tags as the inventory gives it (parsed by tree/hostvars.py)
 
 
 def select_hosts(cluster: Cluster, inventory: t.Sequence[InventoryHost]) -> tuple[list[str], str | None, list[str]]:
@@ -470,8 +470,11 @@ def select_hosts(cluster: Cluster, inventory: t.Sequence[InventoryHost]) -> tupl
 
     ``host:`` entries are inventory names or addresses (ansible_host); without ``host:`` the hosts whose
     ``noops_tags`` match any ``jobs`` tag, and unless ``include_offline``, that carry ``status.service``.
+    Every inventory host's ``noops_tags`` is read, whichever way hosts are chosen: a bad one is a problem naming
+    the host and the value (the policy of ``tree/hostvars.py``), and then no host is selected by tags.
     """
     source, name = cluster.source, cluster.name
+    tags, tag_problems = parse_tags((host.name, host.tags) for host in inventory)
     order = {h.name: i for i, h in enumerate(inventory)}
     if cluster.hosts is not None:
         by_address: dict[str, list[str]] = {}
@@ -492,26 +495,15 @@ def select_hosts(cluster: Cluster, inventory: t.Sequence[InventoryHost]) -> tupl
             else:
                 problems.append(problem(source, label, "not in the inventory (neither a host name nor an "
                                         "ansible_host)", entry))
-        return sorted(set(chosen), key=order.__getitem__), None, problems
+        return sorted(set(chosen), key=order.__getitem__), None, tag_problems + problems
     if not cluster.jobs:
-        return [], None, []         # the jobs problem is already reported
-    index = TreeIndex()
-    for host in inventory:
-        index.add(host.name, _host_tags(host))
+        return [], None, tag_problems   # the jobs problem is already reported
     query = ",".join(job.text for job in cluster.jobs)
     if not cluster.include_offline:
         query += ",&status.service"
-    return index.select(query), query, []
-
-
-def _host_tags(host: InventoryHost) -> list[Tag]:
-    tags = []
-    for text in host.tags:
-        try:
-            tags.append(Tag.parse(text))
-        except (TagError, TypeError):
-            continue            # the inventory source reports its own bad tags
-    return tags
+    if tag_problems:
+        return [], query, tag_problems
+    return tag_index(tags).select(query), query, []
 
 
 def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.Sequence[str]) -> dict[str, str]:
@@ -527,7 +519,7 @@ def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.S
     for host in inventory:
         if host.name not in chosen:
             continue
-        tags = _host_tags(host)
+        tags = host_tags(host.name, host.tags)[0]     # a bad value is select_hosts' problem
         for job in cluster.jobs:
             if any(tag.holds(job.items()) for tag in tags):
                 if job != cluster.jobs[0]:

@@ -182,7 +182,7 @@ LOOKUP_ERRORS = [
     (["service.zk"], {"port": 70000}, HOSTVARS, "port 70000 is outside 1..65535"),
     (["service.zk"], {"port": "http"}, HOSTVARS, "port"),
     (["service.zk"], {}, {"bad": {"noops_tags": ["service.zk", "cop..x"]}}, "host bad: noops_tags:"),
-    (["service.zk"], {}, {"bad": {"noops_tags": {"service": "zk"}}}, "host bad: noops_tags must be a list"),
+    (["service.zk"], {}, {"bad": {"noops_tags": {"service": "zk"}}}, "host bad: noops_tags: {'service': 'zk'}: not a list of tags"),
 ]
 
 
