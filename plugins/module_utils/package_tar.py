@@ -23,6 +23,7 @@ TARGET_DIR = "release/target"
 ERROR = "ERROR"
 WARNING = "WARNING"
 
+
 class Problem(t.NamedTuple):
     level: str          # ERROR or WARNING
     path: str           # where, as the user should look for it
