@@ -116,3 +116,26 @@ def test_module_utils_import_only_the_standard_library_at_load(name):
                     continue
                 bad.append(module)
     assert bad == []
+
+
+def _mirrored_tests():
+    unit = os.path.dirname(os.path.abspath(__file__))
+    for top in ("module_utils", "plugin_utils", "plugins"):
+        for folder, _, files in os.walk(os.path.join(unit, top)):
+            for name in sorted(files):
+                if name.startswith("test_") and name.endswith(".py"):
+                    yield os.path.relpath(os.path.join(folder, name), unit)
+
+
+@pytest.mark.parametrize("test", sorted(_mirrored_tests()))
+def test_tests_mirror_the_source_tree(test):
+    """tests/unit/<folder>/test_<module>[_more].py tests plugins/<folder>/<module>.py; a folder of tests named after
+    a module (tests/unit/plugin_utils/package/) holds the tests of that module (plugins/plugin_utils/package.py)."""
+    folder, name = os.path.split(test)
+    source = os.path.join(PLUGINS, *folder.split(os.sep)[1 if folder.startswith("plugins") else 0:])
+    if os.path.isfile(source + ".py"):
+        return
+    modules = [n[:-3] for n in os.listdir(source)] if os.path.isdir(source) else []
+    stem = name[len("test_"):-len(".py")]
+    assert any(stem == m or stem.startswith(m + "_") for m in modules), \
+        "%s names no module of %s" % (test, os.path.relpath(source, ROOT))
