@@ -45,7 +45,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.noops.platform.plugins.module_utils.cluster import thor_problems as _thor_problems
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import thor_problems as _thor_problems
 
 
 def thor_problems(request):

@@ -243,7 +243,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.noops.platform.plugins.module_utils.frigga import process_or_error
-from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, target_members, unpack_target
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import (
+    PackageError, target_members, unpack_target,
+)
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
     MARKER, RELEASE_ARGS, ReleaseError, clear_for_staging, current_release, find_release, list_releases,
     new_release_name, prune_plan, read_marker, release_report, remove_release, switch,

@@ -8,7 +8,7 @@ from ansible.module_utils import _internal
 from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package
 from ansible_collections.noops.platform.plugins.module_utils.releases import switch
 from ansible_collections.noops.platform.plugins.modules import release, release_info
 
