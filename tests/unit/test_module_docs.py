@@ -13,7 +13,7 @@ import yaml
 from ansible_collections.noops.platform.plugins.doc_fragments import release as release_fragment
 from ansible_collections.noops.platform.plugins.doc_fragments import supervisor as supervisor_fragment
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = sorted(glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
 NAMES = [os.path.basename(p)[:-3] for p in MODULES if not os.path.basename(p).startswith("_")]
 
