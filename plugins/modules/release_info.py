@@ -112,11 +112,21 @@ releases:
   type: list
   elements: dict
   contains:
-    name: {description: Folder name., type: str}
-    version: {description: Version from the marker (null for an incomplete folder)., type: str}
-    complete: {description: Whether the folder has its marker (only complete releases are switched to)., type: bool}
-    deployed_at: {description: When the marker was written (seconds since the epoch)., type: float}
-    marker: {description: The marker's data (package checksum, deploy task id, start and stop commands, ...)., type: dict}
+    name:
+      description: Folder name.
+      type: str
+    version:
+      description: Version from the marker (null for an incomplete folder).
+      type: str
+    complete:
+      description: Whether the folder has its marker (only complete releases are switched to).
+      type: bool
+    deployed_at:
+      description: When the marker was written (seconds since the epoch).
+      type: float
+    marker:
+      description: The marker's data (package checksum, deploy task id, start and stop commands, ...).
+      type: dict
 process:
   description:
     - With O(process), the process as M(noops.platform.process) reports it (name, state, pid, start_time, version,
