@@ -19,6 +19,7 @@ import time
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     EXTENSIONS,
+    SupervisorConfigError,
     god_port,
     instance_layout,
 )
@@ -782,6 +783,16 @@ def report(module, backend, names):
             entry["log_lines"] = log_tail(module, backend, name, entry["log"], count)
         out.append(entry)
     return out
+
+
+def process_or_error(module, name, backend, root=""):
+    """``report`` of one process under the ``backend`` instance of ``root``, or ``{"name": name, "error": why}``
+    when that supervisor does not answer, is not installed or cannot be at that root."""
+    module.run_command_environ_update = dict(LANGUAGE="C", LC_ALL="C")
+    try:
+        return report(module, open_backend(module, backend, root or ""), [name])[0]
+    except (FriggaError, SupervisorConfigError) as e:
+        return {"name": name, "error": str(e)}
 
 
 def log_tail(module, backend, name, log, count):

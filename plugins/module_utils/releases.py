@@ -21,6 +21,13 @@ HISTORY = ".history"
 HISTORY_KEEP = 200
 
 
+# The options every module on a program's releases takes (documented once: doc fragment noops.platform.release).
+RELEASE_ARGS = dict(
+    path=dict(type="path", required=True),
+    releases_path=dict(type="path", required=True),
+)
+
+
 class ReleaseError(ValueError):
     pass
 
@@ -89,6 +96,22 @@ def previous_release(current: str | None, history: list[str], releases: list[dic
             return name
     others = [r["name"] for r in releases if r["complete"] and r["name"] != current]
     return others[-1] if others else None
+
+
+def release_report(path: str, releases_path: str) -> dict[str, t.Any]:
+    """The releases of the program at ``path``: ``current``, ``previous`` (names or None), their versions and
+    ``releases`` (every release folder, oldest deploy first, with name, version, complete, deployed_at, marker)."""
+    current = current_release(path, releases_path)
+    releases = list_releases(releases_path)
+    previous = previous_release(current, read_history(releases_path), releases)
+    by_name = {r["name"]: r for r in releases}
+    return {
+        "current": current,
+        "current_version": (by_name.get(current) or {}).get("version"),
+        "previous": previous,
+        "previous_version": (by_name.get(previous) or {}).get("version"),
+        "releases": [{k: r[k] for k in ("name", "version", "complete", "deployed_at", "marker")} for r in releases],
+    }
 
 
 def find_release(version: str, releases: list[dict[str, t.Any]]) -> str | None:

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: noops.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Supervisor configs for one process (the GOD file of the original platform), as pure functions, and each instance's layout.
+"""Supervisor configs for one process (the GOD file of the original platform), as pure functions, each instance's
+layout, and the backend classes of ``noops.platform.supervisor_config`` (default log, god shim, file check).
 
 ``ProcessSpec`` is what ``noops.platform.supervisor_config`` was asked for; ``render(spec)`` turns it into the
 text of a god watch file, a supervisord ``[program:x]`` file or a systemd unit. ``instance_layout`` fixes where a
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import json
+import os
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 
 from ansible_collections.noops.platform.plugins.module_utils.unix_socket import (
@@ -32,6 +36,20 @@ SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP",
 GOD_DEFAULT_PORT = 17165
 GOD_PORT_BASE = 20000
 GOD_PORT_SPAN = 20000
+
+# The options every module working with a host's supervisor instance takes (documented once: doc fragment
+# noops.platform.supervisor), and where an instance is when it is not where the supervisor role put it for the root
+# (fragment noops.platform.supervisor.instance).
+INSTANCE_ARGS = dict(
+    backend=dict(type="str", required=True, choices=list(BACKENDS)),
+    root=dict(type="path", default=""),
+)
+INSTANCE_PATH_ARGS = dict(
+    god_port=dict(type="int"),
+    supervisord_conf=dict(type="path"),
+    conf_dir=dict(type="path"),
+    pid_dir=dict(type="path"),
+)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,199}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -597,3 +615,215 @@ def instance_layout(root: str, backend: str) -> dict:
 
 def config_path(root: str, backend: str, name: str) -> str:
     return "%s/%s%s" % (instance_layout(root, backend)["conf_dir"], name, EXTENSIONS[backend])
+
+
+# --- What supervisor_config does differently per supervisor (these run commands through the AnsibleModule) ---
+
+class ConfigCheckError(SupervisorConfigError):
+    """The supervisor's own checker rejects a new config file; the message names the process and the checker."""
+
+
+class ConfigBackend:
+    """One supervisor as ``noops.platform.supervisor_config`` sees it: where a process logs by default, whether a
+    god file carries the Ruby 3 shim, and how a new file is checked before it replaces the old one.
+
+    ``module`` is the running AnsibleModule (``get_bin_path``, ``run_command``, ``tmpdir``, ``debug``).
+    """
+
+    name = ""
+
+    def __init__(self, module, supervisord_python=None):
+        self.module = module
+        self.supervisord_python = supervisord_python
+
+    def default_stdout_log(self, layout: dict, name: str) -> str:
+        """The program's output file when none is given: ``<log_dir>/<name>.log`` of the instance."""
+        return "%s/%s.log" % (layout["log_dir"], name)
+
+    def god_shim(self, wanted: str) -> tuple[bool, str]:
+        """(shim, reason) for the ``god_shim`` option (auto, always, never); only god files use it."""
+        return wanted == "always", "the option"
+
+    def result(self, spec: ProcessSpec) -> dict:
+        """Backend-specific values of the module's result."""
+        return {}
+
+    def check_file(self, path: str, spec: ProcessSpec) -> str:
+        """Check the rendered file at ``path`` (named as it will be): return the checker's name, or
+        ``"skipped: <why>"`` when there is none; raise ConfigCheckError when the checker rejects the file."""
+        raise NotImplementedError
+
+
+class GodConfig(ConfigBackend):
+    name = "god"
+    # Ruby's version and the path of god's /proc poller, whose source tells whether the shim is needed.
+    RUBY_PROBE = ("print RUBY_VERSION; puts; "
+                  "f = $LOAD_PATH.map { |d| File.join(d, 'god/system/slash_proc_poller.rb') }.find { |p| File.exist?(p) }; "
+                  "print f.to_s")
+
+    def god_shim(self, wanted):
+        if wanted != "auto":
+            return wanted == "always", "the option"
+        ruby = self.module.get_bin_path("ruby")
+        if not ruby:
+            return True, "ruby not found"
+        rc, out, err = self.module.run_command([ruby, "-e", self.RUBY_PROBE])
+        lines = out.splitlines()
+        if rc != 0 or len(lines) < 2 or not lines[1]:
+            return True, "god's poller not found: %s" % (err.strip() or out.strip())
+        try:
+            with open(lines[1], encoding="utf-8") as handle:
+                source = handle.read()
+        except OSError as exc:
+            return True, "cannot read %s: %s" % (lines[1], exc)
+        return god_needs_shim(lines[0], source), "ruby %s, %s" % (lines[0], lines[1])
+
+    def result(self, spec):
+        return {"god_shim": spec.god_shim}
+
+    def check_file(self, path, spec):
+        ruby = self.module.get_bin_path("ruby")
+        if not ruby:
+            return "skipped: ruby not installed"
+        rc, out, err = self.module.run_command([ruby, "-c", path])
+        if rc != 0:
+            raise ConfigCheckError("god config for %s does not parse (ruby -c): %s" % (spec.name, (err or out).strip()))
+        return "ruby -c"
+
+
+class SupervisordConfig(ConfigBackend):
+    name = "supervisord"
+    SEARCH = ["/opt/noops/supervisor/bin", "/usr/local/bin", "/usr/bin"]
+    # Parses one program file the way supervisord does at start-up (include inside a minimal main config) and
+    # prints what it read for each program: the argv it would execute (supervisord shlex-splits the command when it
+    # spawns) and the other values, as JSON, to compare with what was asked.
+    CHECK = """
+import json, shlex, sys
+from supervisor.options import ServerOptions
+options = ServerOptions()
+try:
+    options.read_config(sys.argv[1])
+    out = {}
+    for group in options.configroot.supervisord.process_group_configs:
+        for pconfig in getattr(group, "process_configs", []):
+            try:
+                argv = shlex.split(pconfig.command or "")
+            except ValueError:
+                argv = pconfig.command  # supervisord cannot spawn it
+            read = {"command": argv, "environment": dict(pconfig.environment or {})}
+            for key in ("directory", "stdout_logfile", "stderr_logfile"):
+                value = getattr(pconfig, key, None)
+                if isinstance(value, str):
+                    read[key] = value
+            out[pconfig.name] = read
+except (ValueError, OSError) as exc:
+    sys.stderr.write(str(exc))
+    raise SystemExit(2)
+sys.stdout.write(json.dumps(out))
+"""
+
+    def python(self):
+        """The Python that has the supervisor package: the option, else the interpreter of the ``supervisord``
+        script found on PATH or in the usual folders; None when there is none."""
+        if self.supervisord_python:
+            return self.supervisord_python
+        script = self.module.get_bin_path("supervisord", opt_dirs=self.SEARCH)
+        if not script:
+            return None
+        try:
+            with open(script, encoding="utf-8", errors="replace") as handle:
+                first = handle.readline()
+        except OSError:
+            return None
+        match = re.match(r"^#!\s*(\S+)", first)
+        return match.group(1) if match else None
+
+    @staticmethod
+    def same_python(python):
+        """True when ``python`` is the interpreter running this code (a venv's python is a link: compare its name)."""
+        try:
+            return os.path.realpath(python) == os.path.realpath(sys.executable) and \
+                os.path.dirname(os.path.abspath(python)) == os.path.dirname(os.path.abspath(sys.executable))
+        except (TypeError, ValueError):
+            return False
+
+    def problem(self, python, main, spec):
+        """What supervisord's own parser (under ``python``) says of ``main``: "" when it reads the program as
+        ``spec`` asks, else the problem (a parse error, or each value it would read differently); None when that
+        Python has no supervisor package."""
+        if self.same_python(python):
+            try:
+                from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
+            except ImportError:
+                return None
+            options = ServerOptions()
+            try:
+                options.read_config(main)
+            except (ValueError, OSError) as exc:
+                return str(exc) or exc.__class__.__name__
+            programs = {}
+            for group in options.configroot.supervisord.process_group_configs:  # as CHECK does in another Python
+                for pconfig in getattr(group, "process_configs", []):
+                    read = {"command": split_or_text(pconfig.command or ""),
+                            "environment": dict(pconfig.environment or {})}
+                    read.update({key: getattr(pconfig, key) for key in ("directory", "stdout_logfile", "stderr_logfile")
+                                 if isinstance(getattr(pconfig, key, None), str)})
+                    programs[pconfig.name] = read
+            reading = programs.get(spec.name)
+        else:
+            rc, out, err = self.module.run_command([python, "-c", self.CHECK, main])
+            if rc == 1 and "No module named" in err:
+                return None
+            if rc != 0:
+                return (err or out).strip() or "exit status %d" % rc
+            try:
+                reading = json.loads(out).get(spec.name)
+            except ValueError:
+                return "unreadable answer from %s: %s" % (python, out.strip()[:200])
+        if reading is None:
+            return "supervisord finds no program %s in the file" % spec.name
+        problems = intent_mismatches(supervisord_intent(spec), reading)
+        if problems:
+            return "it would not run what was asked: %s" % "; ".join(problems)
+        return ""
+
+    def check_file(self, path, spec):
+        python = self.python()
+        if not python:
+            return "skipped: no python with supervisor found (set supervisord_python)"
+        main = os.path.join(self.module.tmpdir, "noops-check-supervisord.conf")
+        with open(main, "w", encoding="utf-8") as handle:
+            handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
+        problem = self.problem(python, main, spec)
+        if problem is None:
+            return "skipped: %s has no supervisor package" % python
+        if problem:
+            raise ConfigCheckError("supervisord cannot read the program file for %s: %s" % (spec.name, problem))
+        return "supervisor.options"
+
+
+class SystemdConfig(ConfigBackend):
+    name = "systemd"
+
+    def default_stdout_log(self, layout, name):
+        return ""  # the journal
+
+    def check_file(self, path, spec):
+        analyze = self.module.get_bin_path("systemd-analyze")
+        if not analyze:
+            return "skipped: systemd-analyze not installed"
+        rc, out, err = self.module.run_command([analyze, "verify", path])
+        # verify exits 0 on many unit errors and only logs "…service:LINE: …"; treat those lines as failures.
+        problems = [line for line in (err + out).splitlines() if os.path.basename(path) + ":" in line]
+        if rc != 0 or problems:
+            raise ConfigCheckError("systemd-analyze verify rejects the unit for %s: %s"
+                                   % (spec.name, "; ".join(problems) or (err or out).strip()))
+        return "systemd-analyze verify"
+
+
+CONFIG_BACKENDS = {cls.name: cls for cls in (GodConfig, SupervisordConfig, SystemdConfig)}
+
+
+def config_backend(module, backend: str, supervisord_python: str | None = None) -> ConfigBackend:
+    """The ConfigBackend of ``backend`` (one of BACKENDS) for the running module."""
+    return CONFIG_BACKENDS[backend](module, supervisord_python)

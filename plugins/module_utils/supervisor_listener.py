@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Config labels and the crash-loop rule, shared by the modules and by supervisord's event listener.
 
-This file uses the standard library only: the ``supervisor`` role copies it next to supervisord and runs it as
-an ``[eventlistener:...]`` under the Python that has ``supervisor`` installed, which need not have Ansible.
+This file uses the standard library only: the ``supervisor`` role ships it as ``files/noops_listener.py`` (the same
+bytes; a unit test keeps the two identical), copies it next to supervisord and runs it as an
+``[eventlistener:...]`` under the Python that has ``supervisor`` installed, which need not have Ansible.
 
 Labels are comment lines at the top of every config file ``noops.platform.supervisor_config`` writes::
 

@@ -51,17 +51,23 @@ options:
     description:
       - Folder of the lock files instead of the default (see the description).
     type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: The work is done on the controller by the action plugin of the same name.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Takes or releases nothing; reports the holder as a warning.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     details: Runs on the controller only; no host is contacted.
     platforms: all
 seealso:

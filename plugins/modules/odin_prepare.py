@@ -63,17 +63,23 @@ options:
     description:
       - Folder of the package and build caches instead of C(${XDG_CACHE_HOME:-~/.cache}/noops).
     type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: The work is done on the controller by the action plugin of the same name.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Changes no host; the package is still fetched or built and verified into the controller cache.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     details: Runs on the controller only; no host is contacted.
     platforms: all
 notes:

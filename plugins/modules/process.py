@@ -40,29 +40,6 @@ options:
       - Omitted - only report.
     type: str
     choices: [started, stopped, restarted, reloaded, killed, present, absent]
-  backend:
-    description: Which supervisor the host runs (its C(noops_supervisor)).
-    type: str
-    required: true
-    choices: [god, supervisord, systemd]
-  root:
-    description: The host's C(noops_root); selects the supervisor instance and its default paths.
-    type: path
-    default: ""
-  god_port:
-    description:
-      - Port of the god instance; default 17165 without O(root), else the port the C(noops.platform.supervisor) role
-        derives from the root.
-    type: int
-  supervisord_conf:
-    description: Main config of the supervisord instance; default C(<root>/etc/noops/supervisor/supervisord/supervisord.conf).
-    type: path
-  conf_dir:
-    description: Folder of the process configs (for labels and for O(name)-less actions); default from O(root).
-    type: path
-  pid_dir:
-    description: god's pid file folder; default C(<root>/var/run/noops/god/pids), as the role's main.god sets it.
-    type: path
   log_lines:
     description: Return this many last lines of each reported process's log (its C(noops-log) label, or the journal).
     type: int
@@ -79,8 +56,23 @@ options:
         state and the last lines of its log.
     type: float
     default: 0
+extends_documentation_fragment:
+  - noops.platform.supervisor
+  - noops.platform.supervisor.instance
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is started, stopped or signalled; C(changed) tells what would change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership: [noops.platform.supervisor]
 notes:
-  - Supports check mode; nothing is started, stopped or signalled then, and C(changed) tells what would change.
   - A supervisor instance that is not running is an error naming it (C(god on port 17165 is not running ...)).
 seealso:
   - module: noops.platform.supervisor_config
@@ -151,7 +143,11 @@ from ansible_collections.noops.platform.plugins.module_utils.frigga import (
     open_backend,
     report,
 )
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import SupervisorConfigError
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
+    INSTANCE_ARGS,
+    INSTANCE_PATH_ARGS,
+    SupervisorConfigError,
+)
 
 
 def main():
@@ -160,12 +156,8 @@ def main():
             name=dict(type="str"),
             state=dict(type="str", choices=["started", "stopped", "restarted", "reloaded", "killed", "present",
                                             "absent"]),
-            backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
-            root=dict(type="path", default=""),
-            god_port=dict(type="int"),
-            supervisord_conf=dict(type="path"),
-            conf_dir=dict(type="path"),
-            pid_dir=dict(type="path"),
+            **INSTANCE_ARGS,
+            **INSTANCE_PATH_ARGS,
             log_lines=dict(type="int", default=0),
             timeout=dict(type="int", default=30),
             settle=dict(type="float", default=0),

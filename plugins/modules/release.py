@@ -19,17 +19,10 @@ description:
 version_added: 0.1.0
 author: noops maintainers (!UNKNOWN)
 options:
-  path:
-    description: The stable path (symlink) of the program, with any host root prefix already applied.
-    type: path
-    required: true
-  releases_path:
-    description: Folder holding one sub-folder per release.
-    type: path
-    required: true
   state:
     description:
-      - C(read) reports the releases; C(mark) writes the marker of O(release) (making it complete);
+      - C(read) reports the releases; it is deprecated and will be removed in 0.3.0, use
+        M(noops.platform.release_info), which returns the same and never changes anything. C(mark) writes the marker of O(release) (making it complete);
         C(switch) points O(path) at O(release) (or the newest complete release of O(version));
         C(prune) removes incomplete releases and the oldest complete ones beyond O(keep);
         C(absent) removes the release folder O(release), unless it is the current one.
@@ -52,7 +45,8 @@ options:
   version:
     description:
       - Version recorded by O(state=mark); for O(state=switch) without O(release), the version to switch to.
-      - For O(state=read), the version of a release about to be staged; RV(new_release) is a folder name for it.
+      - For O(state=read) (deprecated), the version of a release about to be staged; RV(new_release) is a folder
+        name for it.
     type: str
   marker:
     description: Extra data stored in the marker by O(state=mark) (package checksum, deploy task id, ...).
@@ -91,9 +85,8 @@ options:
     default: []
   process:
     description:
-      - With O(state=read), also read this process under its supervisor (one call for a deploy's first look at a
-        host). The result's RV(process) has its state, pid and version label, or C(error) when the supervisor does
-        not answer.
+      - With O(state=read) (deprecated), also read this process under its supervisor. The result's RV(process) has
+        its state, pid and version label, or C(error) when the supervisor does not answer.
     type: dict
     suboptions:
       name:
@@ -101,12 +94,12 @@ options:
         type: str
         required: true
       backend:
-        description: The host's supervisor.
+        description: The host's supervisor (its C(noops_supervisor)).
         type: str
         required: true
         choices: [god, supervisord, systemd]
       root:
-        description: The host's C(noops_root).
+        description: The host's C(noops_root), which selects the supervisor instance.
         type: path
         default: ""
   staging_dir:
@@ -115,8 +108,10 @@ options:
         may hold secrets), whether the install succeeds or not.
     type: path
 extends_documentation_fragment:
+  - noops.platform.release
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   async:
     support: none
@@ -124,17 +119,23 @@ attributes:
     support: none
   check_mode:
     support: full
+    details: Each state reports what it would change and changes nothing.
   diff_mode:
     support: none
   platform:
     platforms: posix
   action:
     support: full
+  action_group:
+    support: full
+    membership: [noops.platform.release]
+seealso:
+  - module: noops.platform.release_info
 """
 
 EXAMPLES = r"""
 - name: Read the releases of dch
-  noops.platform.release:
+  noops.platform.release_info:
     path: /home/work/passport-dch
     releases_path: /home/work/.releases/passport-dch
   register: dch_releases
@@ -212,7 +213,7 @@ process:
   description:
     - With O(process), the process as M(noops.platform.process) reports it (name, state, pid, start_time, version,
       log), or its name and C(error) when the supervisor does not answer or is not installed.
-  returned: when state is read and process is given
+  returned: when state is read (deprecated) and process is given
   type: dict
   sample: {name: dch, state: running, pid: 4242, version: "93043"}
 files:
@@ -222,10 +223,10 @@ files:
   elements: str
 new_release:
   description:
-    - With O(state=read) and O(version), a folder name for a new release of that version whose staging removes
+    - With O(state=read) (deprecated) and O(version), a folder name for a new release of that version whose staging removes
       no complete release; the version itself when no release folder has that name (or only a stale incomplete
       one), else C(<version>-<YYYYmmddHHMMSS>) (UTC).
-  returned: when state is read and version is given
+  returned: when state is read (deprecated) and version is given
   type: str
   sample: 2.0.0-20260101120000
 removed:
@@ -241,29 +242,18 @@ import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.noops.platform.plugins.module_utils.frigga import FriggaError, open_backend, report
+from ansible_collections.noops.platform.plugins.module_utils.frigga import process_or_error
 from ansible_collections.noops.platform.plugins.module_utils.package_tar import (
     PackageError, target_members, unpack_target,
 )
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import SupervisorConfigError
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
-    MARKER, ReleaseError, clear_for_staging, current_release, find_release, list_releases, new_release_name,
-    previous_release, prune_plan, read_history, read_marker, remove_release, switch,
+    MARKER, RELEASE_ARGS, ReleaseError, clear_for_staging, current_release, find_release, list_releases,
+    new_release_name, prune_plan, read_marker, release_report, remove_release, switch,
 )
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import INSTANCE_ARGS
 
-
-def _report(path, releases_path):
-    current = current_release(path, releases_path)
-    releases = list_releases(releases_path)
-    previous = previous_release(current, read_history(releases_path), releases)
-    by_name = {r["name"]: r for r in releases}
-    return {
-        "current": current,
-        "current_version": (by_name.get(current) or {}).get("version"),
-        "previous": previous,
-        "previous_version": (by_name.get(previous) or {}).get("version"),
-        "releases": [{k: r[k] for k in ("name", "version", "complete", "deployed_at", "marker")} for r in releases],
-    }
+READ_DEPRECATED = ("noops.platform.release state=read is deprecated: use noops.platform.release_info, which returns "
+                   "the same (current, previous, releases, process, new_release) and never changes anything")
 
 
 def _release_dir(module, releases_path, release):
@@ -383,20 +373,10 @@ def mark(module, releases_path, release, version, marker):
     return True
 
 
-def read_process(module, spec):
-    """The process's report, or its name and the reason the supervisor could not be asked."""
-    module.run_command_environ_update = dict(LANGUAGE="C", LC_ALL="C")
-    try:
-        return report(module, open_backend(module, spec["backend"], spec["root"] or ""), [spec["name"]])[0]
-    except (FriggaError, SupervisorConfigError) as e:
-        return {"name": spec["name"], "error": str(e)}
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
-            releases_path=dict(type="path", required=True),
+            RELEASE_ARGS,
             state=dict(type="str", default="read",
                        choices=["read", "mark", "switch", "prune", "prepare", "unpack", "install", "absent"]),
             release=dict(type="str"),
@@ -409,11 +389,7 @@ def main():
             package=dict(type="path"),
             files=dict(type="list", elements="dict", default=[]),
             staging_dir=dict(type="path"),
-            process=dict(type="dict", options=dict(
-                name=dict(type="str", required=True),
-                backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
-                root=dict(type="path", default=""),
-            )),
+            process=dict(type="dict", options=dict(name=dict(type="str", required=True), **INSTANCE_ARGS)),
         ),
         required_if=[("state", "mark", ("release", "version")), ("state", "prepare", ("release",)),
                      ("state", "unpack", ("release", "package")), ("state", "install", ("release",)),
@@ -452,19 +428,22 @@ def main():
                 if not module.check_mode:
                     switch(path, releases_path, release)
         elif state == "prune":
-            report = _report(path, releases_path)
+            before = release_report(path, releases_path)
             doomed = prune_plan(list_releases(releases_path), p["keep"],
-                                [report["current"], report["previous"]] + p["protect"])
+                                [before["current"], before["previous"]] + p["protect"])
             result["removed"] = doomed
             result["changed"] = bool(doomed)
             if not module.check_mode:
                 for name in doomed:
                     shutil.rmtree(os.path.join(releases_path, name))
-        result.update(_report(path, releases_path))
-        if state == "read" and p["process"]:
-            result["process"] = read_process(module, p["process"])
-        if state == "read" and p["version"]:
-            result["new_release"] = new_release_name(p["version"], path, releases_path)
+        result.update(release_report(path, releases_path))
+        if state == "read":
+            module.deprecate(READ_DEPRECATED, version="0.3.0")
+            if p["process"]:
+                spec = p["process"]
+                result["process"] = process_or_error(module, spec["name"], spec["backend"], spec["root"])
+            if p["version"]:
+                result["new_release"] = new_release_name(p["version"], path, releases_path)
     except ReleaseError as e:
         module.fail_json(msg=str(e), **result)
     except OSError as e:

@@ -58,8 +58,27 @@ options:
         C(staging_dir + dest).
     type: path
     required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+    details: The work is done on the controller by the action plugin of the same name.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Rendering changes no host, so it renders in check mode too (into the controller's O(staging_dir)).
+  diff_mode:
+    support: none
+  platform:
+    support: N/A
+    details: Runs on the controller only; the host is not contacted.
+    platforms: all
 notes:
-  - Runs on the controller only; supports check mode (rendering changes no host, so it runs in check mode too).
   - O(values) is treated as C(no_log); error messages and results are scrubbed of secret values.
   - The package standard, the formats, lint and build are described in C(docs/package.md) of the collection.
 """

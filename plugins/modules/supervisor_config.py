@@ -26,7 +26,21 @@ description:
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 extends_documentation_fragment:
+  - noops.platform.supervisor
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: The file is rendered and compared; nothing is written.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership: [noops.platform.supervisor]
 options:
   name:
     description:
@@ -34,11 +48,6 @@ options:
       - Letters, digits and C(_ . @ -), starting with a letter or digit.
     type: str
     required: true
-  backend:
-    description: Which supervisor reads the file (the host's C(noops_supervisor)).
-    type: str
-    required: true
-    choices: [god, supervisord, systemd]
   command:
     description:
       - Command line that starts the program in the foreground (C(mod_start) in a GOD file).
@@ -51,12 +60,6 @@ options:
       - Defaults to C(<root>/etc/noops/supervisor/<backend>/conf.d/<name>.god|.conf), which the instance started by
         the C(noops.platform.supervisor) role loads, or C(/etc/systemd/system/<name>.service).
     type: path
-  root:
-    description:
-      - The host's C(noops_root); prefixes the default O(dest) and log file so simulated hosts stay apart.
-      - Must be empty for O(backend=systemd) (one systemd per machine).
-    type: path
-    default: ""
   state:
     description: V(absent) removes the file (unload the process first with M(noops.platform.process)).
     type: str
@@ -177,8 +180,6 @@ options:
     description: Keep a timestamped copy of the file being replaced.
     type: bool
     default: false
-notes:
-  - Supports check mode and diff mode.
 seealso:
   - module: noops.platform.process
 """
@@ -257,189 +258,28 @@ backup_file:
 """
 
 import os
-import json
-import re
-import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     EXTENSIONS,
+    INSTANCE_ARGS,
+    ConfigCheckError,
     ProcessSpec,
     SupervisorConfigError,
+    config_backend,
     config_path,
-    god_needs_shim,
     instance_layout,
-    intent_mismatches,
     parse_size,
     render,
-    split_or_text,
-    supervisord_intent,
     warnings_for,
 )
 
-SUPERVISORD_DIRS = ["/opt/noops/supervisor/bin", "/usr/local/bin", "/usr/bin"]
 
-# Parses one program file the way supervisord does at start-up (include inside a minimal main config) and prints
-# what it read for each program: the argv it would execute (supervisord shlex-splits the command when it spawns)
-# and the other values, as JSON, to compare with what was asked.
-SUPERVISORD_CHECK = """
-import json, shlex, sys
-from supervisor.options import ServerOptions
-options = ServerOptions()
-try:
-    options.read_config(sys.argv[1])
-    out = {}
-    for group in options.configroot.supervisord.process_group_configs:
-        for pconfig in getattr(group, "process_configs", []):
-            try:
-                argv = shlex.split(pconfig.command or "")
-            except ValueError:
-                argv = pconfig.command  # supervisord cannot spawn it
-            read = {"command": argv, "environment": dict(pconfig.environment or {})}
-            for key in ("directory", "stdout_logfile", "stderr_logfile"):
-                value = getattr(pconfig, key, None)
-                if isinstance(value, str):
-                    read[key] = value
-            out[pconfig.name] = read
-except (ValueError, OSError) as exc:
-    sys.stderr.write(str(exc))
-    raise SystemExit(2)
-sys.stdout.write(json.dumps(out))
-"""
-
-RUBY_PROBE = ("print RUBY_VERSION; puts; "
-              "f = $LOAD_PATH.map { |d| File.join(d, 'god/system/slash_proc_poller.rb') }.find { |p| File.exist?(p) }; "
-              "print f.to_s")
-
-
-def detect_god_shim(module):
-    """(needed, reason) for god_shim=auto."""
-    ruby = module.get_bin_path("ruby")
-    if not ruby:
-        return True, "ruby not found"
-    rc, out, err = module.run_command([ruby, "-e", RUBY_PROBE])
-    lines = out.splitlines()
-    if rc != 0 or len(lines) < 2 or not lines[1]:
-        return True, "god's poller not found: %s" % (err.strip() or out.strip())
-    try:
-        with open(lines[1], encoding="utf-8") as handle:
-            source = handle.read()
-    except OSError as exc:
-        return True, "cannot read %s: %s" % (lines[1], exc)
-    return god_needs_shim(lines[0], source), "ruby %s, %s" % (lines[0], lines[1])
-
-
-def supervisord_python(module):
-    explicit = module.params["supervisord_python"]
-    if explicit:
-        return explicit
-    script = module.get_bin_path("supervisord", opt_dirs=SUPERVISORD_DIRS)
-    if not script:
-        return None
-    try:
-        with open(script, encoding="utf-8", errors="replace") as handle:
-            first = handle.readline()
-    except OSError:
-        return None
-    match = re.match(r"^#!\s*(\S+)", first)
-    return match.group(1) if match else None
-
-
-def same_python(python):
-    """True when ``python`` is the interpreter running this module (a venv's python is a link: compare its name)."""
-    try:
-        return os.path.realpath(python) == os.path.realpath(sys.executable) and \
-            os.path.dirname(os.path.abspath(python)) == os.path.dirname(os.path.abspath(sys.executable))
-    except (TypeError, ValueError):
-        return False
-
-
-def supervisord_problem(module, python, main, spec):
-    """What supervisord's own parser (under ``python``) says of ``main``: "" when it reads the program as
-    ``spec`` asks, else the problem (a parse error, or each value it would read differently); None when that
-    Python has no supervisor package."""
-    if same_python(python):
-        try:
-            from supervisor.options import ServerOptions  # pylint: disable=import-outside-toplevel
-        except ImportError:
-            return None
-        options = ServerOptions()
-        try:
-            options.read_config(main)
-        except (ValueError, OSError) as exc:
-            return str(exc) or exc.__class__.__name__
-        programs = {}
-        for group in options.configroot.supervisord.process_group_configs:  # as SUPERVISORD_CHECK does in another Python
-            for pconfig in getattr(group, "process_configs", []):
-                read = {"command": split_or_text(pconfig.command or ""),
-                        "environment": dict(pconfig.environment or {})}
-                read.update({key: getattr(pconfig, key) for key in ("directory", "stdout_logfile", "stderr_logfile")
-                             if isinstance(getattr(pconfig, key, None), str)})
-                programs[pconfig.name] = read
-        reading = programs.get(spec.name)
-    else:
-        rc, out, err = module.run_command([python, "-c", SUPERVISORD_CHECK, main])
-        if rc == 1 and "No module named" in err:
-            return None
-        if rc != 0:
-            return (err or out).strip() or "exit status %d" % rc
-        try:
-            reading = json.loads(out).get(spec.name)
-        except ValueError:
-            return "unreadable answer from %s: %s" % (python, out.strip()[:200])
-    if reading is None:
-        return "supervisord finds no program %s in the file" % spec.name
-    problems = intent_mismatches(supervisord_intent(spec), reading)
-    if problems:
-        return "it would not run what was asked: %s" % "; ".join(problems)
-    return ""
-
-
-def validate_file(module, backend, path, spec):
-    """Return the checker's name; fail the module when the checker rejects the file."""
-    if backend == "god":
-        ruby = module.get_bin_path("ruby")
-        if not ruby:
-            return "skipped: ruby not installed"
-        rc, out, err = module.run_command([ruby, "-c", path])
-        if rc != 0:
-            module.fail_json(msg="god config for %s does not parse (ruby -c): %s"
-                             % (module.params["name"], (err or out).strip()))
-        return "ruby -c"
-    if backend == "supervisord":
-        python = supervisord_python(module)
-        if not python:
-            return "skipped: no python with supervisor found (set supervisord_python)"
-        main = os.path.join(module.tmpdir, "noops-check-supervisord.conf")
-        with open(main, "w", encoding="utf-8") as handle:
-            handle.write("[supervisord]\n[include]\nfiles = %s\n" % path)
-        problem = supervisord_problem(module, python, main, spec)
-        if problem is None:
-            return "skipped: %s has no supervisor package" % python
-        if problem:
-            module.fail_json(msg="supervisord cannot read the program file for %s: %s"
-                             % (module.params["name"], problem))
-        return "supervisor.options"
-    analyze = module.get_bin_path("systemd-analyze")
-    if not analyze:
-        return "skipped: systemd-analyze not installed"
-    rc, out, err = module.run_command([analyze, "verify", path])
-    # verify exits 0 on many unit errors and only logs "…service:LINE: …"; treat those lines as failures.
-    problems = [line for line in (err + out).splitlines() if os.path.basename(path) + ":" in line]
-    if rc != 0 or problems:
-        module.fail_json(msg="systemd-analyze verify rejects the unit for %s: %s"
-                         % (module.params["name"], "; ".join(problems) or (err or out).strip()))
-    return "systemd-analyze verify"
-
-
-def build_spec(module, shim):
+def build_spec(module, backend, shim):
     p = module.params
-    layout = instance_layout(p["root"], p["backend"])
-    stdout_log = p["stdout_log"] or ""
-    if not stdout_log and p["backend"] != "systemd":
-        stdout_log = "%s/%s.log" % (layout["log_dir"], p["name"])
+    stdout_log = p["stdout_log"] or backend.default_stdout_log(instance_layout(p["root"], p["backend"]), p["name"])
     return ProcessSpec(
         name=p["name"], command=p["command"] or "", backend=p["backend"], version=p["version"],
         stop_command=p["stop_command"], stop_signal=p["stop_signal"], reload_signal=p["reload_signal"],
@@ -463,10 +303,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            backend=dict(type="str", required=True, choices=["god", "supervisord", "systemd"]),
+            **INSTANCE_ARGS,
             command=dict(type="str"),
             dest=dict(type="path"),
-            root=dict(type="path", default=""),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             version=dict(type="str", default=""),
             stop_command=dict(type="str", default=""),
@@ -517,20 +356,18 @@ def main():
                 os.unlink(dest)
         module.exit_json(**result)
 
-    shim = p["god_shim"] == "always"
-    if p["backend"] == "god" and p["god_shim"] == "auto":
-        shim, reason = detect_god_shim(module)
-        module.debug("god_shim auto: %s (%s)" % (shim, reason))
+    backend = config_backend(module, p["backend"], p["supervisord_python"])
+    shim, reason = backend.god_shim(p["god_shim"])
+    module.debug("god_shim %s: %s (%s)" % (p["god_shim"], shim, reason))
     try:
-        spec = build_spec(module, shim)
+        spec = build_spec(module, backend, shim)
         content = render(spec)
     except SupervisorConfigError as exc:
         module.fail_json(msg="%s config for %s: %s" % (p["backend"], p["name"], to_native(exc)), dest=dest)
     for note in warnings_for(spec):
         module.warn(note)
     result["content"] = content
-    if p["backend"] == "god":
-        result["god_shim"] = shim
+    result.update(backend.result(spec))
 
     if before != content:
         result["changed"] = True
@@ -539,7 +376,10 @@ def main():
                                   before_header=dest if before is not None else "%s (absent)" % dest,
                                   after_header=dest)
         if not module.check_mode:
-            write(module, dest, content, spec, result)
+            try:
+                write(module, backend, dest, content, spec, result)
+            except ConfigCheckError as exc:
+                module.fail_json(msg=to_native(exc), dest=dest)
 
     file_args = module.load_file_common_arguments(p, path=dest)
     if not module.check_mode or before is not None:
@@ -559,7 +399,9 @@ def make_folder(module, folder, owner=None, group=None):
         module.set_group_if_different(folder, group, False) if group else None
 
 
-def write(module, dest, content, spec, result):
+def write(module, backend, dest, content, spec, result):
+    """Write ``content`` to ``dest`` through a temporary file that ``backend`` checks first (ConfigCheckError when
+    its checker rejects it; ``dest`` is then untouched)."""
     make_folder(module, os.path.dirname(dest))
     # Every supervisor refuses (or silently fails) to start a program whose log folder is missing.
     for log in {spec.stdout_log, spec.stderr_log} - {""}:
@@ -569,7 +411,7 @@ def write(module, dest, content, spec, result):
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(content)
     if module.params["validate"]:
-        result["validated_by"] = validate_file(module, module.params["backend"], tmp, spec)
+        result["validated_by"] = backend.check_file(tmp, spec)
         if result["validated_by"].startswith("skipped"):
             module.warn("%s not validated: %s" % (dest, result["validated_by"]))
     if module.params["backup"] and os.path.exists(dest):

@@ -58,17 +58,23 @@ options:
         resume)), C(a) cancels. Without a terminal (AWX, CI) it waits for the store alone.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: The work is done on the controller by the action plugin of the same name.
+  async:
+    support: none
+  bypass_host_loop:
+    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode a O(pause=true) pause is not written; an operator's pause and cancel are honoured.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
     details: Runs on the controller only; the hosts of the batch are not contacted.
     platforms: all
 author:

@@ -653,6 +653,46 @@ def thor_vars(cluster: Cluster, version: str, package: str, force: bool) -> dict
                 thor_job=cluster.service, thor_force=force, thor_values=dict(cluster.values))
 
 
+def _thor_name(value: t.Any) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError("must match [A-Za-z0-9][A-Za-z0-9_.-]* (it names the process and the data folder)")
+    return value
+
+
+def _thor_path(value: t.Any) -> str:
+    clean = _abs_path(value)
+    if clean != value:
+        raise ValueError("must be an absolute path below / written as %s (it is the symlink switched between "
+                         "releases)" % clean)
+    return value
+
+
+def _thor_package(value: t.Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be the release package (.tar.gz, or its folder) on the controller")
+    return value
+
+
+# The rules of thor_vars' values (and of the releases kept), for a play that uses the thor role on its own: the
+# same rules a cluster.yml's fields meet. Types and choices are the role's argument_specs.
+THOR_RULES = (("thor_name", _thor_name), ("thor_version", _version), ("thor_path", _thor_path),
+              ("thor_data_path", _abs_path), ("thor_package", _thor_package),
+              ("thor_keep_releases", lambda value: as_int(value, 2)))
+
+
+def thor_problems(request: t.Mapping[str, t.Any]) -> list[str]:
+    """One line per thor role variable of ``request`` that breaks its rule (``thor: <variable>: <value>:
+    <rule>``); a variable that is not in ``request`` is not checked."""
+    problems = []
+    for key, check in THOR_RULES:
+        if key in request:
+            try:
+                check(request[key])
+            except ValueError as e:
+                problems.append(problem("thor", key, str(e), request[key]))
+    return problems
+
+
 # --------------------------------------------------------------------------- the whole check
 
 def requested(doc: t.Any) -> dict[str, t.Any]:

@@ -40,3 +40,16 @@ def test_crash_loop_window(exits, times, within, trips):
     loops = CrashLoop()
     assert [loops.record("p", t, times, within) for t in exits] == trips
     assert not CrashLoop().record("other", 0, 2, 10)
+
+
+def test_the_role_ships_the_same_listener():
+    """The supervisor role copies roles/supervisor/files/noops_listener.py to the host as supervisord's event
+    listener; the modules import the same code as module_utils/supervisor_listener.py. The two stay one file."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    source = os.path.join(root, "plugins", "module_utils", "supervisor_listener.py")
+    shipped = os.path.join(root, "roles", "supervisor", "files", "noops_listener.py")
+    with open(source, "rb") as a, open(shipped, "rb") as b:
+        assert a.read() == b.read(), "%s differs from %s: copy it over (cp %s %s)" % (
+            os.path.relpath(shipped, root), os.path.relpath(source, root), os.path.relpath(source, root),
+            os.path.relpath(shipped, root))
