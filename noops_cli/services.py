@@ -257,21 +257,18 @@ def open_existing_store(dsn: str | None) -> "HistoryStore | None":
 def run_services(args: argparse.Namespace) -> int:
     import json
 
-    from noops_cli.tree import _load, default_source
     from ansible_collections.noops.platform.plugins.module_utils.history_store import StoreError
+    from ansible_collections.noops.platform.plugins.module_utils.tree import TreeError
 
     if args.query:
         try:
             parse_query(args.query)
         except TagError as e:
             raise CliError("bad query %s" % e) from e
-    source = args.source or default_source()
-    tree = _load(source)
-    files = find_cluster_files(cluster_dirs(args.clusters, source))
     store = open_existing_store(args.dsn)
     try:
-        table = service_table(tree, files, store, args.query)
-    except StoreError as e:
+        table = table_for(args.query, args.source, args.clusters, store)
+    except (StoreError, TreeError) as e:
         raise CliError(str(e)) from e
     finally:
         if store is not None:
@@ -306,3 +303,19 @@ def print_table(table: dict[str, t.Any], out: t.TextIO) -> None:
     console.print(shown)
     for problem in table["problems"]:
         console.print("problem: %s" % problem, markup=False, highlight=False)
+
+
+def table_for(query: str | None = None, source: str | None = None, clusters: t.Sequence[str] | None = None,
+              store: "HistoryStore | None" = None) -> dict[str, t.Any]:
+    """``service_table`` over the tree ``source`` (default: ``$NOOPS_TREE``, else the example tree) and the
+    cluster.yml files of ``clusters`` (default: as ``cluster_dirs`` finds them). Adds ``"source"`` and
+    ``"clusters"`` (the folders read). Raises TreeError, TagError (bad query), StoreError."""
+    from noops_cli.tree import default_source
+    from ansible_collections.noops.platform.plugins.module_utils.source import display_source, load_source
+
+    source = source or default_source()
+    tree = load_source(source)
+    dirs = cluster_dirs(clusters, source)
+    table = service_table(tree, find_cluster_files(dirs), store, query)
+    table.update(source=display_source(tree.source), clusters=dirs)
+    return table
