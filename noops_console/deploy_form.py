@@ -1,0 +1,314 @@
+"""The deploy form: its fields -> a cluster.yml, checked by Odin's own ``cluster.prepare`` (every problem at once,
+each put next to the field it names), the hosts Odin selects and the batch plan of the rollout.
+
+Nothing here starts a run: a dry run reads the inventory (``ansible-inventory --list``, with the environment
+``noops deploy`` gives ansible-playbook) and fetches or builds the package exactly as the deploy's first step would
+(into the same cache), then stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import typing as t
+
+from ansible_collections.noops.platform.plugins.module_utils.cluster import (
+    InventoryHost, load_cluster_text, parse_cluster, prepare,
+)
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+
+SOURCE = "cluster.yml"  # how problems name the file, and the name of the download
+PLACEHOLDER = "unnamed"  # checks the rest of a form that gives no name
+
+# (form field, label, help). The order is the form's.
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("service", "Service (jobs tag)", "the job tag of the service cluster, e.g. job.dch_service.dch_cluster."
+                                      "production-hh_pdl.account_owt.miliao_cop.xiaomi; several: one per line"),
+    ("name", "Name", "names the program, its process and /data/<name>; default: the tag's job"),
+    ("env", "Env", "the section of the package's config.template.yml (production, staging, ...)"),
+    ("version", "Version", "the release version; a build from code without one uses the commit"),
+    ("pkg_url", "Package URL", "http, https, ftp or file URL of a built package, or a path"),
+    ("code_url", "Code URL", "a git repository to build from (instead of a package URL)"),
+    ("branch", "Branch", "branch, tag or commit to build (code URL only)"),
+    ("relative_path", "Relative path", "where in the repository the build runs and release/ is found"),
+    ("build_command", "Build command", "shell command that builds release/ (code URL only)"),
+    ("user", "Deploy account", "the user the program runs as; empty: the connecting user"),
+    ("path", "Deploy path", "absolute; the stable symlink on each host, e.g. /home/work/dch"),
+    ("start_action", "Start action", "template value mod_start: used where the package's config says $<mod_start>"),
+    ("stop_action", "Stop action", "template value mod_stop: used where the package's config says $<mod_stop>"),
+    ("batch", "Batch", "hosts deployed in parallel (default 1)"),
+    ("canary", "Canary", "a first batch of this many hosts, then a pause (0: none)"),
+    ("sleep", "Sleep", "seconds to wait after each batch"),
+    ("pause_step", "Pause step", "pause after every n hosts (0: never)"),
+    ("max_fail", "Max fail", "failed hosts tolerated, a count or \"N%\" (default 0)"),
+    ("values", "Template values", "YAML, one 'name: value' a line (db_passwd: ..., port: 8080)"),
+    ("inventory", "Inventory", "inventory source (path); empty: the one ansible.cfg names"),
+)
+FIELD_NAMES = tuple(f[0] for f in FIELDS)
+TEXT_KEYS = ("version", "pkg_url", "code_url", "branch", "relative_path", "build_command", "user", "path")
+ROLLOUT_KEYS = ("batch", "canary", "sleep", "pause_step", "max_fail")
+TEMPLATE_KEYS = {"start_action": "mod_start", "stop_action": "mod_stop"}
+MAX_FIELD = 4000  # characters of one field
+
+
+def _text(value: str) -> str:
+    """A YAML double-quoted scalar holding ``value`` exactly."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _number_or_text(value: str) -> str:
+    """A rollout value as typed: a whole number, a plain true/false, else quoted text (Odin names what is wrong)."""
+    if re.fullmatch(r"[0-9]+", value) or value.lower() in ("true", "false"):
+        return value.lower()
+    return _text(value)
+
+
+def cluster_name(form: t.Mapping[str, str]) -> str:
+    """The cluster name: the form's, else the job of the first jobs tag ("" when neither)."""
+    name = (form.get("name") or "").strip()
+    if name:
+        return name
+    for text in _jobs(form):
+        try:
+            return Tag.parse(text).get("job", "")
+        except TagError:
+            return ""
+    return ""
+
+
+def _jobs(form: t.Mapping[str, str]) -> list[str]:
+    return [j for j in re.split(r"[\s,]+", form.get("service") or "") if j]
+
+
+def render(form: t.Mapping[str, str]) -> tuple[str, dict[str, tuple[int, int]]]:
+    """The cluster.yml the form describes, and the lines (first, last; 1-based) each field wrote. Empty fields are
+    left out, so Odin names what is missing."""
+    lines = ["# cluster.yml written by the noops console's deploy form"]
+    where: dict[str, tuple[int, int]] = {}
+
+    def add(field: str, *text: str) -> None:
+        first = len(lines) + 1
+        lines.extend(text)
+        where[field] = (first, len(lines))
+
+    name = cluster_name(form)
+    lines.append("cluster:")
+    if name:
+        add("name", "  name: %s" % _text(name))
+    if (form.get("env") or "").strip():
+        add("env", "  env: %s" % _text(form["env"].strip()))
+    jobs = _jobs(form)
+    if jobs:
+        add("service", "  jobs:", *["    - %s" % _text(j) for j in jobs])
+    lines.append("%s:" % (_text(name) if name else '"(no name)"'))
+    for key in TEXT_KEYS:
+        value = (form.get(key) or "").strip()
+        if value:
+            add(key, "  %s: %s" % (key, _text(value)))
+    for field, key in TEMPLATE_KEYS.items():
+        value = (form.get(field) or "").strip()
+        if value:
+            add(field, "  %s: %s" % (key, _text(value)))
+    for key in ROLLOUT_KEYS:
+        value = (form.get(key) or "").strip()
+        if value:
+            add(key, "  %s: %s" % (key, _number_or_text(value)))
+    values = [line.rstrip() for line in (form.get("values") or "").replace("\r\n", "\n").split("\n")]
+    values = [line for line in values if line.strip()]
+    if values:
+        add("values", *["  %s" % line for line in values])
+    if len(lines) and lines[-1].endswith(":") and not lines[-1].startswith(" "):
+        lines[-1] += " {}"
+    return "\n".join(lines) + "\n", where
+
+
+_LINE = re.compile(r"^%s(?::(\d+):\d+)?: (.*)$" % re.escape(SOURCE))
+_YAML_LINE = re.compile(r"^YAML error line (\d+)")
+
+
+def field_of(problem: str, name: str, where: t.Mapping[str, tuple[int, int]]) -> str | None:
+    """The form field a problem line of Odin's names (None: the request as a whole)."""
+    m = _LINE.match(problem)
+    if not m:
+        return None
+    line, rest = m.group(1), m.group(2)
+    yaml_error = _YAML_LINE.match(rest)
+    if yaml_error or line:
+        number = int(yaml_error.group(1) if yaml_error else line)
+        for field, (first, last) in where.items():
+            if first <= number <= last:
+                return field
+        if yaml_error:
+            return None
+    label = rest.split(": ", 1)[0]
+    head, _, key = label.partition(".")
+    key = re.sub(r"\[\d+\]$", "", key)
+    if head == "cluster":
+        return {"name": "name", "env": "env", "jobs": "service", "version": "version"}.get(key) or (
+            key if key in ROLLOUT_KEYS else None)
+    if name and head == name or head == '"(no name)"':
+        if not key:
+            return "name"
+        if key in TEXT_KEYS or key in ROLLOUT_KEYS:
+            return key
+        if key == "host":
+            return "service"
+        for field, template_key in TEMPLATE_KEYS.items():
+            if key == template_key:
+                return field
+        return "values"
+    return None
+
+
+# --- the inventory ---------------------------------------------------------------------------------------------
+
+
+class InventoryError(Exception):
+    """The inventory cannot be read; the message says why (ansible-inventory's last error line)."""
+
+
+def load_inventory(sources: t.Sequence[str]) -> list[InventoryHost]:
+    """The hosts of the inventory ``sources`` (none: ansible.cfg's), read by ``ansible-inventory --list`` with the
+    environment ``noops deploy`` runs ansible-playbook in. Raises InventoryError."""
+    from noops_cli.deploy import RunSpec, runner_env
+
+    env = dict(os.environ)
+    env.update(runner_env(RunSpec(playbook="", title="", extravars={}, ssh=False), env.get("NOOPS_HISTORY_DSN", "")))
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "--list"]
+    if not os.path.exists(command[0]):
+        command[0] = shutil.which("ansible-inventory") or "ansible-inventory"
+    for source in sources:
+        command += ["-i", os.path.abspath(source) if os.path.exists(source) else source]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise InventoryError("ansible-inventory: %s" % e) from e
+    if done.returncode != 0:
+        errors = [line.strip() for line in done.stderr.splitlines() if "ERROR" in line or "error" in line.lower()]
+        raise InventoryError((errors or done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1])
+    try:
+        data = json.loads(done.stdout)
+    except ValueError as e:
+        raise InventoryError("ansible-inventory printed no JSON: %s" % e) from e
+    hostvars = (data.get("_meta") or {}).get("hostvars") or {}
+    names: list[str] = []
+
+    def walk(group: str) -> None:
+        entry = data.get(group) or {}
+        for host in entry.get("hosts") or ():
+            if host not in names:
+                names.append(host)
+        for child in entry.get("children") or ():
+            walk(child)
+    walk("all")
+    hosts = []
+    for host in names:
+        hv = hostvars.get(host) or {}
+        tags = hv.get("noops_tags") or ()
+        address = hv.get("ansible_host")
+        hosts.append(InventoryHost(host, str(address) if address else None,
+                                   tuple(tags) if isinstance(tags, (list, tuple)) else (str(tags),)))
+    return hosts
+
+
+# --- the batch plan --------------------------------------------------------------------------------------------
+
+
+def batch_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The rollout's batches: ``[{"hosts": [...], "done": hosts reached after it, "sleep": seconds after it,
+    "pause": why it pauses after it or None}]``.
+
+    The one place the console computes the plan (swap it for cluster.py's batch plan function when there is one):
+    the arithmetic of playbooks/deploy.yml — Ansible's ``serial`` ``[canary, batch]`` (or ``batch``), a sleep
+    after every batch but the last, a pause after the canary batch and whenever ``pause_step`` hosts were crossed.
+    """
+    batch = max(1, int(rollout.get("batch") or 1))
+    canary = max(0, int(rollout.get("canary") or 0))
+    step = max(0, int(rollout.get("pause_step") or 0))
+    sleep = rollout.get("sleep") or 0
+    plan: list[dict[str, t.Any]] = []
+    start = 0
+    total = len(hosts)
+    while start < total:
+        size = canary if canary and not plan else batch
+        chunk = list(hosts[start:start + size])
+        done = start + len(chunk)
+        pause = None
+        if done < total:
+            if canary and not plan:
+                pause = "canary batch done"
+            elif step and done // step > start // step:
+                pause = "pause_step %d: %d of %d hosts done" % (step, done, total)
+        plan.append({"hosts": chunk, "done": done, "sleep": sleep if done < total else 0, "pause": pause})
+        start = done
+    return plan
+
+
+# --- the whole check -------------------------------------------------------------------------------------------
+
+
+def check(form: t.Mapping[str, str], base_dir: str | None = None) -> dict[str, t.Any]:
+    """Render the form's cluster.yml and check it as the deploy's first step does (``cluster.prepare``: the file,
+    the hosts, the rollout, the package and the values it needs).
+
+    Returns ``{"cluster_yml", "problems": [every problem line], "errors": {field: [lines]}, "general": [lines
+    naming no field], "hosts", "plan", "rollout", "service", "version"}``; ``hosts`` and ``plan`` are empty when
+    there is a problem. ``base_dir``: what relative package and code paths are relative to (default: the current
+    folder).
+    """
+    too_long = ["%s: %s: %d characters, at most %d" % (SOURCE, field, len(form.get(field) or ""), MAX_FIELD)
+                for field in FIELD_NAMES if len(form.get(field) or "") > MAX_FIELD]
+    text, where = render(form)
+    out: dict[str, t.Any] = {"cluster_yml": text, "problems": [], "errors": {}, "general": [], "hosts": [],
+                             "plan": [], "rollout": {}, "service": None, "version": None}
+    if too_long:
+        out["problems"] = too_long
+        out["general"] = too_long
+        return out
+    inventory_sources = [s for s in re.split(r"[\s,]+", form.get("inventory") or "") if s]
+    problems: list[str] = []
+    try:
+        inventory = load_inventory(inventory_sources)
+    except InventoryError as e:
+        inventory = []
+        problems.append("inventory: %s" % e)
+    inventory_failed = bool(problems)
+    name = cluster_name(form)
+    checked, checked_where = text, where
+    if not name:
+        # Odin stops at a missing name; check the rest under a stand-in name so that every other problem shows too.
+        doc, first = load_cluster_text(text, SOURCE)
+        problems += first + parse_cluster(doc, SOURCE)[1]
+        name = PLACEHOLDER
+        checked, checked_where = render(dict(form, name=name))
+    folder = tempfile.mkdtemp(prefix="noops-form-")
+    try:
+        path = os.path.join(folder, SOURCE)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(checked)
+        prepared = prepare(path, inventory, {"all": [h.name for h in inventory]}, source=SOURCE,
+                           base_dir=base_dir or os.getcwd())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if inventory_failed:  # without the inventory, "no host selected" says nothing more
+        problems += [p for p in prepared.problems if "no host selected" not in p]
+    else:
+        problems += prepared.problems
+    out["problems"] = problems
+    for line in problems:
+        field = "inventory" if line.startswith("inventory: ") else field_of(line, name, checked_where)
+        if field:
+            out["errors"].setdefault(field, []).append(line)
+        else:
+            out["general"].append(line)
+    result = prepared.result
+    out.update(service=result.get("service"), version=result.get("version"), rollout=result.get("rollout") or {})
+    if not problems:
+        out["hosts"] = list(result.get("hosts") or [])
+        out["plan"] = batch_plan(out["hosts"], out["rollout"])
+    return out
