@@ -18,7 +18,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.cluster import (
-    InventoryHost, load_cluster_text, parse_cluster, prepare,
+    InventoryHost, load_cluster_text, parse_cluster, prepare, problem,
 )
 from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
 
@@ -252,25 +252,40 @@ def batch_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> list[d
 # --- the whole check -------------------------------------------------------------------------------------------
 
 
-def check(form: t.Mapping[str, str], base_dir: str | None = None) -> dict[str, t.Any]:
-    """Render the form's cluster.yml and check it as the deploy's first step does (``cluster.prepare``: the file,
-    the hosts, the rollout, the package and the values it needs).
+def _relative_paths(doc: t.Any) -> list[str]:
+    """Problems for a pkg_url or code_url that is a relative local path: a cluster.yml from the console has no
+    folder of the user's for it to be relative to."""
+    from ansible_collections.noops.platform.plugins.module_utils.fetch import (
+        git_url, is_local_repo, local_path, url_scheme,
+    )
 
-    Returns ``{"cluster_yml", "problems": [every problem line], "errors": {field: [lines]}, "general": [lines
-    naming no field], "hosts", "plan", "rollout", "service", "version"}``; ``hosts`` and ``plan`` are empty when
-    there is a problem. ``base_dir``: what relative package and code paths are relative to (default: the current
-    folder).
+    head = doc.get("cluster") if isinstance(doc, dict) else None
+    name = head.get("name") if isinstance(head, dict) else None
+    block = doc.get(name) if isinstance(name, str) and isinstance(doc, dict) else None
+    problems = []
+    for key in ("pkg_url", "code_url"):
+        value = block.get(key) if isinstance(block, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()
+        if key == "pkg_url":
+            resolved = local_path(value, "") if url_scheme(value) in ("", "file") else None
+        else:
+            resolved = git_url(value, "") if is_local_repo(value) else None
+        if resolved and not os.path.isabs(resolved):  # with no folder given, a relative path stays relative
+            problems.append(problem(SOURCE, "%s.%s" % (name, key), "a relative path: give an absolute path or a URL "
+                                    "(a cluster.yml from the console has no folder to be relative to)", value))
+    return problems
+
+
+def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any]:
+    """Check a cluster.yml's text as the deploy's first step does (``cluster.prepare``: the file, the hosts, the
+    rollout, the package fetched or built into the deploy's cache, the values it needs), with the hosts of
+    ``inventory_sources`` (none: ansible.cfg's inventory).
+
+    Returns ``{"problems": [every problem line], "hosts", "plan", "rollout", "service", "version"}``; ``hosts``
+    and ``plan`` are empty when there is a problem.
     """
-    too_long = ["%s: %s: %d characters, at most %d" % (SOURCE, field, len(form.get(field) or ""), MAX_FIELD)
-                for field in FIELD_NAMES if len(form.get(field) or "") > MAX_FIELD]
-    text, where = render(form)
-    out: dict[str, t.Any] = {"cluster_yml": text, "problems": [], "errors": {}, "general": [], "hosts": [],
-                             "plan": [], "rollout": {}, "service": None, "version": None}
-    if too_long:
-        out["problems"] = too_long
-        out["general"] = too_long
-        return out
-    inventory_sources = [s for s in re.split(r"[\s,]+", form.get("inventory") or "") if s]
     problems: list[str] = []
     try:
         inventory = load_inventory(inventory_sources)
@@ -278,37 +293,66 @@ def check(form: t.Mapping[str, str], base_dir: str | None = None) -> dict[str, t
         inventory = []
         problems.append("inventory: %s" % e)
     inventory_failed = bool(problems)
-    name = cluster_name(form)
-    checked, checked_where = text, where
-    if not name:
-        # Odin stops at a missing name; check the rest under a stand-in name so that every other problem shows too.
-        doc, first = load_cluster_text(text, SOURCE)
-        problems += first + parse_cluster(doc, SOURCE)[1]
-        name = PLACEHOLDER
-        checked, checked_where = render(dict(form, name=name))
     folder = tempfile.mkdtemp(prefix="noops-form-")
     try:
         path = os.path.join(folder, SOURCE)
         with open(path, "w", encoding="utf-8") as f:
-            f.write(checked)
-        prepared = prepare(path, inventory, {"all": [h.name for h in inventory]}, source=SOURCE,
-                           base_dir=base_dir or os.getcwd())
+            f.write(text)
+        prepared = prepare(path, inventory, {"all": [h.name for h in inventory]}, source=SOURCE)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if inventory_failed:  # without the inventory, "no host selected" says nothing more
-        problems += [p for p in prepared.problems if "no host selected" not in p]
-    else:
-        problems += prepared.problems
-    out["problems"] = problems
-    for line in problems:
+    relative = _relative_paths(load_cluster_text(text, SOURCE)[0])
+    # A relative path's "no such file" from the temporary folder says nothing more; without the inventory, neither
+    # does "no host selected".
+    fields = {p.split(": ", 2)[1] for p in relative}
+    problems += [p for p in prepared.problems
+                 if not (inventory_failed and "no host selected" in p)
+                 and not (p.startswith(SOURCE + ": ") and p.split(": ", 2)[1] in fields)]
+    problems += relative
+    result = prepared.result
+    out: dict[str, t.Any] = {"problems": problems, "hosts": [], "plan": [], "rollout": result.get("rollout") or {},
+                             "service": result.get("service"), "version": result.get("version")}
+    if not problems:
+        out["hosts"] = list(result.get("hosts") or [])
+        out["plan"] = batch_plan(out["hosts"], out["rollout"])
+    return out
+
+
+def inventory_sources(value: str | None) -> list[str]:
+    """The inventory field: sources separated by blanks or commas."""
+    return [s for s in re.split(r"[\s,]+", value or "") if s]
+
+
+def check(form: t.Mapping[str, str]) -> dict[str, t.Any]:
+    """Render the form's cluster.yml and check it (``check_text``).
+
+    Returns ``check_text``'s answer with ``"cluster_yml"`` (the text), ``"errors": {field: [lines]}`` and
+    ``"general"`` (the lines that name no field).
+    """
+    too_long = ["%s: %s: %d characters, at most %d" % (SOURCE, field, len(form.get(field) or ""), MAX_FIELD)
+                for field in FIELD_NAMES if len(form.get(field) or "") > MAX_FIELD]
+    text, where = render(form)
+    if too_long:
+        return {"cluster_yml": text, "problems": too_long, "errors": {}, "general": too_long, "hosts": [],
+                "plan": [], "rollout": {}, "service": None, "version": None}
+    name = cluster_name(form)
+    checked, checked_where = text, where
+    first: list[str] = []
+    if not name:
+        # Odin stops at a missing name; check the rest under a stand-in name so that every other problem shows too.
+        doc, first = load_cluster_text(text, SOURCE)
+        first += parse_cluster(doc, SOURCE)[1]
+        name = PLACEHOLDER
+        checked, checked_where = render(dict(form, name=name))
+    out = check_text(checked, inventory_sources(form.get("inventory")))
+    out["problems"] = first + out["problems"]
+    out.update(cluster_yml=text, errors={}, general=[])
+    for line in out["problems"]:
         field = "inventory" if line.startswith("inventory: ") else field_of(line, name, checked_where)
         if field:
             out["errors"].setdefault(field, []).append(line)
         else:
             out["general"].append(line)
-    result = prepared.result
-    out.update(service=result.get("service"), version=result.get("version"), rollout=result.get("rollout") or {})
-    if not problems:
-        out["hosts"] = list(result.get("hosts") or [])
-        out["plan"] = batch_plan(out["hosts"], out["rollout"])
+    if out["problems"]:
+        out["hosts"], out["plan"] = [], []
     return out

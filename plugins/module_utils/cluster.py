@@ -700,14 +700,12 @@ class Prepared(t.NamedTuple):
 
 def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.Mapping[str, t.Sequence[str]],
             overrides: t.Mapping[str, t.Any] | None = None, limit: str | None = None, source: str | None = None,
-            cache_dir: str | None = None, package: bool = True, base_dir: str | None = None) -> Prepared:
+            cache_dir: str | None = None, package: bool = True) -> Prepared:
     """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings, the package
     (fetched or built, verified, linted) and the template values the package needs. All problems are collected.
-
-    Relative ``pkg_url`` and ``code_url`` paths are relative to ``base_dir``, by default the file's folder.
     """
     source = source or cluster_file
-    base_dir = base_dir or os.path.dirname(os.path.abspath(cluster_file))
+    base_dir = os.path.dirname(os.path.abspath(cluster_file))
     try:
         with open(cluster_file, "rb") as f:
             text = f.read()

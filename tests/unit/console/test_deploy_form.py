@@ -54,6 +54,8 @@ def test_a_good_form_gives_the_hosts_and_the_plan(inventory):
     ("service", "job.hello_service", "cluster.jobs[0]: malformed tag"),
     ("service", "job.nothing_service.none", "cluster.jobs: no host selected"),
     ("pkg_url", "gopher://x/y.tgz", 'hello.pkg_url: "gopher://x/y.tgz": scheme must be http, https, ftp or file'),
+    ("pkg_url", "../packages/hello", 'hello.pkg_url: "../packages/hello": a relative path: give an absolute path'),
+    ("code_url", "repos/hello.git", 'hello.code_url: "repos/hello.git": a relative path'),
     ("version", "1.0 beta", 'hello.version: "1.0 beta": must match'),
     ("name", "bad name", 'cluster.name: "bad name": must match'),
     ("values", "port: 18080\ncountry: NO\ndb_passwd: x", "hello.country: NO: YAML 1.1 reads this as the boolean"),
