@@ -356,3 +356,71 @@ def check(form: t.Mapping[str, str]) -> dict[str, t.Any]:
     if out["problems"]:
         out["hosts"], out["plan"] = [], []
     return out
+
+
+# --- launching -------------------------------------------------------------------------------------------------
+
+
+class LaunchError(Exception):
+    """The deploy could not be started, or its task did not appear in the history store; the message says why."""
+
+
+def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str, wait: float = 90.0) -> int:
+    """Start the deploy of a checked cluster.yml exactly as ``noops deploy -f FILE [-i SOURCE ...] --plain`` does
+    (the same command, in a session of its own so that it outlives the request and the console), with
+    ``NOOPS_USER`` = ``user`` (the history's initiator) and the console's history store. The file is kept in
+    ``folder`` (mode 0600: it holds the template values), its output beside it (``.log``).
+
+    Returns the task id once the history store has the run's task (within ``wait`` seconds). Raises LaunchError.
+    """
+    import datetime
+    import secrets
+    import threading
+    import time
+
+    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = os.path.join(folder, "%s-%s.yml" % (stamp, secrets.token_hex(4)))
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
+        f.write(text)
+    # The noops command of this Python (as its console script runs it, without a PATH lookup).
+    command = [sys.executable, "-c", "import sys; from noops_cli.main import main; sys.exit(main())",
+               "deploy", "-f", path, "--plain"]
+    for source in sources:
+        command += ["-i", os.path.abspath(source) if os.path.exists(source) else source]
+    env = dict(os.environ, NOOPS_USER=user, NOOPS_HISTORY_DSN=dsn)
+    log_path = path[:-len(".yml")] + ".log"
+    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as log:
+        try:
+            proc = subprocess.Popen(command, env=env, cwd=folder, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise LaunchError("cannot start noops deploy: %s" % e) from e
+    threading.Thread(target=proc.wait, daemon=True).start()  # reaped when it ends; it is never waited for here
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with HistoryStore(dsn, lock_timeout=2.0, migrate=False) as store:
+                for task in store.list_tasks(limit=50):
+                    if task.get("cluster_file") == path:
+                        return int(task["id"])
+        except StoreError:
+            pass  # the store may be created by the run itself
+        if proc.poll() is not None:
+            # It may have recorded its task just before it ended: one more look.
+            try:
+                with HistoryStore(dsn, lock_timeout=2.0, migrate=False) as store:
+                    for task in store.list_tasks(limit=50):
+                        if task.get("cluster_file") == path:
+                            return int(task["id"])
+            except StoreError:
+                pass
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                tail = [line.strip() for line in f.read().splitlines() if line.strip()][-3:]
+            raise LaunchError("noops deploy ended (exit status %d) without a task: %s" % (proc.returncode,
+                                                                                        " / ".join(tail) or "-"))
+        time.sleep(0.3)
+    raise LaunchError("noops deploy started (pid %d) but its task is not in the history store after %d s; its "
+                      "output: %s" % (proc.pid, wait, log_path))

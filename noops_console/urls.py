@@ -32,6 +32,7 @@ urlpatterns = [
     path("api/v1/tasks/<task_id:task_id>/<str:action>", api.task_control),
     path("services", views_services.services_page),
     path("deploy", views_deploy.deploy_page),
+    path("api/v1/deploys", views_deploy.deploys_api),
     path("api/v1/services", views_services.services_api),
     path("static/<path:path>", views.static),
 ]

@@ -70,3 +70,58 @@ def test_download_and_csrf(users):
     response = client.post("/deploy", dict(_good(), action="download", csrfmiddlewaretoken=token))
     assert response.status_code == 200 and response["Content-Disposition"] == 'attachment; filename="cluster.yml"'
     assert "db_passwd: s3cret-value" in response.content.decode()
+
+
+def _yml(**block):
+    import yaml
+    doc = {"cluster": {"name": "hello", "version": "1.0.0", "env": "production", "jobs": [JOB]},
+           "hello": dict({"path": "/home/work/hello", "pkg_url": _good()["pkg_url"], "port": 18080,
+                          "db_passwd": "x"}, **block)}
+    return yaml.safe_dump(doc)
+
+
+def test_api_deploys_refuses_a_bad_cluster_yml_and_starts_nothing(login, store, monkeypatch):
+    started = []
+    monkeypatch.setattr(deploy_form, "launch", lambda *a, **k: started.append(a) or 1)
+    client = login("operator")
+    response = client.post("/api/v1/deploys", {"cluster_yml": _yml(batch=0, path="rel"), "inventory": "x.yml"},
+                           content_type="application/json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert 'cluster.yml: hello.path: "rel": must be an absolute path' in errors
+    assert "cluster.yml: hello.batch: 0: must be an integer >= 1" in errors
+    assert started == [] and store.list_tasks() == []
+    for body, says in (({}, "cluster_yml: missing"), ({"cluster_yml": "x", "inventory": 3}, "inventory: 3"),
+                       ([1], "body: a JSON object")):
+        bad = client.post("/api/v1/deploys", body, content_type="application/json")
+        assert bad.status_code == 400 and says in bad.json()["errors"][0]
+
+
+def test_api_deploys_launches_a_good_one_as_the_user(login, monkeypatch):
+    from noops_console.models import AuditEntry
+
+    calls = []
+
+    def launch(text, sources, user, dsn, folder, **kwargs):
+        calls.append((text, sources, user))
+        return 42
+    monkeypatch.setattr(deploy_form, "launch", launch)
+    response = login("operator").post("/api/v1/deploys", {"cluster_yml": _yml(), "inventory": "fleet.yml"},
+                                      content_type="application/json")
+    assert response.status_code == 201 and response.json() == {"task": 42}
+    assert calls == [(_yml(), ["fleet.yml"], "operator1")]
+    entry = AuditEntry.objects.get(action="task.launch")
+    assert entry.username == "operator1" and entry.target == "task:42" and "to 3 hosts" in entry.detail
+
+
+def test_api_deploys_needs_an_operator(login, client):
+    assert client.post("/api/v1/deploys", {}, content_type="application/json").status_code == 401
+    assert login("viewer").post("/api/v1/deploys", {}, content_type="application/json").status_code == 403
+
+
+def test_compile_and_deploy_from_the_page(login, monkeypatch):
+    monkeypatch.setattr(deploy_form, "launch", lambda text, sources, user, dsn, folder, **k: 7)
+    response = login("operator").post("/deploy", dict(_good(), action="deploy"))
+    assert response.status_code == 302 and response["Location"] == "/tasks/7"
+    bad = login("operator").post("/deploy", dict(_good(), batch="0", action="deploy"))
+    assert bad.status_code == 400 and b"1 problem" in bad.content
