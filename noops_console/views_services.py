@@ -48,6 +48,8 @@ def services_page(request: HttpRequest) -> HttpResponse:
     status = 200
     try:
         context.update(_table(query))
+        for row in context["services"]:
+            row["deploy_link"] = _deploy_link(row)
     except ServicesError as e:
         context.update(errors=[str(e)], services=[], tree=[], problems=[])
         status = e.status
@@ -63,3 +65,19 @@ def services_api(request: HttpRequest) -> HttpResponse:
         return JsonResponse(_table(query))
     except ServicesError as e:
         return api_error(e.status, str(e))
+
+
+def _deploy_link(row: t.Mapping[str, t.Any]) -> str | None:
+    """The deploy form pre-filled from a row's cluster.yml (None for a row without one, or whose URL hides a
+    password: the form would get the mask)."""
+    from urllib.parse import urlencode
+
+    from ansible_collections.noops.platform.plugins.module_utils.redact import MASK
+
+    if not row.get("cluster_file") or not row.get("jobs") or MASK in (row.get("url") or ""):
+        return None
+    fields = {"service": "\n".join(row["jobs"]), "name": row.get("name"), "env": row.get("env"),
+              "path": row.get("path")}
+    if row.get("url_kind"):
+        fields[row["url_kind"]] = row["url"]
+    return "/deploy?" + urlencode({k: v for k, v in fields.items() if v})

@@ -2,6 +2,7 @@
 tree node."""
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -60,3 +61,14 @@ def test_services_api_is_the_same_table(login, make_task, fleet):
 def test_services_need_a_login(client, fleet):
     assert client.get("/api/v1/services").status_code == 401
     assert client.get("/services").status_code == 302
+
+
+def test_services_rows_link_to_the_deploy_form_for_operators(login, fleet):
+    (fleet / "clusters" / "zk.yml").write_text(
+        "cluster: {name: zk, env: production, jobs: [job.zk_service.zk_cluster.prod-hh_pdl.base_owt.infra_cop.shop]}\n"
+        "zk: {path: /home/work/zk, code_url: 'https://git.example.com/zk.git'}\n")
+    page = login("operator").get("/services").content.decode()
+    links = re.findall(r'class="deploy-link" href="([^"]+)"', page)
+    assert len(links) == 1 and "code_url=https%3A%2F%2Fgit.example.com%2Fzk.git" in links[0]  # web's URL hides a password
+    assert "path=%2Fhome%2Fwork%2Fzk" in links[0] and "name=zk" in links[0]
+    assert 'class="deploy-link"' not in login("viewer").get("/services").content.decode()
