@@ -26,7 +26,7 @@ from ansible_collections.noops.platform.plugins.module_utils.cluster import (
 )
 from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
 from ansible_collections.noops.platform.plugins.module_utils.source import is_url
-from ansible_collections.noops.platform.plugins.module_utils.tags import PATH_KEYS, Tag, TagError, join_pairs
+from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError, join_pairs
 
 if t.TYPE_CHECKING:
     from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore

@@ -85,7 +85,8 @@ def deploys_api(request: HttpRequest) -> HttpResponse:
     text, inventory = body.get("cluster_yml"), body.get("inventory")
     errors = []
     if not isinstance(text, str) or not text.strip():
-        errors.append("cluster_yml: %s: the cluster.yml's text" % ("missing" if text is None else json.dumps(text)[:80]))
+        shown = "missing" if text is None else json.dumps(text)[:80]
+        errors.append("cluster_yml: %s: the cluster.yml's text" % shown)
     if isinstance(inventory, str) or inventory is None:
         sources = deploy_form.inventory_sources(inventory)
     elif isinstance(inventory, list) and all(isinstance(i, str) for i in inventory):
