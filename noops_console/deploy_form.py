@@ -173,39 +173,25 @@ class InventoryError(Exception):
 
 
 def load_inventory(sources: t.Sequence[str]) -> list[InventoryHost]:
-    """The hosts of the inventory ``sources`` (none: ansible.cfg's), read by ``ansible-inventory --list`` with the
-    environment ``noops deploy`` runs ansible-playbook in. Raises InventoryError."""
+    """The hosts of the inventory ``sources`` (none: ansible.cfg's) in inventory order (Odin's order), read with
+    the environment ``noops deploy`` runs ansible-playbook in: the order from ``ansible all --list-hosts``, the
+    variables from ``ansible-inventory --list`` (which sorts its hosts). Raises InventoryError."""
     from noops_cli.deploy import RunSpec, runner_env
 
     env = dict(os.environ)
     env.update(runner_env(RunSpec(playbook="", title="", extravars={}, ssh=False), env.get("NOOPS_HISTORY_DSN", "")))
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "--list"]
-    if not os.path.exists(command[0]):
-        command[0] = shutil.which("ansible-inventory") or "ansible-inventory"
+    args: list[str] = []
     for source in sources:
-        command += ["-i", os.path.abspath(source) if os.path.exists(source) else source]
+        args += ["-i", os.path.abspath(source) if os.path.exists(source) else source]
+    listed = _ansible(["ansible-inventory", "--list"] + args, env)
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise InventoryError("ansible-inventory: %s" % e) from e
-    if done.returncode != 0:
-        errors = [line.strip() for line in done.stderr.splitlines() if "ERROR" in line or "error" in line.lower()]
-        raise InventoryError((errors or done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1])
-    try:
-        data = json.loads(done.stdout)
+        data = json.loads(listed)
     except ValueError as e:
         raise InventoryError("ansible-inventory printed no JSON: %s" % e) from e
     hostvars = (data.get("_meta") or {}).get("hostvars") or {}
-    names: list[str] = []
-
-    def walk(group: str) -> None:
-        entry = data.get(group) or {}
-        for host in entry.get("hosts") or ():
-            if host not in names:
-                names.append(host)
-        for child in entry.get("children") or ():
-            walk(child)
-    walk("all")
+    # "  hosts (N):" then one name a line.
+    names = [line.strip() for line in _ansible(["ansible", "all", "--list-hosts"] + args, env).splitlines()[1:]
+             if line.strip()]
     hosts = []
     for host in names:
         hv = hostvars.get(host) or {}
@@ -214,6 +200,20 @@ def load_inventory(sources: t.Sequence[str]) -> list[InventoryHost]:
         hosts.append(InventoryHost(host, str(address) if address else None,
                                    tuple(tags) if isinstance(tags, (list, tuple)) else (str(tags),)))
     return hosts
+
+
+def _ansible(command: list[str], env: t.Mapping[str, str]) -> str:
+    """Run one of Ansible's commands of this Python's environment; its standard output. Raises InventoryError."""
+    program = os.path.join(os.path.dirname(sys.executable), command[0])
+    command = [program if os.path.exists(program) else shutil.which(command[0]) or command[0]] + command[1:]
+    try:
+        done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise InventoryError("%s: %s" % (os.path.basename(command[0]), e)) from e
+    if done.returncode != 0:
+        errors = [line.strip() for line in done.stderr.splitlines() if "ERROR" in line or "error" in line.lower()]
+        raise InventoryError((errors or done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1])
+    return done.stdout
 
 
 # --- the batch plan --------------------------------------------------------------------------------------------

@@ -99,13 +99,16 @@ def test_batch_plan(n, rollout, batches, pauses, sleeps):
 def test_the_inventory_is_read_as_the_deploy_reads_it(tmp_path):
     (tmp_path / "tree.yml").write_text(textwrap.dedent("""\
         machines:
-          web1: {address: 10.0.0.1, tags: ["%s_cluster.c1_idc.lg_status.service"]}
-          web2: {tags: ["%s_cluster.c1_idc.lg_status.offline"]}
-        """ % (JOB, JOB)))
+          web2: {address: 10.0.0.2, tags: ["%s_cluster.c1_idc.lg_status.service"]}
+          web1: {tags: ["%s_cluster.c1_idc.lg_status.offline"]}
+          web0: {tags: ["%s_cluster.c1_idc.lg_status.service"]}
+        """ % (JOB, JOB, JOB)))
     (tmp_path / "fleet.noops.yml").write_text("plugin: noops.platform.service_tree\nsource: tree.yml\n")
     hosts = deploy_form.load_inventory([str(tmp_path / "fleet.noops.yml")])
-    assert [(h.name, h.address) for h in hosts] == [("web1", "10.0.0.1"), ("web2", None)]
+    # The inventory's order, as Odin selects hosts (ansible-inventory --list alone would sort them).
+    assert [(h.name, h.address) for h in hosts] == [("web2", "10.0.0.2"), ("web1", None), ("web0", None)]
+    assert hosts[0].tags == ("%s_cluster.c1_idc.lg_status.service" % JOB,)
     out = deploy_form.check(dict(GOOD, inventory=str(tmp_path / "fleet.noops.yml")))
-    assert out["hosts"] == ["web1"] and out["problems"] == []
+    assert out["hosts"] == ["web2", "web0"] and out["problems"] == []
     bad = deploy_form.check(dict(GOOD, inventory=str(tmp_path / "missing.noops.yml")))
     assert list(bad["errors"]) == ["inventory"]
