@@ -223,10 +223,15 @@ def batch_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> list[d
     """The rollout's batches: ``[{"hosts": [...], "done": hosts reached after it, "sleep": seconds after it,
     "pause": why it pauses after it or None}]``.
 
-    The one place the console computes the plan (swap it for cluster.py's batch plan function when there is one):
-    the arithmetic of playbooks/deploy.yml — Ansible's ``serial`` ``[canary, batch]`` (or ``batch``), a sleep
-    after every batch but the last, a pause after the canary batch and whenever ``pause_step`` hosts were crossed.
+    The one place the console gets the plan: ``cluster.rollout_plan`` (the pure function the deploy runs its
+    batches from) where this checkout has it; otherwise the same arithmetic as playbooks/deploy.yml here —
+    Ansible's ``serial`` ``[canary, batch]`` (or ``batch``), a sleep after every batch but the last, a pause after
+    the canary batch and whenever ``pause_step`` hosts were crossed.
     """
+    from ansible_collections.noops.platform.plugins.module_utils import cluster
+
+    if hasattr(cluster, "rollout_plan"):
+        return list(cluster.rollout_plan(hosts, rollout)["batches"])
     batch = max(1, int(rollout.get("batch") or 1))
     canary = max(0, int(rollout.get("canary") or 0))
     step = max(0, int(rollout.get("pause_step") or 0))
