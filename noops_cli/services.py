@@ -21,16 +21,16 @@ import typing as t
 
 from noops_cli.main import CliError
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import (
     InventoryHost, load_cluster_text, masked, parse_cluster, redact_url, requested, select_hosts,
 )
-from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
-from ansible_collections.noops.platform.plugins.module_utils.source import is_url
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError, join_pairs
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex, parse_query
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import is_url
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError, join_pairs
 
 if t.TYPE_CHECKING:
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
-    from ansible_collections.noops.platform.plugins.module_utils.tree import Tree
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import Tree
 
 CLUSTERS_ENV = "NOOPS_CLUSTERS"
 CLUSTERS_FOLDER = "clusters"   # beside the tree file
@@ -165,7 +165,7 @@ def service_table(tree: "Tree", cluster_files: t.Sequence[str], store: "HistoryS
         keep = sorted(int(i) for i in index.select(query))
     shown = sorted((rows[i] for i in keep), key=lambda r: (r["_order"], r["cluster_file"] or ""))
     if store is not None:
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import service_history
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import service_history
 
         history = service_history(store, [r["jobs"][0] for r in shown if r["jobs"] and r["cluster_file"]])
         for row in shown:
@@ -239,7 +239,7 @@ def register(subparsers: t.Any) -> None:
 
 def open_existing_store(dsn: str | None) -> "HistoryStore | None":
     """The history store, or None when it is a SQLite file that does not exist (it is not created for a read)."""
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
         HistoryStore, StoreError, parse_dsn, resolve_dsn,
     )
     from noops_cli.tasks import config_dsn
@@ -257,8 +257,8 @@ def open_existing_store(dsn: str | None) -> "HistoryStore | None":
 def run_services(args: argparse.Namespace) -> int:
     import json
 
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import StoreError
-    from ansible_collections.noops.platform.plugins.module_utils.tree import TreeError
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import StoreError
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import TreeError
 
     if args.query:
         try:
@@ -311,7 +311,7 @@ def table_for(query: str | None = None, source: str | None = None, clusters: t.S
     cluster.yml files of ``clusters`` (default: as ``cluster_dirs`` finds them). Adds ``"source"`` and
     ``"clusters"`` (the folders read). Raises TreeError, TagError (bad query), StoreError."""
     from noops_cli.tree import default_source
-    from ansible_collections.noops.platform.plugins.module_utils.source import display_source, load_source
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import display_source, load_source
 
     source = source or default_source()
     tree = load_source(source)

@@ -17,10 +17,11 @@ import sys
 import tempfile
 import typing as t
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import (
     InventoryHost, load_cluster_text, parse_cluster, prepare, problem,
 )
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import TAGS_VAR
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
 SOURCE = "cluster.yml"  # how problems name the file, and the name of the download
 PLACEHOLDER = "unnamed"  # checks the rest of a form that gives no name
@@ -193,12 +194,10 @@ def load_inventory(sources: t.Sequence[str]) -> list[InventoryHost]:
     names = [line.strip() for line in _ansible(["ansible", "all", "--list-hosts"] + args, env).splitlines()[1:]
              if line.strip()]
     hosts = []
-    for host in names:
+    for host in names:  # as odin_prepare reads them (noops_tags as given: cluster.select_hosts parses them)
         hv = hostvars.get(host) or {}
-        tags = hv.get("noops_tags") or ()
         address = hv.get("ansible_host")
-        hosts.append(InventoryHost(host, str(address) if address else None,
-                                   tuple(tags) if isinstance(tags, (list, tuple)) else (str(tags),)))
+        hosts.append(InventoryHost(host, str(address) if address else None, hv.get(TAGS_VAR)))
     return hosts
 
 
@@ -228,7 +227,7 @@ def batch_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> list[d
     Ansible's ``serial`` ``[canary, batch]`` (or ``batch``), a sleep after every batch but the last, a pause after
     the canary batch and whenever ``pause_step`` hosts were crossed.
     """
-    from ansible_collections.noops.platform.plugins.module_utils import cluster
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin import cluster
 
     if hasattr(cluster, "rollout_plan"):
         return list(cluster.rollout_plan(hosts, rollout)["batches"])
@@ -260,7 +259,7 @@ def batch_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> list[d
 def _relative_paths(doc: t.Any) -> list[str]:
     """Problems for a pkg_url or code_url that is a relative local path: a cluster.yml from the console has no
     folder of the user's for it to be relative to."""
-    from ansible_collections.noops.platform.plugins.module_utils.fetch import (
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.fetch import (
         git_url, is_local_repo, local_path, url_scheme,
     )
 
@@ -383,7 +382,7 @@ def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str
     import threading
     import time
 
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, StoreError
 
     os.makedirs(folder, mode=0o700, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -34,7 +34,8 @@ def deploy_page(request: HttpRequest) -> HttpResponse:
     """GET: the form (fields may be given as query parameters, e.g. from the Services page). POST: ``action=check``
     (dry run), ``action=download`` or ``action=deploy`` (check, then launch as ``noops deploy`` does and go to the
     task's page)."""
-    from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
+    from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 
     if request.method in ("GET", "HEAD"):
         return render(request, "console/deploy.html", {"fields": _fields(_form(request.GET), {}), "checked": False})

@@ -24,8 +24,8 @@ def _table(query: str | None) -> dict[str, t.Any]:
     """The table over the history store when it exists (without history columns when it does not). Raises
     ServicesError (400 for a bad query, 503 for a tree or store that cannot be read)."""
     from noops_cli.services import table_for
-    from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
-    from ansible_collections.noops.platform.plugins.module_utils.tree import TreeError
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import TagError
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import TreeError
 
     if query and len(query) > MAX_QUERY:
         raise ServicesError(400, "query: %d characters: at most %d" % (len(query), MAX_QUERY))

@@ -95,7 +95,7 @@ def live_console(tmp_path):
     pytest.importorskip("django", reason="noops console needs the console extra")
     pytest.importorskip("uvicorn", reason="noops console needs the console extra")
     sys.path.insert(0, os.path.join(ROOT, "collections"))
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
     hosts = _fleet(tmp_path)
     dsn = str(tmp_path / "history.db")

@@ -39,7 +39,7 @@ def _log_in(page, console):
 
 def _tasks(dsn):
     sys.path.insert(0, os.path.join(ROOT, "collections"))
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
     with HistoryStore(dsn) as store:
         return store.list_tasks()

@@ -11,8 +11,8 @@ import pytest
 from noops_cli.main import main
 from noops_cli import services
 
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
-from ansible_collections.noops.platform.plugins.module_utils.source import load_source
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import load_source
 
 WEB = "cop.shop_owt.sales_pdl.store_service.web_cluster.prod-lg_job.web_idc.lg_status.service"
 TREE = textwrap.dedent("""\

@@ -8,7 +8,7 @@ from django.test import Client
 
 from noops_console import deploy_form
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import InventoryHost
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost
 
 pytestmark = pytest.mark.django_db
 JOB = "job.hello_service.hello_pdl.demo_owt.ops_cop.example"

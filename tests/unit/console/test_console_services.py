@@ -50,7 +50,7 @@ def test_services_api_is_the_same_table(login, make_task, fleet):
     client = login("viewer")
     data = json.loads(client.get("/api/v1/services?query=service.web").content)
     from django.conf import settings
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
     with HistoryStore(settings.NOOPS_HISTORY_DSN) as store:
         assert data == json.loads(json.dumps(services.table_for("service.web", store=store)))
     row, = data["services"]

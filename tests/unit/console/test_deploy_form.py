@@ -10,7 +10,7 @@ import yaml
 import noops_cli
 from noops_console import deploy_form
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import InventoryHost
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost
 
 HELLO = os.path.join(noops_cli.COLLECTION_ROOT, "examples", "packages", "hello")
 JOB = "job.hello_service.hello_pdl.demo_owt.ops_cop.example"
@@ -107,7 +107,7 @@ def test_the_inventory_is_read_as_the_deploy_reads_it(tmp_path):
     hosts = deploy_form.load_inventory([str(tmp_path / "fleet.noops.yml")])
     # The inventory's order, as Odin selects hosts (ansible-inventory --list alone would sort them).
     assert [(h.name, h.address) for h in hosts] == [("web2", "10.0.0.2"), ("web1", None), ("web0", None)]
-    assert hosts[0].tags == ("%s_cluster.c1_idc.lg_status.service" % JOB,)
+    assert hosts[0].tags == ["%s_cluster.c1_idc.lg_status.service" % JOB]
     out = deploy_form.check(dict(GOOD, inventory=str(tmp_path / "fleet.noops.yml")))
     assert out["hosts"] == ["web2", "web0"] and out["problems"] == []
     bad = deploy_form.check(dict(GOOD, inventory=str(tmp_path / "missing.noops.yml")))
