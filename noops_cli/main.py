@@ -8,7 +8,7 @@ import sys
 import typing as t
 
 # Each command group lives in its own module with ``register(subparsers)``; its handlers return an exit status.
-COMMAND_MODULES = ("tree", "package", "tasks", "deploy", "demo", "console")
+COMMAND_MODULES = ("tree", "package", "tasks", "deploy", "demo", "console", "services")
 
 
 class CliError(Exception):

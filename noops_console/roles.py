@@ -1,6 +1,6 @@
-"""The console's roles as Django groups: viewer (reads tasks), operator (also pauses, continues and cancels them),
-admin (as operator). The groups also hold permissions reserved for later pages (``launch_tasks``,
-``process_actions``, ``manage_users``, ``manage_services``) that no page checks yet. A user has one role; the
+"""The console's roles as Django groups: viewer (reads tasks and services), operator (also pauses, continues and
+cancels tasks, and launches deploys: ``launch_tasks``), admin (as operator). The groups also hold permissions
+reserved for later pages (``process_actions``, ``manage_users``, ``manage_services``) that no page checks yet. A user has one role; the
 highest group wins if several were given by hand."""
 
 from __future__ import annotations

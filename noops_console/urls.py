@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from noops_console import api, history, views
+from noops_console import api, history, views, views_deploy, views_services
 
 
 class TaskId:
@@ -30,6 +30,10 @@ urlpatterns = [
     path("api/v1/tasks", api.tasks),
     path("api/v1/tasks/<task_id:task_id>", api.task),
     path("api/v1/tasks/<task_id:task_id>/<str:action>", api.task_control),
+    path("services", views_services.services_page),
+    path("deploy", views_deploy.deploy_page),
+    path("api/v1/deploys", views_deploy.deploys_api),
+    path("api/v1/services", views_services.services_api),
     path("static/<path:path>", views.static),
 ]
 

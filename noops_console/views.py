@@ -23,7 +23,8 @@ ACTIVE = ("running", "paused")
 def console_context(request: HttpRequest) -> dict[str, t.Any]:
     user = getattr(request, "user", None)
     return {"role": roles.role_of(user) if user is not None else None,
-            "can_control": roles.can(user, "control_tasks") if user is not None else False}
+            "can_control": roles.can(user, "control_tasks") if user is not None else False,
+            "can_launch": roles.can(user, "launch_tasks") if user is not None else False}
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -48,3 +48,11 @@ def took(row: t.Mapping[str, t.Any], now: datetime.datetime | None = None) -> st
         now = now or datetime.datetime.now(datetime.timezone.utc)
         return duration((now - start).total_seconds()) + "…"
     return duration((end - start).total_seconds())
+
+
+@register.filter
+def basename(path: str | None) -> str:
+    """The last part of a file path."""
+    import os
+
+    return os.path.basename(path or "")

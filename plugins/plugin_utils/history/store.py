@@ -523,3 +523,67 @@ def host_counts(store: HistoryStore, task_ids: t.Sequence[int]) -> dict[int, dic
         for row in rows:
             out.setdefault(int(row["task_id"]), {})[row["status"]] = int(row["n"])
     return out
+
+
+# Playbooks whose hosts end on a release of the service (a control run starts or stops processes, no release).
+RELEASE_PLAYBOOKS = ("deploy.yml", "rollback.yml")
+_HOST_FINAL = ("success", "skipped", "failed", "unreachable")
+
+
+def service_history(store: HistoryStore, services: t.Sequence[str]) -> dict[str, dict[str, t.Any]]:
+    """What the history knows of each service (the job tag as the tasks record it), from grouped queries — the
+    tasks themselves are never all read:
+
+    ``{service: {"deploys": number of deploy.yml tasks, "last_task": the newest task of any playbook (id, playbook,
+    status, version, initiator, started_at, ended_at), "last_version": the version of the newest deploy or
+    rollback that ended success (None: none did), "hosts": {host: (its latest final status of a deploy or
+    rollback: success, skipped, failed or unreachable; the release it recorded)}}}``.
+
+    Services with no task are absent. Raises StoreError when the store cannot be read.
+    """
+    names = sorted({str(s) for s in services if s})
+    out: dict[str, dict[str, t.Any]] = {}
+    for i in range(0, len(names), 200):
+        chunk = names[i:i + 200]
+        marks = ", ".join("?" * len(chunk))
+        release_marks = ", ".join("?" * len(RELEASE_PLAYBOOKS))
+        final_marks = ", ".join("?" * len(_HOST_FINAL))
+        rows = store._read("cannot read the services' tasks",
+                           "SELECT service, MAX(id) AS last_id, SUM(CASE WHEN playbook = 'deploy.yml' THEN 1 ELSE 0 "
+                           "END) AS deploys FROM noops_tasks WHERE service IN (%s) GROUP BY service" % marks, chunk)
+        for row in rows:
+            out[row["service"]] = {"deploys": int(row["deploys"] or 0), "last_task": None, "last_version": None,
+                                   "hosts": {}, "_last_id": int(row["last_id"])}
+        good = store._read("cannot read the services' releases",
+                           "SELECT service, MAX(id) AS good_id FROM noops_tasks WHERE service IN (%s) AND status = "
+                           "'success' AND playbook IN (%s) GROUP BY service" % (marks, release_marks),
+                           chunk + list(RELEASE_PLAYBOOKS))
+        good_ids = {int(r["good_id"]): r["service"] for r in good}
+        wanted = sorted(set(good_ids) | {v["_last_id"] for v in out.values()})
+        if wanted:
+            tasks = store._read("cannot read the services' tasks",
+                                "SELECT id, service, playbook, status, version, initiator, started_at, ended_at "
+                                "FROM noops_tasks WHERE id IN (%s)" % ", ".join("?" * len(wanted)), wanted)
+            for task in tasks:
+                entry = out[task["service"]]
+                if int(task["id"]) == entry["_last_id"]:
+                    entry["last_task"] = {k: task[k] for k in ("id", "playbook", "status", "version", "initiator",
+                                                               "started_at", "ended_at")}
+                if int(task["id"]) in good_ids:
+                    entry["last_version"] = task["version"]
+        # Each host's newest final row among the service's deploys and rollbacks.
+        hosts = store._read(
+            "cannot read the services' hosts",
+            "SELECT t.service AS service, h.host AS host, h.status AS status, h.release AS release "
+            "FROM noops_task_hosts h JOIN noops_tasks t ON t.id = h.task_id "
+            "JOIN (SELECT t2.service AS service, h2.host AS host, MAX(h2.task_id) AS last_id "
+            "FROM noops_task_hosts h2 JOIN noops_tasks t2 ON t2.id = h2.task_id "
+            "WHERE t2.service IN (%s) AND t2.playbook IN (%s) AND h2.status IN (%s) GROUP BY t2.service, h2.host) l "
+            "ON l.last_id = h.task_id AND l.host = h.host AND l.service = t.service" % (marks, release_marks,
+                                                                                     final_marks),
+            chunk + list(RELEASE_PLAYBOOKS) + list(_HOST_FINAL))
+        for row in hosts:
+            out[row["service"]]["hosts"][row["host"]] = (row["status"], row["release"])
+    for entry in out.values():
+        del entry["_last_id"]
+    return out

@@ -48,3 +48,32 @@ def test_host_counts(dsn):
         store.write_batch(b, None, [{"host": "h1", "status": "failed"}], ())
         assert host_counts(store, [a, b, c]) == {a: {"success": 2, "pending": 1}, b: {"failed": 1}}
         assert host_counts(store, []) == {}
+
+
+def test_service_history(dsn):
+    """Per service: deploys counted, the newest task, the version of the newest successful deploy or rollback, and
+    each host's latest final result - from queries, on each backend."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import service_history
+
+    web, db = "job.web_service.shop", "job.db_service.shop"
+    with HistoryStore(dsn) as store:
+        first = store.create_task(playbook="deploy.yml", initiator="ann", service=web, version="v1", status="success")
+        store.write_batch(first, None, [{"host": "w1", "status": "success", "release": "v1"},
+                                        {"host": "w2", "status": "success", "release": "v1"}], ())
+        second = store.create_task(playbook="deploy.yml", initiator="bob", service=web, version="v2", status="failed")
+        store.write_batch(second, None, [{"host": "w1", "status": "success", "release": "v2"},
+                                         {"host": "w2", "status": "failed", "message": "boom"},
+                                         {"host": "w3", "status": "pending"}], ())
+        control = store.create_task(playbook="control.yml", initiator="ann", service=web, status="success")
+        store.write_batch(control, None, [{"host": "w2", "status": "success"}], ())
+        store.create_task(playbook="deploy.yml", initiator="ann", service=db, version="d1", status="running")
+        history = service_history(store, [web, db, "job.none"])
+    assert set(history) == {web, db}
+    assert history[web]["deploys"] == 2
+    assert history[web]["last_task"]["id"] == control and history[web]["last_task"]["playbook"] == "control.yml"
+    assert history[web]["last_version"] == "v1"  # the newest deploy that ended success
+    assert history[web]["hosts"] == {"w1": ("success", "v2"), "w2": ("failed", None)}  # w3 never ended
+    assert history[db]["deploys"] == 1 and history[db]["last_version"] is None
+    assert history[db]["last_task"]["status"] == "running" and history[db]["hosts"] == {}
+    with HistoryStore(dsn) as store:
+        assert service_history(store, []) == {}

@@ -1,0 +1,146 @@
+"""Launching from the console: ``POST /api/v1/deploys`` on a real ``noops console`` deploys to a 2-host local fleet
+exactly as ``noops deploy`` does (same command, a process of its own), the console user is the history's
+initiator, and a bad cluster.yml starts nothing."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
+from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
+                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
+]
+HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def fleet_console():
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    base = tempfile.mkdtemp(prefix="ncl-", dir="/tmp")
+    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
+    with open(os.path.join(base, fleetlib.TREE_FILE), "w") as f:
+        yaml.safe_dump(fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix), f)
+    with open(os.path.join(base, fleetlib.INVENTORY_FILE), "w") as f:
+        f.write(fleetlib.inventory_source())
+    package = os.path.join(base, "hello-1.0.0.tar.gz")
+    build_package(HELLO, package, version="1.0.0")
+    with open(package, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    doc = {"cluster": {"name": "hello", "version": "1.0.0", "env": "production",
+                       "jobs": fleetlib.jobs_of(hosts, "hello")},
+           "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
+                     "port": 8080, "db_passwd": "launch-test-secret", "batch": 1}}
+    env = dict(os.environ, XDG_DATA_HOME=os.path.join(base, "data"), XDG_CACHE_HOME=os.path.join(base, "c"),
+               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"),
+               NOOPS_TREE=os.path.join(base, fleetlib.TREE_FILE))
+    for name in ("ANSIBLE_CONFIG", "NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
+        env.pop(name, None)
+    dsn = os.path.join(base, "history.db")
+    port = _free_port()
+    proc = subprocess.Popen([os.path.join(BIN, "noops"), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=base)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while not any("created user admin" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline, "no admin created:\n" + "".join(lines)
+            lines.append(line)
+        token = subprocess.run([os.path.join(BIN, "noops"), "console", "token", "add", "admin"], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "not listening"
+                time.sleep(0.1)
+        yield {"url": "http://127.0.0.1:%d" % port, "token": token, "doc": doc, "hosts": hosts, "base": base,
+               "inventory": os.path.join(base, fleetlib.INVENTORY_FILE), "dsn": dsn}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for host in hosts:
+            layout = instance_layout(host.root, "supervisord")
+            if os.path.exists(layout["pidfile"]):
+                subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"],
+                                "shutdown"], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _api(ctx, method, path, body=None):
+    request = urllib.request.Request(ctx["url"] + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + ctx["token"],
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def test_launch_deploys_as_noops_deploy_does(fleet_console):
+    ctx = fleet_console
+    bad = dict(ctx["doc"], hello=dict(ctx["doc"]["hello"], batch=0))
+    status, answer = _api(ctx, "POST", "/api/v1/deploys", {"cluster_yml": yaml.safe_dump(bad),
+                                                           "inventory": ctx["inventory"]})
+    assert status == 400 and "cluster.yml: hello.batch: 0: must be an integer >= 1" in answer["errors"]
+    assert not any(os.path.exists(h.root) for h in ctx["hosts"])  # nothing started
+    status, answer = _api(ctx, "POST", "/api/v1/deploys", {"cluster_yml": yaml.safe_dump(ctx["doc"]),
+                                                           "inventory": ctx["inventory"]})
+    assert status == 201, answer
+    task_id = answer["task"]
+    deadline = time.monotonic() + 600
+    while True:
+        status, task = _api(ctx, "GET", "/api/v1/tasks/%d" % task_id)
+        assert status == 200
+        if task["status"] not in ("running", "paused"):
+            break
+        assert time.monotonic() < deadline, task
+        time.sleep(2)
+    assert task["status"] == "success", task
+    assert task["initiator"] == "admin" and task["version"] == "1.0.0" and task["playbook"] == "deploy.yml"
+    assert sorted((h["host"], h["status"], h["version"]) for h in task["hosts"]) == sorted(
+        (h.name, "success", "1.0.0") for h in ctx["hosts"])
+    assert "launch-test-secret" not in json.dumps(task)
+    deploys = os.path.join(ctx["base"], "data", "noops", "deploys")
+    kept = [f for f in os.listdir(deploys) if f.endswith(".yml")]
+    assert len(kept) == 1 and task["cluster_file"] == os.path.join(deploys, kept[0])
+    assert os.stat(os.path.join(deploys, kept[0])).st_mode & 0o077 == 0
+    log = os.path.join(deploys, kept[0][:-4] + ".log")  # noops deploy's own output
+    deadline = time.monotonic() + 60
+    while not re.search(r"deploy 1\.0\.0: 2 host\(s\): 2 success", open(log).read()):
+        assert time.monotonic() < deadline, open(log).read()[-3000:]
+        time.sleep(1)

@@ -1,0 +1,74 @@
+"""The Services page and GET /api/v1/services: the same table ``noops services`` prints (one function), browsed by
+tree node."""
+
+import json
+import re
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+TAG = "cop.shop_owt.sales_pdl.store_service.web_cluster.prod-lg_job.web_idc.lg_status.service"
+JOB = "job.web_service.web_cluster.prod-lg_pdl.store_owt.sales_cop.shop"
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    (tmp_path / "tree.yml").write_text(textwrap.dedent("""\
+        machines:
+          web1: {tags: [%s]}
+          zk1: {tags: [cop.shop_owt.infra_pdl.base_service.zk_cluster.prod-hh_job.zk_idc.hh_status.service]}
+        """ % TAG))
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "web.yml").write_text(textwrap.dedent("""\
+        cluster: {name: web, version: "1.2", env: production, jobs: [%s]}
+        web: {path: /home/work/web, pkg_url: "https://u:pw@pkgs.example.com/web.tgz", db_passwd: s3cret}
+        """ % JOB))
+    monkeypatch.setenv("NOOPS_TREE", str(tmp_path / "tree.yml"))
+    monkeypatch.delenv("NOOPS_CLUSTERS", raising=False)
+    return tmp_path
+
+
+def test_services_page(login, make_task, fleet):
+    task = make_task({"web1": "success"}, service=JOB, version="1.2", status="success")
+    page = login("viewer").get("/services").content.decode()
+    assert JOB in page and "https://u:********@pkgs.example.com/web.tgz" in page and "/home/work/web" in page
+    assert "1/1" in page and 'href="/tasks/%d"' % task in page and "s3cret" not in page
+    assert 'href="/services?query=cop.shop_owt.infra"' in page  # the tree to browse, node by node
+    assert "service.zk" in page
+    only = login("viewer").get("/services?query=cop.shop_owt.infra").content.decode()
+    assert JOB not in only and "cluster.prod-hh" in only
+    bad = login("viewer").get("/services?query=service.,")
+    assert bad.status_code == 400 and b"query" in bad.content
+
+
+def test_services_api_is_the_same_table(login, make_task, fleet):
+    from noops_cli import services
+
+    make_task({"web1": "success"}, service=JOB, version="1.2", status="success")
+    client = login("viewer")
+    data = json.loads(client.get("/api/v1/services?query=service.web").content)
+    from django.conf import settings
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
+    with HistoryStore(settings.NOOPS_HISTORY_DSN) as store:
+        assert data == json.loads(json.dumps(services.table_for("service.web", store=store)))
+    row, = data["services"]
+    assert row["jobs"] == [JOB] and row["instances"] == {"running": 1, "total": 1} and row["deploys"] == 1
+    assert client.get("/api/v1/services?query=!").status_code == 400
+
+
+def test_services_need_a_login(client, fleet):
+    assert client.get("/api/v1/services").status_code == 401
+    assert client.get("/services").status_code == 302
+
+
+def test_services_rows_link_to_the_deploy_form_for_operators(login, fleet):
+    (fleet / "clusters" / "zk.yml").write_text(
+        "cluster: {name: zk, env: production, jobs: [job.zk_service.zk_cluster.prod-hh_pdl.base_owt.infra_cop.shop]}\n"
+        "zk: {path: /home/work/zk, code_url: 'https://git.example.com/zk.git'}\n")
+    page = login("operator").get("/services").content.decode()
+    links = re.findall(r'class="deploy-link" href="([^"]+)"', page)
+    assert len(links) == 1 and "code_url=https%3A%2F%2Fgit.example.com%2Fzk.git" in links[0]  # web's URL hides a password
+    assert "path=%2Fhome%2Fwork%2Fzk" in links[0] and "name=zk" in links[0]
+    assert 'class="deploy-link"' not in login("viewer").get("/services").content.decode()
