@@ -386,6 +386,48 @@ def resolve_rollout(settings: t.Mapping[str, tuple[t.Any, str]], host_count: int
     return rollout, problems
 
 
+def rollout_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The batches of a rollout, and where it sleeps and pauses for the operator, decided before it starts.
+
+    ``hosts`` are the inventory names in the order they are deployed; ``rollout`` is what ``resolve_rollout``
+    returns (``batch`` >= 1, ``canary`` >= 0 and ``pause_step`` >= 0 hosts, ``sleep`` >= 0 seconds; other keys
+    are not read). Pure: the same plan for the same input, the input untouched, plain JSON data out::
+
+        {"hosts": 5,                       # how many hosts
+         "serial": [1, 2, 2],              # the batch sizes, Ansible's ``serial`` list
+         "batches": [{"hosts": ["h1"],     # the batch's hosts, in order
+                      "done": 1,           # hosts reached once the batch is done (the batches before it included)
+                      "sleep": 0,          # whole seconds to wait after the batch (ansible.builtin.pause takes whole
+                                           # seconds: a fraction is dropped), 0 after the last batch
+                      "pause": "canary batch done"},   # why to pause for the operator after it; None: no pause
+                     ...]}
+
+    The first batch holds ``canary`` hosts when ``canary`` > 0 (then a pause), every other ``batch`` hosts (the
+    last one may hold fewer). A pause also follows each batch that takes the count of hosts done past a multiple
+    of ``pause_step``. Neither a sleep nor a pause follows the last batch. How many failures stop the rollout
+    (``max_fail``) is decided while it runs, not here.
+    """
+    batch, canary = int(rollout.get("batch") or 1), int(rollout.get("canary") or 0)
+    pause_step, sleep = int(rollout.get("pause_step") or 0), int(rollout.get("sleep") or 0)
+    total = len(hosts)
+    batches: list[dict[str, t.Any]] = []
+    done = 0
+    while done < total:
+        size = canary if canary > 0 and not batches else batch
+        before, done = done, min(total, done + size)
+        last = done == total
+        if last:
+            pause = None
+        elif canary > 0 and not batches:
+            pause = "canary batch done"
+        elif pause_step > 0 and done // pause_step > before // pause_step:
+            pause = "pause_step %d: %d of %d hosts done" % (pause_step, done, total)
+        else:
+            pause = None
+        batches.append(dict(hosts=list(hosts[before:done]), done=done, sleep=0 if last else sleep, pause=pause))
+    return dict(hosts=total, serial=[len(b["hosts"]) for b in batches], batches=batches)
+
+
 def _env(value: t.Any) -> str:
     if not isinstance(value, str) or not re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z", value):
         raise ValueError("must be the name of a section of config.template.yml (production, staging, ...)")
