@@ -29,7 +29,6 @@ glue around it.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import os
@@ -578,74 +577,17 @@ def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.S
     return jobs
 
 
-_LIMIT_SPLIT = re.compile(r"[,:]")
+def apply_limit(hosts: t.Sequence[str], limit_hosts: t.Collection[str] | None) -> list[str]:
+    """``hosts`` narrowed to ``limit_hosts``, keeping their order; None: no limit.
 
-
-def apply_limit(hosts: t.Sequence[str], limit: str | None, groups: t.Mapping[str, t.Sequence[str]],
-                base_dir: str = ".") -> list[str]:
-    """Narrow ``hosts`` by an Ansible host pattern (``--limit``), keeping their order.
-
-    Supported as Ansible does: host and group names, shell globs over both, ``~regex``, ``&x`` (and), ``!x``
-    (not), terms separated by "," (or ":" when there is no ","), and ``@file`` with one pattern per line.
-    Subscripts (``group[0:2]``) are not supported: such a term matches nothing.
+    ``limit_hosts`` are the inventory hosts that a ``--limit`` leaves, as Ansible's own host pattern rules give them
+    (``ansible_play_hosts_all`` of a play on all hosts; ``InventoryManager.subset()`` outside a playbook): the
+    pattern itself is never parsed here.
     """
-    if not limit:
+    if limit_hosts is None:
         return list(hosts)
-    terms = _limit_terms(limit, base_dir)
-    members = set(groups.get("all", ())) | set(hosts)
-    plain = [term for term in terms if term[:1] not in ("&", "!")]
-    chosen: set[str] = set()
-    for term in plain:
-        chosen |= _limit_match(term, members, groups)
-    if not plain:
-        chosen = set(members)
-    for term in terms:
-        if term.startswith("&"):
-            chosen &= _limit_match(term[1:], members, groups)
-    for term in terms:
-        if term.startswith("!"):
-            chosen -= _limit_match(term[1:], members, groups)
-    return [h for h in hosts if h in chosen]
-
-
-def _limit_terms(limit: str, base_dir: str) -> list[str]:
-    terms: list[str] = []
-    for part in limit.split(",") if "," in limit else _split_colons(limit):
-        part = part.strip()
-        if part.startswith("@"):
-            path = os.path.join(base_dir, part[1:])
-            with open(path, encoding="utf-8") as f:
-                terms += [line.strip() for line in f if line.strip() and not line.startswith("#")]
-        elif part:
-            terms.append(part)
-    return terms
-
-
-def _split_colons(limit: str) -> list[str]:
-    # An IPv6 address or a "~regex" keeps its colons, as Ansible does.
-    if limit.count(":") > 1 and re.match(r"[0-9a-fA-F:]+\Z", limit) or limit.startswith("~"):
-        return [limit]
-    return _LIMIT_SPLIT.split(limit)
-
-
-def _limit_match(term: str, members: set[str], groups: t.Mapping[str, t.Sequence[str]]) -> set[str]:
-    if term in groups:
-        return set(groups[term])
-    if term in members:
-        return {term}
-    if term.startswith("~"):
-        regex = re.compile(term[1:])
-        names = {h for h in members if regex.search(h)}
-        for group, group_hosts in groups.items():
-            if regex.search(group):
-                names |= set(group_hosts)
-        return names
-    if re.search(r"[*?\[]", term):
-        names = set(fnmatch.filter(members, term))
-        for group in fnmatch.filter(groups, term):
-            names |= set(groups[group])
-        return names
-    return set()
+    kept = set(limit_hosts)
+    return [h for h in hosts if h in kept]
 
 
 # --------------------------------------------------------------------------- the package's needs
@@ -740,11 +682,15 @@ class Prepared(t.NamedTuple):
     problems: list[str]
 
 
-def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.Mapping[str, t.Sequence[str]],
-            overrides: t.Mapping[str, t.Any] | None = None, limit: str | None = None, source: str | None = None,
+def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], overrides: t.Mapping[str, t.Any] | None = None,
+            limit: str | None = None, limit_hosts: t.Collection[str] | None = None, source: str | None = None,
             cache_dir: str | None = None, package: bool = True) -> Prepared:
-    """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings, the package
-    (fetched or built, verified, linted) and the template values the package needs. All problems are collected.
+    """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings and plan, the
+    package (fetched or built, verified, linted) and the template values the package needs. All problems are
+    collected.
+
+    ``limit`` is the run's ``--limit`` pattern, only named in the result and in messages; ``limit_hosts`` are the
+    inventory hosts that it leaves (see ``apply_limit``), None when the run has no limit.
     """
     source = source or cluster_file
     base_dir = os.path.dirname(os.path.abspath(cluster_file))
@@ -765,11 +711,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
 
     selected, query, host_problems = select_hosts(cluster, inventory)
     problems += host_problems
-    try:
-        hosts = apply_limit(selected, limit, groups, os.getcwd())
-    except (OSError, re.error) as e:
-        problems.append("limit %s: %s" % (show(limit), e))
-        hosts = []
+    hosts = apply_limit(selected, limit_hosts)
     result.update(hosts=hosts, hosts_all=selected, query=query, limit=limit or None,
                   host_jobs=host_jobs(cluster, inventory, hosts))
     if not hosts and not host_problems and (cluster.jobs or cluster.hosts is not None):
@@ -783,7 +725,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
         problems.append(problem(source, "%s.host" % cluster.name if cluster.hosts is not None else "cluster.jobs",
                                 "no host selected: %s%s" % (how, narrowed)))
     rollout = resolve_rollout(cluster.settings, len(hosts))[0]
-    result["rollout"] = rollout
+    result.update(rollout=rollout, plan=rollout_plan(hosts, rollout))
 
     if not package:
         # A rollback: the hosts already hold their releases, so neither the package nor its version is needed.

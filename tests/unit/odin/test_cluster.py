@@ -308,7 +308,7 @@ def test_a_refused_request_still_names_what_was_asked(tmp_path, changes, asked):
     path = tmp_path / "cluster.yml"
     # (No download: a package URL that is there would be fetched.)
     path.write_text(yaml.safe_dump(variant({"dch.pkg_url": "file:///nonexistent/dch.tar.gz", **changes})))
-    prepared = prepare(str(path), [], {"all": []}, cache_dir=str(tmp_path / "cache"))
+    prepared = prepare(str(path), [], cache_dir=str(tmp_path / "cache"))
     assert prepared.problems
     assert (prepared.result.get("service"), prepared.result.get("name"), prepared.result.get("version")) == asked
 
@@ -383,3 +383,17 @@ def test_rollout_plan_is_plain_data():
     assert (hosts, rollout) == before
     assert plan["batches"][0] == {"hosts": ["h1"], "done": 1, "sleep": 2, "pause": "canary batch done"}
 
+
+def test_prepare_returns_the_plan_of_the_hosts(tmp_path):
+    doc = variant({"dch.host": ["lg1", "sd1", "zk1"], "dch.batch": 2, "dch.canary": 1})
+    path = tmp_path / "cluster.yml"
+    path.write_text(yaml.safe_dump(doc))
+    inventory = [InventoryHost(n, None, ()) for n in ("lg1", "sd1", "zk1", "other")]
+    result = prepare(str(path), inventory, package=False).result
+    assert result["plan"] == rollout_plan(["lg1", "sd1", "zk1"], result["rollout"])
+    assert result["plan"]["serial"] == [1, 2]
+    # Narrowed by the hosts the run's --limit leaves (Ansible's own pattern rules), in the cluster's order.
+    result = prepare(str(path), inventory, package=False, limit="zk1,lg1",
+                     limit_hosts=["zk1", "other", "lg1"]).result
+    assert (result["hosts"], result["hosts_all"], result["limit"]) == (["lg1", "zk1"], ["lg1", "sd1", "zk1"], "zk1,lg1")
+    assert result["plan"]["batches"][0]["hosts"] == ["lg1"]
