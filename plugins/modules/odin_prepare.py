@@ -217,7 +217,7 @@ plan:
       by a pause for the operator when it is the canary batch, or when it takes the count of hosts done past a
       multiple of C(pause_step). Neither a sleep nor a pause follows the last batch. Whether more than
       C(max_fail) hosts failed is decided while the rollout runs.
-    - The same plan comes from the pure function C(rollout_plan(hosts, rollout)) of C(module_utils/cluster.py).
+    - The same plan comes from the pure function C(rollout_plan(hosts, rollout)) of C(plugin_utils/odin/cluster.py).
   returned: when the file could be read
   type: dict
   sample:
