@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for noops.platform.odin_prepare (documentation in plugins/modules/odin_prepare.py).
 
-Runs on the controller and touches no host: the checks, the host selection and the package all live in
-plugin_utils/odin/cluster.py and plugin_utils/odin/fetch.py; this file only reads the inventory from the task's variables.
+Runs on the controller and touches no host: the checks, the host selection, the rollout plan and the package all live
+in plugin_utils/odin/cluster.py and plugin_utils/odin/fetch.py; this file only reads the inventory (and the hosts that
+--limit leaves) from the task's variables.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control im
 ARGUMENT_SPEC = dict(
     cluster_file=dict(type="path", required=True),
     overrides=dict(type="dict", default={}),
-    limit=dict(type="str"),
+    limit_hosts=dict(type="list", elements="str"),
     cache_dir=dict(type="path"),
     package=dict(type="bool", default=True),
 )
@@ -43,10 +44,13 @@ class ActionModule(ActionBase):
             # As other file options do: a relative path may name a file beside the playbook.
             beside = os.path.join(task_vars.get("playbook_dir") or ".", cluster_file)
             cluster_file = beside if os.path.exists(beside) else cluster_file
-        groups = {name: list(hosts) for name, hosts in (task_vars.get("groups") or {}).items()}
-        inventory = self._inventory(groups.get("all", []), task_vars.get("hostvars") or {})
-        limit = args["limit"] if args["limit"] is not None else task_vars.get("ansible_limit")
-        prepared = prepare(cluster_file, inventory, groups, args["overrides"], limit, source=args["cluster_file"],
+        inventory = self._inventory((task_vars.get("groups") or {}).get("all", []), task_vars.get("hostvars") or {})
+        limit = task_vars.get("ansible_limit") or None
+        limit_hosts = args["limit_hosts"]
+        if limit_hosts is None and limit:
+            # Ansible has applied --limit (its whole pattern grammar) to the hosts of the play, on all hosts.
+            limit_hosts = list(task_vars.get("ansible_play_hosts_all") or ())
+        prepared = prepare(cluster_file, inventory, args["overrides"], limit, limit_hosts, source=args["cluster_file"],
                            cache_dir=args["cache_dir"], package=args["package"])
         result.update(prepared.result)
         result["changed"] = False

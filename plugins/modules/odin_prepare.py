@@ -19,7 +19,7 @@ description:
     fails with them joined by newlines in C(msg) and as the list RV(problems).
   - "Hosts: the module block's C(host:) list (inventory names or C(ansible_host) addresses) or, without it,
     the inventory hosts whose C(noops_tags) match any C(cluster.jobs) tag, only those that also carry
-    C(status.service) unless C(include_offline: true). They are narrowed by O(limit) and returned in
+    C(status.service) unless C(include_offline: true). They are narrowed to O(limit_hosts) and returned in
     inventory order."
   - "Package: C(pkg_url) (http, https, ftp, file, or a plain path) is downloaded once into
     C(${XDG_CACHE_HOME:-~/.cache}/noops/packages/), keyed by the URL and its checksum (C(pkg_sha256), or a
@@ -31,6 +31,8 @@ description:
     checked out, C(build_command) runs in C(relative_path), and C(relative_path/release) is packaged as
     C(<name>-<commit12>.tar.gz) beside C(build.log) and C(build-error.log). The package of a commit is reused
     unless C(force_rebuild: true). The release version is the cluster's, else the commit's first 12 digits."
+  - "Rollout plan: the batches of the selected hosts, and the sleep and the pause for the operator after each, are
+    decided once and returned as RV(plan); C(playbooks/deploy.yml) runs its batches from it."
   - This is an action plugin; it never connects to a host. The format is in C(docs/cluster.md).
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
@@ -54,11 +56,16 @@ options:
         C("2") or C("true") (what C(-e key=value) gives) are accepted.
     type: dict
     default: {}
-  limit:
+  limit_hosts:
     description:
-      - An Ansible host pattern narrowing the hosts (host and group names, globs, C(~regex), C(&x), C(!x),
-        C(@file)). Defaults to C(ansible_limit), the run's C(--limit). Group subscripts are not supported.
-    type: str
+      - The inventory hosts that the run's C(--limit) leaves; the selected hosts are narrowed to them. The
+        pattern is never parsed here, Ansible applies its own host pattern rules.
+      - >-
+        Defaults, when the run has a C(--limit) (C(ansible_limit)), to C(ansible_play_hosts_all), the hosts of
+        the play after the limit. Run the task in a play on C(hosts: all), as C(playbooks/deploy.yml) does, so
+        that they are the whole inventory narrowed by C(--limit). Without a C(--limit) no host is left out.
+    type: list
+    elements: str
   cache_dir:
     description:
       - Folder of the package and build caches instead of C(${XDG_CACHE_HOME:-~/.cache}/noops).
@@ -102,7 +109,6 @@ EXAMPLES = r"""
     cluster_file: "{{ cluster_file }}"
     overrides:
       batch: "{{ batch | default(omit) }}"
-    limit: "{{ ansible_limit | default(omit) }}"
   register: odin
   run_once: true
   delegate_to: localhost
@@ -123,13 +129,13 @@ problems:
   elements: str
   sample: ['cluster.yml: dch.pkg_url: "gopher://x/y.tgz": scheme must be http, https, ftp or file']
 hosts:
-  description: The inventory names to deploy to, in inventory order, after O(limit).
+  description: The inventory names to deploy to, in inventory order, after O(limit_hosts).
   returned: when the file could be read
   type: list
   elements: str
   sample: [hh-acc-dch01.bj, hh-acc-dch02.bj]
 hosts_all:
-  description: The hosts before O(limit).
+  description: The hosts before O(limit_hosts).
   returned: when the file could be read
   type: list
   elements: str
@@ -199,12 +205,64 @@ build:
     reused:
       description: Whether the package of this commit was reused from the cache.
       type: bool
+limit:
+  description: The run's C(--limit) pattern (C(ansible_limit)), as given; null without one.
+  returned: when the file could be read
+  type: str
+  sample: idc_lg
 rollout:
   description: The rollout settings with defaults. C(max_fail) is a count (a percentage is taken of the host
     count, rounded down); C(canary) is the first batch's size, 0 for none.
   returned: when the file could be read
   type: dict
   sample: {batch: 2, sleep: 5, pause_step: 0, max_fail: 1, canary: 1, force: false}
+plan:
+  description:
+    - The rollout plan of RV(hosts) with RV(rollout), decided before any host is touched. The first batch holds
+      C(canary) hosts when C(canary) > 0, every other C(batch) hosts (the last may hold fewer). A batch is followed
+      by a pause for the operator when it is the canary batch, or when it takes the count of hosts done past a
+      multiple of C(pause_step). Neither a sleep nor a pause follows the last batch. Whether more than
+      C(max_fail) hosts failed is decided while the rollout runs.
+    - The same plan comes from the pure function C(rollout_plan(hosts, rollout)) of C(plugin_utils/odin/cluster.py).
+  returned: when the file could be read
+  type: dict
+  sample:
+    hosts: 3
+    serial: [1, 2]
+    batches:
+      - {hosts: [hh-acc-dch01.bj], done: 1, sleep: 5, pause: canary batch done}
+      - {hosts: [hh-acc-dch02.bj, hh-acc-dch03.bj], done: 3, sleep: 0, pause: null}
+  contains:
+    hosts:
+      description: How many hosts the rollout deploys to.
+      type: int
+    serial:
+      description: The size of each batch, in order (what the rollout play's C(serial) is given).
+      type: list
+      elements: int
+    batches:
+      description: The batches, in order.
+      type: list
+      elements: dict
+      contains:
+        hosts:
+          description: The batch's inventory names, in inventory order.
+          type: list
+          elements: str
+        done:
+          description: How many hosts the rollout has reached once this batch is done (the batches before it included).
+          type: int
+        sleep:
+          description:
+            - Seconds to wait after the batch, a whole number (C(ansible.builtin.pause) waits whole seconds, so a
+              fraction in C(sleep) is dropped); 0 after the last batch.
+          type: int
+        pause:
+          description:
+            - >-
+              Why the rollout pauses for the operator after the batch (C(canary batch done), or
+              C(pause_step N: D of T hosts done)); null when it does not.
+          type: str
 thor:
   description: The thor role's variables (thor_name, thor_version, thor_package, thor_env, thor_path, thor_user,
     thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets. C(thor_job) is the first

@@ -29,7 +29,6 @@ glue around it.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import os
@@ -386,6 +385,48 @@ def resolve_rollout(settings: t.Mapping[str, tuple[t.Any, str]], host_count: int
     return rollout, problems
 
 
+def rollout_plan(hosts: t.Sequence[str], rollout: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The batches of a rollout, and where it sleeps and pauses for the operator, decided before it starts.
+
+    ``hosts`` are the inventory names in the order they are deployed; ``rollout`` is what ``resolve_rollout``
+    returns (``batch`` >= 1, ``canary`` >= 0 and ``pause_step`` >= 0 hosts, ``sleep`` >= 0 seconds; other keys
+    are not read). Pure: the same plan for the same input, the input untouched, plain JSON data out::
+
+        {"hosts": 5,                       # how many hosts
+         "serial": [1, 2, 2],              # the batch sizes, Ansible's ``serial`` list
+         "batches": [{"hosts": ["h1"],     # the batch's hosts, in order
+                      "done": 1,           # hosts reached once the batch is done (the batches before it included)
+                      "sleep": 0,          # whole seconds to wait after the batch (ansible.builtin.pause takes whole
+                                           # seconds: a fraction is dropped), 0 after the last batch
+                      "pause": "canary batch done"},   # why to pause for the operator after it; None: no pause
+                     ...]}
+
+    The first batch holds ``canary`` hosts when ``canary`` > 0 (then a pause), every other ``batch`` hosts (the
+    last one may hold fewer). A pause also follows each batch that takes the count of hosts done past a multiple
+    of ``pause_step``. Neither a sleep nor a pause follows the last batch. How many failures stop the rollout
+    (``max_fail``) is decided while it runs, not here.
+    """
+    batch, canary = int(rollout.get("batch") or 1), int(rollout.get("canary") or 0)
+    pause_step, sleep = int(rollout.get("pause_step") or 0), int(rollout.get("sleep") or 0)
+    total = len(hosts)
+    batches: list[dict[str, t.Any]] = []
+    done = 0
+    while done < total:
+        size = canary if canary > 0 and not batches else batch
+        before, done = done, min(total, done + size)
+        last = done == total
+        if last:
+            pause = None
+        elif canary > 0 and not batches:
+            pause = "canary batch done"
+        elif pause_step > 0 and done // pause_step > before // pause_step:
+            pause = "pause_step %d: %d of %d hosts done" % (pause_step, done, total)
+        else:
+            pause = None
+        batches.append(dict(hosts=list(hosts[before:done]), done=done, sleep=0 if last else sleep, pause=pause))
+    return dict(hosts=total, serial=[len(b["hosts"]) for b in batches], batches=batches)
+
+
 def _env(value: t.Any) -> str:
     if not isinstance(value, str) or not re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z", value):
         raise ValueError("must be the name of a section of config.template.yml (production, staging, ...)")
@@ -528,74 +569,17 @@ def host_jobs(cluster: Cluster, inventory: t.Sequence[InventoryHost], hosts: t.S
     return jobs
 
 
-_LIMIT_SPLIT = re.compile(r"[,:]")
+def apply_limit(hosts: t.Sequence[str], limit_hosts: t.Collection[str] | None) -> list[str]:
+    """``hosts`` narrowed to ``limit_hosts``, keeping their order; None: no limit.
 
-
-def apply_limit(hosts: t.Sequence[str], limit: str | None, groups: t.Mapping[str, t.Sequence[str]],
-                base_dir: str = ".") -> list[str]:
-    """Narrow ``hosts`` by an Ansible host pattern (``--limit``), keeping their order.
-
-    Supported as Ansible does: host and group names, shell globs over both, ``~regex``, ``&x`` (and), ``!x``
-    (not), terms separated by "," (or ":" when there is no ","), and ``@file`` with one pattern per line.
-    Subscripts (``group[0:2]``) are not supported: such a term matches nothing.
+    ``limit_hosts`` are the inventory hosts that a ``--limit`` leaves, as Ansible's own host pattern rules give them
+    (``ansible_play_hosts_all`` of a play on all hosts; ``InventoryManager.subset()`` outside a playbook): the
+    pattern itself is never parsed here.
     """
-    if not limit:
+    if limit_hosts is None:
         return list(hosts)
-    terms = _limit_terms(limit, base_dir)
-    members = set(groups.get("all", ())) | set(hosts)
-    plain = [term for term in terms if term[:1] not in ("&", "!")]
-    chosen: set[str] = set()
-    for term in plain:
-        chosen |= _limit_match(term, members, groups)
-    if not plain:
-        chosen = set(members)
-    for term in terms:
-        if term.startswith("&"):
-            chosen &= _limit_match(term[1:], members, groups)
-    for term in terms:
-        if term.startswith("!"):
-            chosen -= _limit_match(term[1:], members, groups)
-    return [h for h in hosts if h in chosen]
-
-
-def _limit_terms(limit: str, base_dir: str) -> list[str]:
-    terms: list[str] = []
-    for part in limit.split(",") if "," in limit else _split_colons(limit):
-        part = part.strip()
-        if part.startswith("@"):
-            path = os.path.join(base_dir, part[1:])
-            with open(path, encoding="utf-8") as f:
-                terms += [line.strip() for line in f if line.strip() and not line.startswith("#")]
-        elif part:
-            terms.append(part)
-    return terms
-
-
-def _split_colons(limit: str) -> list[str]:
-    # An IPv6 address or a "~regex" keeps its colons, as Ansible does.
-    if limit.count(":") > 1 and re.match(r"[0-9a-fA-F:]+\Z", limit) or limit.startswith("~"):
-        return [limit]
-    return _LIMIT_SPLIT.split(limit)
-
-
-def _limit_match(term: str, members: set[str], groups: t.Mapping[str, t.Sequence[str]]) -> set[str]:
-    if term in groups:
-        return set(groups[term])
-    if term in members:
-        return {term}
-    if term.startswith("~"):
-        regex = re.compile(term[1:])
-        names = {h for h in members if regex.search(h)}
-        for group, group_hosts in groups.items():
-            if regex.search(group):
-                names |= set(group_hosts)
-        return names
-    if re.search(r"[*?\[]", term):
-        names = set(fnmatch.filter(members, term))
-        for group in fnmatch.filter(groups, term):
-            names |= set(groups[group])
-        return names
-    return set()
+    kept = set(limit_hosts)
+    return [h for h in hosts if h in kept]
 
 
 # --------------------------------------------------------------------------- the package's needs
@@ -730,11 +714,15 @@ class Prepared(t.NamedTuple):
     problems: list[str]
 
 
-def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.Mapping[str, t.Sequence[str]],
-            overrides: t.Mapping[str, t.Any] | None = None, limit: str | None = None, source: str | None = None,
+def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], overrides: t.Mapping[str, t.Any] | None = None,
+            limit: str | None = None, limit_hosts: t.Collection[str] | None = None, source: str | None = None,
             cache_dir: str | None = None, package: bool = True) -> Prepared:
-    """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings, the package
-    (fetched or built, verified, linted) and the template values the package needs. All problems are collected.
+    """Everything Odin checks before any host is touched: the file, the hosts, the rollout settings and plan, the
+    package (fetched or built, verified, linted) and the template values the package needs. All problems are
+    collected.
+
+    ``limit`` is the run's ``--limit`` pattern, only named in the result and in messages; ``limit_hosts`` are the
+    inventory hosts that it leaves (see ``apply_limit``), None when the run has no limit.
     """
     source = source or cluster_file
     base_dir = os.path.dirname(os.path.abspath(cluster_file))
@@ -755,11 +743,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
 
     selected, query, host_problems = select_hosts(cluster, inventory)
     problems += host_problems
-    try:
-        hosts = apply_limit(selected, limit, groups, os.getcwd())
-    except (OSError, re.error) as e:
-        problems.append("limit %s: %s" % (show(limit), e))
-        hosts = []
+    hosts = apply_limit(selected, limit_hosts)
     result.update(hosts=hosts, hosts_all=selected, query=query, limit=limit or None,
                   host_jobs=host_jobs(cluster, inventory, hosts))
     if not hosts and not host_problems and (cluster.jobs or cluster.hosts is not None):
@@ -773,7 +757,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], groups: t.M
         problems.append(problem(source, "%s.host" % cluster.name if cluster.hosts is not None else "cluster.jobs",
                                 "no host selected: %s%s" % (how, narrowed)))
     rollout = resolve_rollout(cluster.settings, len(hosts))[0]
-    result["rollout"] = rollout
+    result.update(rollout=rollout, plan=rollout_plan(hosts, rollout))
 
     if not package:
         # A rollback: the hosts already hold their releases, so neither the package nor its version is needed.

@@ -109,9 +109,7 @@ def corpus(tmp_path_factory):
 def tree():
     with open(os.path.join(ROOT, "examples", "tree.yml")) as f:
         loaded = load_tree(yaml.safe_load(f), "tree.yml")
-    layout = loaded.layout()
-    groups = dict(layout.group_hosts, all=[m.name for m in loaded.machines])
-    return [InventoryHost(m.name, m.address, m.raw_tags) for m in loaded.machines], groups
+    return [InventoryHost(m.name, m.address, m.raw_tags) for m in loaded.machines]
 
 
 def check(case, problems, result, corpus):
@@ -136,9 +134,8 @@ def check(case, problems, result, corpus):
 
 @pytest.mark.parametrize("case", CASES)
 def test_prepare(corpus, tree, case):
-    inventory, groups = tree
     path = os.path.join(corpus["dir"], case)
-    prepared = prepare(path, inventory, groups, None, EXPECTED[case].get("limit"), source=case,
+    prepared = prepare(path, tree, None, EXPECTED[case].get("limit"), EXPECTED[case].get("limit_hosts"), source=case,
                        cache_dir=corpus["cache"])
     check(case, prepared.problems, prepared.result, corpus)
 
@@ -151,7 +148,6 @@ PLAYBOOK = """
     - name: Prepare {{ item.file }}
       noops.platform.odin_prepare:
         cluster_file: "{{ corpus }}/{{ item.file }}"
-        limit: "{{ item.limit | default(omit) }}"
         cache_dir: "{{ cache_dir }}"
       loop: "{{ cases }}"
       register: prepared
@@ -171,7 +167,9 @@ PLAYBOOK = """
 def test_corpus_through_ansible_playbook(corpus, tmp_path):
     book = tmp_path / "corpus.yml"
     book.write_text(PLAYBOOK)
-    cases = [dict(file=c, **({"limit": EXPECTED[c]["limit"]} if "limit" in EXPECTED[c] else {})) for c in CASES]
+    # The files run with a --limit have their own runs (test_limit_cases_through_ansible_playbook).
+    unlimited = [c for c in CASES if "limit" not in EXPECTED[c]]
+    cases = [dict(file=c) for c in unlimited]
     extra = dict(corpus=corpus["dir"], cache_dir=corpus["cache"], cases=cases, result_file=str(tmp_path / "r.json"))
     env = dict(os.environ, NOOPS_HISTORY_DSN=str(tmp_path / "history.db"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([PLAYBOOK_BIN, "-v", "-i", "examples/tree.noops.yml", str(book), "-e", json.dumps(extra)],
@@ -180,8 +178,8 @@ def test_corpus_through_ansible_playbook(corpus, tmp_path):
     # The action marks a successful result (it holds the template values) so that no callback prints it.
     assert SECRET not in proc.stdout + proc.stderr
     results = json.loads((tmp_path / "r.json").read_text())
-    assert [r["item"]["file"] for r in results] == CASES
-    for case, result in zip(CASES, results):
+    assert [r["item"]["file"] for r in results] == unlimited
+    for case, result in zip(unlimited, results):
         # Messages name the file as the option gave it: the corpus path here.
         problems = [p.replace(corpus["dir"] + "/", "") for p in result.get("problems", [])]
         assert bool(result.get("failed")) == bool(EXPECTED[case].get("problems")), (case, result.get("msg"))
@@ -196,8 +194,7 @@ def test_example_hello_cluster(tmp_path):
     tag = "cop.example_owt.ops_pdl.demo_service.hello_job.hello_loc.bj_idc.%s_status.service"
     inventory = [InventoryHost("demo-lg1", None, (tag % "lg",)), InventoryHost("demo-sd1", None, (tag % "sd",)),
                  InventoryHost("other", None, ("cop.example_service.zk_job.zk_status.service",))]
-    prepared = prepare(os.path.join(ROOT, "examples", "cluster", "hello.yml"), inventory,
-                       {"all": [h.name for h in inventory]}, cache_dir=str(tmp_path))
+    prepared = prepare(os.path.join(ROOT, "examples", "cluster", "hello.yml"), inventory, cache_dir=str(tmp_path))
     assert prepared.problems == []
     assert (prepared.result["hosts"], prepared.result["version"]) == (["demo-lg1", "demo-sd1"], "1.0.0")
     assert prepared.result["thor"]["thor_values"] == {"port": 18080, "db_passwd": "hello-demo-not-a-secret"}
@@ -216,7 +213,6 @@ def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tre
     unpacks on a host (release/target/ alone)."""
     from ansible_collections.noops.platform.plugins.module_utils.package_tar import PackageError, unpack_target
 
-    inventory, groups = tree
     folder = os.path.join(corpus["dir"], "packages")
     packages = sorted(os.path.join(folder, name) for name in os.listdir(folder))
     assert len(packages) >= 8
@@ -231,8 +227,7 @@ def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tre
                 for p in report["problems"] if p["level"] == "ERROR"]
         cluster_file = tmp_path / "cluster.yml"
         cluster_file.write_text(AGREEMENT_CLUSTER % (job, path, SECRET))
-        prepared = prepare(str(cluster_file), inventory, groups, None, None, source="cluster.yml",
-                           cache_dir=corpus["cache"])
+        prepared = prepare(str(cluster_file), tree, source="cluster.yml", cache_dir=corpus["cache"])
         refused = [p.split(": package lint: ", 1)[1] for p in prepared.problems if ": package lint: " in p]
         assert sorted(refused) == sorted(lint), path
         assert (proc.returncode == 0) == (not refused), (path, proc.stdout[-2000:])
@@ -243,3 +238,84 @@ def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tre
                 unpack_target(path, str(dest))
             except PackageError as e:
                 pytest.fail("%s: lint accepts it, a host refuses it: %s" % (path, e))
+
+
+LIMIT_PLAYBOOK = """
+- name: Prepare as deploy.yml does, in a play on all hosts run once
+  hosts: all
+  gather_facts: false
+  run_once: true
+  tasks:
+    - name: Prepare {{ cluster_file }}
+      delegate_to: localhost
+      noops.platform.odin_prepare:
+        cluster_file: "{{ cluster_file }}"
+        cache_dir: "{{ cache_dir }}"
+      register: prepared
+      ignore_errors: true
+
+    - name: Keep the result and the play's hosts for the test
+      delegate_to: localhost
+      ansible.builtin.copy:
+        content: "{{ {'prepared': prepared, 'play_hosts': ansible_play_hosts_all} | to_json }}"
+        dest: "{{ result_file }}"
+        mode: "0600"
+"""
+HH = ["hh-acc-dch01.bj", "hh-acc-dch02.bj", "hh-acc-dch03.bj"]
+# --limit pattern (Ansible's grammar) -> the hosts good_offline.yml (hh-acc-dch01..03) deploys to. "@" stands for
+# the folder of a file of patterns holding "hh-acc-dch03.bj" and "hh-acc-dch01.bj".
+LIMITS = [
+    ("hh-acc-dch02.bj", [HH[1]]),
+    ("hh-acc-dch0[13].bj", [HH[0], HH[2]]),                 # a glob
+    ("~hh-acc-dch0[23]", [HH[1], HH[2]]),                   # a regex
+    ("idc_hh:!status_offline", [HH[0], HH[1]]),            # group minus group, ":" separated
+    ("idc_hh:&status_offline", [HH[2]]),                   # group and group
+    ("service_dch,!hh-acc-dch01.bj", [HH[1], HH[2]]),
+    ("hh-acc-dch03.bj,hh-acc-dch01.bj", [HH[0], HH[2]]),   # the cluster's order, not the pattern's
+    ("idc_hh[0]", [HH[0]]),                                # group subscripts, as Ansible gives them
+    ("idc_hh[1:2]", [HH[1], HH[2]]),
+    ("@/limit.txt", [HH[0], HH[2]]),                       # a file of patterns
+]
+
+
+def _run_limited(corpus, tmp_path, case, limit):
+    book = tmp_path / "limit.yml"
+    book.write_text(LIMIT_PLAYBOOK)
+    (tmp_path / "limit.txt").write_text("hh-acc-dch03.bj\nhh-acc-dch01.bj\n")
+    limit = limit.replace("@/", "@%s/" % tmp_path)
+    extra = dict(cluster_file=os.path.join(corpus["dir"], case), cache_dir=corpus["cache"],
+                 result_file=str(tmp_path / "r.json"))
+    env = dict(os.environ, NOOPS_HISTORY_DSN=str(tmp_path / "history.db"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([PLAYBOOK_BIN, "-i", "examples/tree.noops.yml", str(book), "--limit", limit,
+                           "-e", json.dumps(extra)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    return json.loads((tmp_path / "r.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not installed beside %s"
+                    % sys.executable)
+@pytest.mark.parametrize("limit, hosts", LIMITS, ids=[limit for limit, dummy in LIMITS])
+def test_limit_through_ansible_playbook(corpus, tmp_path, limit, hosts):
+    """A real ``ansible-playbook --limit``: odin_prepare deploys to the hosts Ansible's own pattern rules leave."""
+    out = _run_limited(corpus, tmp_path, "good_offline.yml", limit)
+    prepared = out["prepared"]
+    assert not prepared.get("failed"), prepared.get("msg")
+    assert prepared["hosts"] == hosts
+    assert prepared["hosts_all"] == HH
+    assert prepared["limit"] == limit.replace("@/", "@%s/" % tmp_path)
+    assert [h for b in prepared["plan"]["batches"] for h in b["hosts"]] == hosts
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not installed beside %s"
+                    % sys.executable)
+@pytest.mark.parametrize("case", [c for c in CASES if "limit" in EXPECTED[c]])
+def test_limit_cases_through_ansible_playbook(corpus, tmp_path, case):
+    """The corpus files with a ``limit``, run with that --limit: the play's hosts are the expected
+    ``limit_hosts`` (what the pure function is given in test_prepare) and the problems are the same."""
+    out = _run_limited(corpus, tmp_path, case, EXPECTED[case]["limit"])
+    assert out["play_hosts"] == EXPECTED[case]["limit_hosts"]
+    problems = [p.replace(corpus["dir"] + "/", "") for p in out["prepared"].get("problems", [])]
+    check(case, problems, out["prepared"], corpus)

@@ -1,13 +1,14 @@
 """cluster.yml checks as tables: each bad file -> the problem lines it must produce (and nothing else)."""
 
+import json
 import textwrap
 
 import pytest
 import yaml
 
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import (
-    InventoryHost, apply_limit, check_package_needs, load_cluster_text, masked, parse_cluster, prepare, problem, redact_url,
-    host_jobs, resolve_rollout, select_hosts, show, thor_vars,
+    InventoryHost, check_package_needs, load_cluster_text, masked, parse_cluster, prepare, problem, redact_url,
+    host_jobs, resolve_rollout, rollout_plan, select_hosts, show, thor_vars,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
 
@@ -307,6 +308,92 @@ def test_a_refused_request_still_names_what_was_asked(tmp_path, changes, asked):
     path = tmp_path / "cluster.yml"
     # (No download: a package URL that is there would be fetched.)
     path.write_text(yaml.safe_dump(variant({"dch.pkg_url": "file:///nonexistent/dch.tar.gz", **changes})))
-    prepared = prepare(str(path), [], {"all": []}, cache_dir=str(tmp_path / "cache"))
+    prepared = prepare(str(path), [], cache_dir=str(tmp_path / "cache"))
     assert prepared.problems
     assert (prepared.result.get("service"), prepared.result.get("name"), prepared.result.get("version")) == asked
+
+
+# --------------------------------------------------------------------------- the rollout plan
+
+def hosts_of(n):
+    return ["h%d" % i for i in range(1, n + 1)]
+
+
+def rollout_with(**given):
+    return resolve_rollout(settings(**given), None)[0]
+
+
+# hosts, settings -> [(batch hosts, sleep seconds after it, pause reason after it or None), ...]
+PLANS = [
+    ("defaults: one host per batch", 3, {},
+     [(["h1"], 0, None), (["h2"], 0, None), (["h3"], 0, None)]),
+    ("batch sizes, the last batch short", 5, dict(batch=2),
+     [(["h1", "h2"], 0, None), (["h3", "h4"], 0, None), (["h5"], 0, None)]),
+    ("fewer hosts than a batch", 2, dict(batch=5, sleep=3, pause_step=1, canary=0),
+     [(["h1", "h2"], 0, None)]),
+    ("no sleep after the last batch", 3, dict(batch=2, sleep=5),
+     [(["h1", "h2"], 5, None), (["h3"], 0, None)]),
+    # ansible.builtin.pause waits whole seconds: what the playbook waits is what the plan says.
+    ("a fraction of a second is dropped", 2, dict(sleep="1.5"), [(["h1"], 1, None), (["h2"], 0, None)]),
+    ("under a second: no sleep", 2, dict(sleep=0.5), [(["h1"], 0, None), (["h2"], 0, None)]),
+    ("pause_step on batch boundaries", 4, dict(pause_step=2),
+     [(["h1"], 0, None), (["h2"], 0, "pause_step 2: 2 of 4 hosts done"), (["h3"], 0, None), (["h4"], 0, None)]),
+    # A pause falls after the batch that crosses a multiple of pause_step.
+    ("pause_step inside a batch", 7, dict(batch=2, pause_step=3),
+     [(["h1", "h2"], 0, None), (["h3", "h4"], 0, "pause_step 3: 4 of 7 hosts done"),
+      (["h5", "h6"], 0, "pause_step 3: 6 of 7 hosts done"), (["h7"], 0, None)]),
+    ("pause_step smaller than a batch: one pause per batch", 5, dict(batch=2, pause_step=1, sleep=2),
+     [(["h1", "h2"], 2, "pause_step 1: 2 of 5 hosts done"), (["h3", "h4"], 2, "pause_step 1: 4 of 5 hosts done"),
+      (["h5"], 0, None)]),
+    ("canary first, then batches", 5, dict(batch=2, canary=1),
+     [(["h1"], 0, "canary batch done"), (["h2", "h3"], 0, None), (["h4", "h5"], 0, None)]),
+    ("canary of several hosts", 4, dict(canary=2), [(["h1", "h2"], 0, "canary batch done"), (["h3"], 0, None),
+                                                    (["h4"], 0, None)]),
+    ("canary says why, also where pause_step falls", 4, dict(batch=2, canary=2, pause_step=2),
+     [(["h1", "h2"], 0, "canary batch done"), (["h3", "h4"], 0, None)]),
+    ("canary with pause_step after it", 5, dict(batch=2, canary=1, pause_step=2),
+     [(["h1"], 0, "canary batch done"), (["h2", "h3"], 0, "pause_step 2: 3 of 5 hosts done"),
+      (["h4", "h5"], 0, None)]),
+    ("canary of every host: no pause", 2, dict(canary=3), [(["h1", "h2"], 0, None)]),
+    ("canary: true is one host", 2, dict(canary=True, sleep=1), [(["h1"], 1, "canary batch done"),
+                                                                 (["h2"], 0, None)]),
+    ("one host", 1, dict(pause_step=1, canary=1, sleep=9), [(["h1"], 0, None)]),
+    ("no host", 0, dict(batch=2), []),
+]
+
+
+@pytest.mark.parametrize("count, given, expected", [p[1:] for p in PLANS], ids=[p[0] for p in PLANS])
+def test_rollout_plan(count, given, expected):
+    hosts = hosts_of(count)
+    plan = rollout_plan(hosts, rollout_with(**given))
+    assert [(b["hosts"], b["sleep"], b["pause"]) for b in plan["batches"]] == expected
+    # Every host once, in the order given; the batch sizes are Ansible's serial list; done counts the hosts.
+    assert [h for b in plan["batches"] for h in b["hosts"]] == hosts
+    assert plan["serial"] == [len(b["hosts"]) for b in plan["batches"]]
+    assert [b["done"] for b in plan["batches"]] == [sum(plan["serial"][:i + 1]) for i in range(len(plan["serial"]))]
+    assert plan["hosts"] == count
+
+
+def test_rollout_plan_is_plain_data():
+    """The plan is what the playbook looks up and what a dry run shows: JSON as it is, the input untouched."""
+    hosts, rollout = hosts_of(3), rollout_with(batch=2, canary=1, sleep=2)
+    before = (list(hosts), dict(rollout))
+    plan = rollout_plan(hosts, rollout)
+    assert json.loads(json.dumps(plan)) == plan
+    assert (hosts, rollout) == before
+    assert plan["batches"][0] == {"hosts": ["h1"], "done": 1, "sleep": 2, "pause": "canary batch done"}
+
+
+def test_prepare_returns_the_plan_of_the_hosts(tmp_path):
+    doc = variant({"dch.host": ["lg1", "sd1", "zk1"], "dch.batch": 2, "dch.canary": 1})
+    path = tmp_path / "cluster.yml"
+    path.write_text(yaml.safe_dump(doc))
+    inventory = [InventoryHost(n, None, ()) for n in ("lg1", "sd1", "zk1", "other")]
+    result = prepare(str(path), inventory, package=False).result
+    assert result["plan"] == rollout_plan(["lg1", "sd1", "zk1"], result["rollout"])
+    assert result["plan"]["serial"] == [1, 2]
+    # Narrowed by the hosts the run's --limit leaves (Ansible's own pattern rules), in the cluster's order.
+    result = prepare(str(path), inventory, package=False, limit="zk1,lg1",
+                     limit_hosts=["zk1", "other", "lg1"]).result
+    assert (result["hosts"], result["hosts_all"], result["limit"]) == (["lg1", "zk1"], ["lg1", "sd1", "zk1"], "zk1,lg1")
+    assert result["plan"]["batches"][0]["hosts"] == ["lg1"]
