@@ -68,3 +68,21 @@ def test_migration_adds_the_awx_job_and_keeps_tasks(dsn):
         assert store.schema_version() == LATEST_VERSION
         [task] = store.list_tasks()
         assert (task["playbook"], task["awx_job_id"], task["awx_job_template"]) == ("old.yml", None, None)
+
+
+def test_tasks_show_names_the_awx_job(tmp_path, monkeypatch, capsys):
+    from noops_cli.main import main
+
+    dsn = str(tmp_path / "h.db")
+    monkeypatch.setenv("NOOPS_HISTORY_DSN", dsn)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "none.cfg"))
+    monkeypatch.setenv("COLUMNS", "200")
+    with HistoryStore(dsn) as store:
+        awx = store.create_task(playbook="deploy.yml", initiator="schedule:nightly", status="success",
+                                awx_job_id=43, awx_job_template="noops deploy")
+        plain = store.create_task(playbook="deploy.yml", initiator="ann", status="success")
+    assert main(["tasks", "show", str(awx)]) == 0
+    out = capsys.readouterr().out
+    assert "schedule:nightly" in out and "awx job     43 (job template noops deploy)" in out, out
+    assert main(["tasks", "show", str(plain)]) == 0
+    assert "awx job" not in capsys.readouterr().out
