@@ -71,7 +71,7 @@ def awx_fleet():
         doc = {"cluster": {"name": "hello", "version": version, "env": "production",
                            "jobs": fleetlib.jobs_of(hosts, "hello")},
                "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
-                         "port": 8080}}
+                         "port": 8080, "db_passwd": "awx-test-secret"}}
         with open(os.path.join(project, "clusters", "hello-%s.yml" % version), "w") as f:
             yaml.safe_dump(doc, f)
     env = {
