@@ -32,6 +32,8 @@ BASE_PACKAGES = ("python3", "python3-venv", "ruby-god", "sudo", "procps")
 # pip and venv - and certificates for PyPI.
 EE_BASE_IMAGE = "localhost/noops-ee-base"
 EE_BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SYSTEMD_CONTAINERFILE = f"""\
 FROM {BASE_IMAGE}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
@@ -153,14 +155,27 @@ def build_base_image() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ee_base_recipe_hash() -> str:
+def ee_rootfs_hash() -> str:
     return hashlib.sha256(json.dumps([SUITE, EE_BASE_PACKAGES]).encode()).hexdigest()[:16]
+
+
+def local_cas() -> list[Path]:
+    """Certificate authorities this machine adds to Debian's (an HTTPS proxy's, say): the base image trusts them
+    too, so that a build inside it reaches PyPI as this machine does."""
+    return sorted(p for p in LOCAL_CA_DIR.glob("*.crt") if p.is_file()) if LOCAL_CA_DIR.is_dir() else []
+
+
+def ee_base_recipe_hash() -> str:
+    digest = hashlib.sha256(ee_rootfs_hash().encode())
+    for path in local_cas():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ee_rootfs() -> Path:
     """The execution environment's base rootfs as a tar file, debootstrapped once and kept in the cache
     (``<cache>/rootfs/<suite>-ee-<recipe>.tar``): a removed image is imported again without the mirror."""
-    target = cache_dir() / "rootfs" / f"{SUITE}-ee-{ee_base_recipe_hash()}.tar"
+    target = cache_dir() / "rootfs" / f"{SUITE}-ee-{ee_rootfs_hash()}.tar"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +194,18 @@ def ensure_ee_base_image() -> str:
     """EE_BASE_IMAGE from the cached rootfs when missing or its recipe changed: 'cached' or 'built'."""
     if image_recipe(EE_BASE_IMAGE) == ee_base_recipe_hash():
         return "cached"
-    import_rootfs(["cat", str(ee_rootfs())], EE_BASE_IMAGE, ee_base_recipe_hash())
+    rootfs = ee_rootfs()
+    cas = local_cas()
+    if not cas:
+        import_rootfs(["cat", str(rootfs)], EE_BASE_IMAGE, ee_base_recipe_hash())
+        return "built"
+    # The machine's own authorities go in beside Debian's, with the bundle made from both (appended members win).
+    with tempfile.TemporaryDirectory(prefix="ee-base-", dir=cache_dir()) as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        shutil.copyfile(rootfs, tar)
+        run(["tar", "-rf", str(tar), "-C", "/"] + [str(p.relative_to("/")) for p in cas]
+            + [str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
+        import_rootfs(["cat", str(tar)], EE_BASE_IMAGE, ee_base_recipe_hash())
     return "built"
 
 
