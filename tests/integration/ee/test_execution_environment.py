@@ -115,7 +115,7 @@ def test_image_builds_without_a_registry(ee_base, tmp_path):
     assert tools.returncode == 0 and "git version" in tools.stdout and "OpenSSH" in tools.stdout, tools.stderr
     # The history store opens in the image (SQLite here; PostgreSQL through the psycopg just checked).
     store = in_image("sh", "-c", "PYTHONPATH=/usr/share/ansible/collections python3 -c 'from ansible_collections."
-                     "noops.platform.plugins.module_utils.history_store import HistoryStore; "
+                     "noops.platform.plugins.plugin_utils.history.store import HistoryStore; "
                      "print(HistoryStore(\"/tmp/h.db\").schema_version())'")
     assert store.returncode == 0 and store.stdout.strip().isdigit(), store.stderr
     subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)

@@ -19,8 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
 
 pytestmark = [
