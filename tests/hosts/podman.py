@@ -203,6 +203,8 @@ def ensure_ee_base_image() -> str:
     with tempfile.TemporaryDirectory(prefix="ee-base-", dir=cache_dir()) as tmp:
         tar = Path(tmp) / "rootfs.tar"
         shutil.copyfile(rootfs, tar)
+        # podman import refuses a path twice: Debian's bundle leaves before the machine's goes in.
+        run(["tar", "--delete", "-f", str(tar), "./" + str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
         run(["tar", "-rf", str(tar), "-C", "/"] + [str(p.relative_to("/")) for p in cas]
             + [str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
         import_rootfs(["cat", str(tar)], EE_BASE_IMAGE, ee_base_recipe_hash())
