@@ -263,6 +263,8 @@ def run_show(args: argparse.Namespace) -> int:
             ("record", "incomplete (the store failed during the run)" if task.get("incomplete") else "complete"),
             ("controller", "%s pid %s" % (task.get("controller") or "?", task.get("pid") or "?"))):
         head.add_row(label, value)
+    if task.get("awx_job_id") is not None:
+        head.add_row("awx job", "%s (job template %s)" % (task["awx_job_id"], task.get("awx_job_template") or "?"))
     if task.get("message"):
         # The run's own failure, on the controller (a refused request, a lock held): no host is to blame.
         head.add_row("error", Text(task["message"], style="red"))

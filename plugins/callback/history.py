@@ -106,8 +106,10 @@ options:
         key: cluster_file_var
   initiator_vars:
     description:
-      - Extra vars that name who started the run, first set wins (AWX and Tower pass these); then the
-        environment variable C(NOOPS_USER), then the login name.
+      - Extra vars that name who started the run, first set wins (AWX and Tower pass these); then, for a run AWX
+        launched from a schedule, V(schedule:<name>) from C(awx_schedule_name); then the environment variable
+        C(NOOPS_USER), then the login name.
+      - The AWX job id (C(awx_job_id)) and job template name (C(awx_job_template_name)) are kept on the task too.
     type: list
     elements: str
     default: [awx_user_name, tower_user_name]
@@ -147,7 +149,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import pr
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.record import (
-    HostProgress, Recorder, summarize_result,
+    HostProgress, Recorder, launch_fields, summarize_result,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     DSN_ENV, HistoryStore, resolve_dsn,
@@ -329,9 +331,9 @@ class CallbackModule(CallbackBase):
         return {"cluster_file": path, "cluster_yml": mask_document_text(text, self._masker)}
 
     def _initiator(self, extra_vars: t.Mapping[str, t.Any]) -> str:
-        for var in self._initiator_vars:
-            if extra_vars.get(var):
-                return str(extra_vars[var])
+        launched = launch_fields(extra_vars, self._initiator_vars).get("initiator")
+        if launched:
+            return launched
         if os.environ.get("NOOPS_USER"):
             return os.environ["NOOPS_USER"]
         try:
@@ -451,6 +453,7 @@ class CallbackModule(CallbackBase):
             "heartbeat_at": time.time(),
         }
         fields.update({k: self._masker.scrub(v) for k, v in found.items() if k in ("service", "cluster", "version")})
+        fields.update({k: v for k, v in launch_fields(extra_vars).items() if k != "initiator"})
         if found.get("cluster_file"):
             fields.update(self._read_cluster_file(found["cluster_file"]))
         self._recorder = Recorder(self._open_store, flush_interval=self._flush_interval, heartbeat=HEARTBEAT_INTERVAL)

@@ -22,6 +22,18 @@ def _podman_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ee_base(args: argparse.Namespace) -> int:
+    from . import podman
+
+    reason = podman.unusable_reason()
+    if reason:
+        raise HostsError(reason)
+    podman.setup_engine()
+    print(json.dumps({"image": podman.EE_BASE_IMAGE, "rootfs": str(podman.ee_rootfs()),
+                      "status": podman.ensure_ee_base_image()}, indent=2))
+    return 0
+
+
 def _molecule(args: argparse.Namespace) -> int:
     from . import molecule, podman
 
@@ -104,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("podman-setup", help="make podman usable, build or reuse the images, unpack collections")
     p.set_defaults(handler=_podman_setup)
+
+    p = sub.add_parser("ee-base", help="make the execution environment's base image (debootstrap, cached rootfs)")
+    p.set_defaults(handler=_ee_base)
 
     p = sub.add_parser("molecule", help="run `molecule COMMAND -s SCENARIO` with the harness environment")
     p.add_argument("scenario")

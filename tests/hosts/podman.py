@@ -28,6 +28,12 @@ SUITE = "bookworm"
 # What every test host needs: python3 for Ansible, ruby-god (the default supervisor), sudo for become,
 # procps for ps/pgrep in checks, python3-venv for deploys that build a virtualenv.
 BASE_PACKAGES = ("python3", "python3-venv", "ruby-god", "sudo", "procps")
+# The execution environment's base (execution-environment.yml): what ansible-builder needs of it - Python with
+# pip and venv - and certificates for PyPI.
+EE_BASE_IMAGE = "localhost/noops-ee-base"
+EE_BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SYSTEMD_CONTAINERFILE = f"""\
 FROM {BASE_IMAGE}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
@@ -112,31 +118,97 @@ def image_recipe(image: str) -> str | None:
     return (json.loads(proc.stdout.strip() or "null") or {}).get(RECIPE_LABEL, "")
 
 
-def build_base_image() -> None:
-    """debootstrap a minimal Debian with BASE_PACKAGES and import it: no registry is needed."""
+def debootstrap(packages: tuple[str, ...], work: Path) -> None:
+    """A minimal Debian SUITE with ``packages`` in ``work``, from the machine's Debian mirror."""
     if missing_programs("debootstrap"):
         raise HostsError("debootstrap: not installed (apt-get install debootstrap)")
+    run(["debootstrap", "--variant=minbase", "--include=" + ",".join(packages), SUITE, str(work),
+         debian_mirror()], timeout=1200)
+    # Package caches only make the image bigger; containers run apt-get update when they install.
+    for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (work / junk).glob("*"):
+            if entry.is_file():
+                entry.unlink()
+
+
+def import_rootfs(source: list[str], image: str, recipe: str) -> None:
+    """``podman import`` the tar stream ``source`` (a command writing it) as ``image``, labelled with its recipe."""
+    tar = subprocess.Popen(source, stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run(["podman", "import", "--change", f"LABEL {RECIPE_LABEL}={recipe}",
+                               "--change", 'CMD ["/bin/bash"]', "-", image],
+                              stdin=tar.stdout, capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        tar.stdout.close()
+        tar.wait()
+    if proc.returncode != 0 or tar.returncode != 0:
+        raise HostsError(f"podman import {image}: {proc.stderr.strip()[-2000:]}")
+
+
+def build_base_image() -> None:
+    """debootstrap a minimal Debian with BASE_PACKAGES and import it: no registry is needed."""
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=cache_dir()))
     try:
-        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES), SUITE, str(work),
-             debian_mirror()], timeout=1200)
-        # Package caches only make the image bigger; containers run apt-get update when they install.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            for entry in (work / junk).glob("*"):
-                if entry.is_file():
-                    entry.unlink()
-        tar = subprocess.Popen(["tar", "-C", str(work), "-c", "."], stdout=subprocess.PIPE)
-        try:
-            proc = subprocess.run(["podman", "import", "--change", f"LABEL {RECIPE_LABEL}={base_recipe_hash()}",
-                                   "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
-                                  stdin=tar.stdout, capture_output=True, text=True, timeout=600, check=False)
-        finally:
-            tar.stdout.close()
-            tar.wait()
-        if proc.returncode != 0 or tar.returncode != 0:
-            raise HostsError(f"podman import {BASE_IMAGE}: {proc.stderr.strip()[-2000:]}")
+        debootstrap(BASE_PACKAGES, work)
+        import_rootfs(["tar", "-C", str(work), "-c", "."], BASE_IMAGE, base_recipe_hash())
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def ee_rootfs_hash() -> str:
+    return hashlib.sha256(json.dumps([SUITE, EE_BASE_PACKAGES]).encode()).hexdigest()[:16]
+
+
+def local_cas() -> list[Path]:
+    """Certificate authorities this machine adds to Debian's (an HTTPS proxy's, say): the base image trusts them
+    too, so that a build inside it reaches PyPI as this machine does."""
+    return sorted(p for p in LOCAL_CA_DIR.glob("*.crt") if p.is_file()) if LOCAL_CA_DIR.is_dir() else []
+
+
+def ee_base_recipe_hash() -> str:
+    digest = hashlib.sha256(ee_rootfs_hash().encode())
+    for path in local_cas():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ee_rootfs() -> Path:
+    """The execution environment's base rootfs as a tar file, debootstrapped once and kept in the cache
+    (``<cache>/rootfs/<suite>-ee-<recipe>.tar``): a removed image is imported again without the mirror."""
+    target = cache_dir() / "rootfs" / f"{SUITE}-ee-{ee_rootfs_hash()}.tar"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=cache_dir()))
+    try:
+        debootstrap(EE_BASE_PACKAGES, work)
+        partial = target.with_suffix(".partial")
+        run(["tar", "-C", str(work), "-cf", str(partial), "."], timeout=600)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def ensure_ee_base_image() -> str:
+    """EE_BASE_IMAGE from the cached rootfs when missing or its recipe changed: 'cached' or 'built'."""
+    if image_recipe(EE_BASE_IMAGE) == ee_base_recipe_hash():
+        return "cached"
+    rootfs = ee_rootfs()
+    cas = local_cas()
+    if not cas:
+        import_rootfs(["cat", str(rootfs)], EE_BASE_IMAGE, ee_base_recipe_hash())
+        return "built"
+    # The machine's own authorities go in beside Debian's, with the bundle made from both (appended members win).
+    with tempfile.TemporaryDirectory(prefix="ee-base-", dir=cache_dir()) as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        shutil.copyfile(rootfs, tar)
+        # podman import refuses a path twice: Debian's bundle leaves before the machine's goes in.
+        run(["tar", "--delete", "-f", str(tar), "./" + str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
+        run(["tar", "-rf", str(tar), "-C", "/"] + [str(p.relative_to("/")) for p in cas]
+            + [str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
+        import_rootfs(["cat", str(tar)], EE_BASE_IMAGE, ee_base_recipe_hash())
+    return "built"
 
 
 def build_systemd_image() -> None:

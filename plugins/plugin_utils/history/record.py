@@ -41,6 +41,36 @@ _QUIET_KEYS = frozenset((
 ))
 
 
+# AWX (and Tower) pass who launched a job as extra vars; a scheduled launch has no user but a schedule (of the
+# job, or of the workflow that ran it).
+AWX_USER_VARS = ("awx_user_name", "tower_user_name")
+AWX_SCHEDULE_VARS = ("awx_schedule_name", "tower_schedule_name", "awx_parent_job_schedule_name",
+                     "tower_parent_job_schedule_name")
+
+
+def launch_fields(extra_vars: t.Mapping[str, t.Any], user_vars: t.Sequence[str] = AWX_USER_VARS) -> dict[str, t.Any]:
+    """What AWX's (or Tower's) job variables in a run's extra vars say about its launch, as task fields.
+
+    ``initiator``: the first non-empty of ``user_vars``, else ``schedule:<name>`` for a scheduled launch;
+    ``awx_job_id`` (int) and ``awx_job_template`` (the job template's name). A field the extra vars do not give
+    is absent, so a run outside AWX gets an empty dict.
+    """
+    fields: dict[str, t.Any] = {}
+    user = next((str(extra_vars[v]) for v in user_vars if extra_vars.get(v)), None)
+    schedule = next((str(extra_vars[v]) for v in AWX_SCHEDULE_VARS if extra_vars.get(v)), None)
+    if user or schedule:
+        fields["initiator"] = user or "schedule:%s" % schedule
+    for var in ("awx_job_id", "tower_job_id"):
+        value = extra_vars.get(var)
+        if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.isdigit():
+            fields["awx_job_id"] = int(value)
+            break
+    template = extra_vars.get("awx_job_template_name") or extra_vars.get("tower_job_template_name")
+    if template:
+        fields["awx_job_template"] = str(template)
+    return fields
+
+
 def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 

@@ -149,6 +149,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE noops_tasks ADD COLUMN pid_start TEXT",
         "ALTER TABLE noops_tasks ADD COLUMN heartbeat_at {real}",
     ]),
+    (5, "the AWX job that ran the playbook: its id and its job template's name", [
+        "ALTER TABLE noops_tasks ADD COLUMN awx_job_id BIGINT",
+        "ALTER TABLE noops_tasks ADD COLUMN awx_job_template TEXT",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -159,7 +163,8 @@ _TYPES = {
 
 TASK_FIELDS = ("playbook", "initiator", "service", "cluster", "version", "status", "started_at", "ended_at",
                "incomplete", "cluster_file", "cluster_yml", "controller", "pid",
-               "control", "control_by", "control_at", "control_reason", "message", "pid_start", "heartbeat_at")
+               "control", "control_by", "control_at", "control_reason", "message", "pid_start", "heartbeat_at",
+               "awx_job_id", "awx_job_template")
 # A host's recap, as Ansible's PLAY RECAP prints it; NULL for a host Ansible has no stats for.
 RECAP_FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message") + RECAP_FIELDS

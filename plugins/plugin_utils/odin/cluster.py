@@ -166,9 +166,12 @@ def as_canary(value: t.Any) -> int:
         raise ValueError("must be true, false or a number of hosts >= 0") from None
 
 
+# The least value of each numeric rollout setting (max_fail: as a count).
+ROLLOUT_MINIMUM = dict(batch=1, sleep=0, pause_step=0, max_fail=0, canary=0)
 ROLLOUT_CHECKS: dict[str, t.Callable[[t.Any], t.Any]] = dict(
-    batch=lambda v: as_int(v, 1), sleep=as_seconds, pause_step=lambda v: as_int(v, 0), max_fail=as_max_fail,
-    canary=as_canary, force=as_bool,
+    batch=lambda v: as_int(v, ROLLOUT_MINIMUM["batch"]), sleep=as_seconds,
+    pause_step=lambda v: as_int(v, ROLLOUT_MINIMUM["pause_step"]), max_fail=as_max_fail, canary=as_canary,
+    force=as_bool,
 )
 
 
@@ -238,7 +241,8 @@ def load_cluster_text(text: str | bytes, source: str) -> tuple[t.Any, list[str]]
 
 def parse_cluster(doc: t.Any, source: str, base_dir: str = ".",
                   overrides: t.Mapping[str, t.Any] | None = None) -> tuple[Cluster | None, list[str]]:
-    """Check every field of a parsed cluster.yml; ``overrides`` are rollout settings from extra vars (they win).
+    """Check every field of a parsed cluster.yml; ``overrides`` are extra vars that win over the file (``OVERRIDES``:
+    env, version, the package and the rollout settings).
 
     Returns None as the cluster only when there is no usable module block at all.
     """
@@ -269,6 +273,8 @@ def parse_cluster(doc: t.Any, source: str, base_dir: str = ".",
         if key not in ("cluster", name):
             problems.append(problem(source, str(key), "unknown block: cluster.name is %r, so only 'cluster:' and "
                                     "'%s:' are read" % (name, name)))
+    head, block, more = _override_file(head, block, source, overrides or {})
+    problems += more
 
     def field(where: str, key: str, check: t.Callable[[t.Any], t.Any], default: t.Any = None) -> t.Any:
         holder = head if where == "cluster" else block
@@ -496,6 +502,81 @@ def _url(value: t.Any) -> str:
     if scheme in ("http", "https", "ftp") and not urllib.parse.urlsplit(text).netloc:
         raise ValueError("has no host")
     return text
+
+
+# --------------------------------------------------------------------------- extra vars over the file
+
+class Override(t.NamedTuple):
+    """An extra var a run may give over cluster.yml, as a form or an AWX survey asks for it.
+
+    ``kind``: text, integer, number (seconds, a float) or boolean; ``minimum``/``maximum``: bounds of the value
+    (integer, number) or of its length in characters (text), None when there is none; ``check``: the same parse
+    function the file's field goes through (ValueError saying what is wrong).
+    """
+    kind: str
+    check: t.Callable[[t.Any], t.Any]
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+# The request's own fields an extra var may replace (env, version, the package), then the rollout settings.
+PACKAGE_OVERRIDES = ("env", "version", "pkg_url", "pkg_sha256", "branch")
+OVERRIDES: dict[str, Override] = {
+    "env": Override("text", _env, 1),
+    "version": Override("text", _version, 1, MAX_VERSION),
+    "pkg_url": Override("text", _url, 1),
+    "pkg_sha256": Override("text", _sha256, 64, 64),
+    "branch": Override("text", _plain_str, 1),
+    "batch": Override("integer", ROLLOUT_CHECKS["batch"], ROLLOUT_MINIMUM["batch"]),
+    "sleep": Override("number", ROLLOUT_CHECKS["sleep"], ROLLOUT_MINIMUM["sleep"]),
+    "pause_step": Override("integer", ROLLOUT_CHECKS["pause_step"], ROLLOUT_MINIMUM["pause_step"]),
+    # A count of hosts or "N%": text.
+    "max_fail": Override("text", ROLLOUT_CHECKS["max_fail"], 1),
+    # Also true (one host) or false.
+    "canary": Override("integer", ROLLOUT_CHECKS["canary"], ROLLOUT_MINIMUM["canary"]),
+    "force": Override("boolean", ROLLOUT_CHECKS["force"]),
+}
+_GIT_SETTINGS = ("code_url", "branch", "relative_path", "build_command", "force_rebuild")
+
+
+def _override_file(head: dict, block: dict, source: str, overrides: t.Mapping[str, t.Any]) -> tuple[dict, dict,
+                                                                                                      list[str]]:
+    """The file's cluster block and module block with what the extra vars replace (env, version, the package),
+    and the problems of those extra vars. None or "" (an optional question left blank) replaces nothing; a
+    pkg_url replaces the package and with it the file's pkg_sha256 and git settings."""
+    problems: list[str] = []
+    given: dict[str, t.Any] = {}
+    for key in PACKAGE_OVERRIDES:
+        value = overrides.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            given[key] = OVERRIDES[key].check(value)
+        except ValueError as e:
+            problems.append(problem("extra vars", key, str(e), value))
+    head, block = dict(head), dict(block)
+    if "env" in given:
+        head["env"] = given["env"]
+    if "version" in given:
+        block["version"] = given["version"]
+    if "pkg_url" in given:
+        for key in _GIT_SETTINGS + ("pkg_sha256",):
+            block.pop(key, None)
+        block["pkg_url"] = given["pkg_url"]
+        if "branch" in given:
+            problems.append(problem("extra vars", "branch", "give either pkg_url (a built package) or branch (to "
+                                    "build from git), not both", overrides["branch"]))
+            given.pop("branch")
+    if "pkg_sha256" in given:
+        block["pkg_sha256"] = given["pkg_sha256"]
+    if "branch" in given:
+        if block.get("code_url") is None:
+            has = "gives pkg_url" if block.get("pkg_url") is not None else "has no code_url"
+            problems.append(problem("extra vars", "branch", "only used with code_url (building from git); %s %s"
+                                    % (source, has), overrides["branch"]))
+        else:
+            block["branch"] = given["branch"]
+    return head, block, problems
 
 
 # --------------------------------------------------------------------------- hosts
