@@ -45,14 +45,13 @@ def test_lock_dir(monkeypatch, env, expected):
 
 
 def test_acquire_writes_the_holder(locks, monkeypatch):
-    monkeypatch.setenv("NOOPS_TASK_ID", "42")
-    holder, changed, broken = acquire(KEY, os.getpid(), "/srv/playbooks", directory=locks)
+    holder, changed, broken = acquire(KEY, os.getpid(), "/srv/playbooks", directory=locks, task_id=42)
     assert (changed, broken) == (True, None)
     with open(lock_file(KEY, locks)) as f:
         on_disk = json.load(f)
     assert on_disk == holder
     assert {k: on_disk[k] for k in ("key", "user", "pid", "host", "task_id", "playbook")} == dict(
-        key=KEY, user="alice", pid=os.getpid(), host=socket.gethostname(), task_id="42", playbook="/srv/playbooks")
+        key=KEY, user="alice", pid=os.getpid(), host=socket.gethostname(), task_id=42, playbook="/srv/playbooks")
     assert on_disk["pid_start"] == lock.process_start(os.getpid())
     assert on_disk["since"][:2] == "20"
 
@@ -191,3 +190,39 @@ def test_playbook_pid_walks_up_to_the_process_that_forked_the_worker():
     proc.join()
     assert found == playbook_pid() == playbook_pid(os.getpid())
     assert found in (os.getpid(), playbook_pid(os.getppid()))
+
+
+@pytest.mark.parametrize("ends", ["exits", "sigint", "sigterm", "releases itself"])
+def test_guard_releases_the_lock_when_the_run_ends(locks, ends):
+    import signal
+    import time
+
+    run = subprocess.Popen([sys.executable, "-c", "import time, sys; sys.stdin.read(); time.sleep(0.1)"],
+                           stdin=subprocess.PIPE)
+    try:
+        acquire(KEY, run.pid, directory=locks)
+        guard_pid = lock.guard(KEY, run.pid, locks)
+        assert guard_pid and lock.pid_alive(guard_pid)
+        assert read(KEY, locks)["pid"] == run.pid          # held while the run lives
+        if ends == "releases itself":
+            assert release(KEY, run.pid, locks) == (True, None)
+            acquire(KEY, os.getpid(), directory=locks)     # another run's lock under the same name
+        elif ends == "exits":
+            run.stdin.close()
+        else:
+            run.send_signal(signal.SIGINT if ends == "sigint" else signal.SIGTERM)
+        if not run.stdin.closed:
+            run.stdin.close()
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while lock.pid_alive(guard_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not lock.pid_alive(guard_pid)               # the guard ends with the run
+        if ends == "releases itself":
+            assert read(KEY, locks)["pid"] == os.getpid()  # never someone else's lock
+        else:
+            assert read(KEY, locks) is None
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
