@@ -244,31 +244,6 @@ def release(key: str, pid: int, directory: str | None = None) -> tuple[bool, dic
     return True, None
 
 
-def release_owned_by(pid: int, directory: str | None = None) -> list[str]:
-    """Release every lock the run ``pid`` on this host holds (at the end of a playbook) -> their keys."""
-    folder = directory or lock_dir()
-    host = socket.gethostname()
-    released = []
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            with open(path, encoding="utf-8") as f:
-                holder = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if isinstance(holder, dict) and holder.get("pid") == pid and holder.get("host") == host:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            released.append(str(holder.get("key")))
-    return released
-
-
 # --------------------------------------------------------------------------- the guard
 
 def wait_for_end(pid: int, start: str | None, poll: float = 0.5) -> None:

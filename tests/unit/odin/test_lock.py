@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.noops.platform.plugins.module_utils import lock
 from ansible_collections.noops.platform.plugins.module_utils.lock import (
-    LockHeld, acquire, lock_dir, lock_file, playbook_pid, read, release, release_owned_by,
+    LockHeld, acquire, lock_dir, lock_file, playbook_pid, read, release,
 )
 
 KEY = "cop.xiaomi_service.dch_job.dch"
@@ -121,15 +121,6 @@ def test_release_only_by_the_holder_and_idempotent(locks):
     assert release(KEY, os.getppid(), locks) == (True, None)
     assert release(KEY, os.getppid(), locks) == (False, None)
     assert not os.path.exists(lock_file(KEY, locks))
-
-
-def test_release_owned_by(locks):
-    acquire("a", 111111, directory=locks)
-    acquire("b", 111111, directory=locks)
-    acquire("c", 222222, directory=locks)
-    assert sorted(release_owned_by(111111, locks)) == ["a", "b"]
-    assert [read(k, locks) is None for k in ("a", "b", "c")] == [True, True, False]
-    assert release_owned_by(333333, str(os.path.join(locks, "missing"))) == []
 
 
 def _race(args):
