@@ -46,9 +46,6 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result.update(changed=False, paused_seconds=0.0)
 
-        if args["poll"] <= 0:
-            result.update(failed=True, msg="poll must be > 0 seconds, got %s" % args["poll"])
-            return result
         try:
             dsn = history_dsn(args["dsn"])
         except StoreError as e:
@@ -65,6 +62,9 @@ class ActionModule(ActionBase):
             display.warning("noops.platform.task_control: no task on record (is the noops.platform.history "
                             "callback enabled?); the run goes on without pause/cancel control")
             result["msg"] = "no task on record"
+            return result
+        if args["poll"] <= 0:
+            result.update(failed=True, msg="poll must be > 0 seconds, got %s" % args["poll"])
             return result
         try:
             store = HistoryStore(dsn, lock_timeout=min(10.0, max(1.0, args["poll"])))
