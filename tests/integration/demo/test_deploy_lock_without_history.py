@@ -65,7 +65,11 @@ def test_no_lock_left_with_history_off(local_fleet, how):
         # Ctrl-C while the rollout sleeps between its two batches: the first host is done, the second not reached.
         proc = start_deploy(local_fleet, cluster(local_fleet, "2.0.0"), "-e", "batch=1", "-e", "sleep=120")
         try:
-            assert served(hosts[0], "2.0.0", wait=900) == "2.0.0"
+            deadline = time.monotonic() + 900
+            while served(hosts[0], wait=0) != "2.0.0":
+                assert proc.poll() is None, "the deploy ended before its first host was done:\n" + proc.stdout.read()
+                assert time.monotonic() < deadline, "the first host was not deployed in time"
+                time.sleep(1)
             time.sleep(2)
             os.killpg(proc.pid, signal.SIGINT)
             out = proc.communicate(timeout=300)[0]
