@@ -267,11 +267,11 @@ def wait_for_end(pid: int, start: str | None, poll: float = 0.5) -> None:
 def guard(key: str, pid: int, directory: str | None = None) -> int | None:
     """Release the lock ``key`` of the run ``pid`` when that process ends, if the run has not released it itself.
 
-    Forks a small process (detached from the caller, in the run's own process group, deaf to SIGINT, SIGTERM and
-    SIGHUP) that waits for ``pid`` to end (``wait_for_end``) and then calls ``release``: a deploy that stops early
-    (a cancel, every host of a batch failed, Ctrl-C) leaves no lock behind, with or without the history callback.
-    A run killed together with its process group (SIGKILL) still leaves a dead run's lock. Returns the guard's pid,
-    or None when it could not be started (the lock then stays until released or broken).
+    Forks a small process (detached from the caller, holding none of its files, deaf to SIGINT, SIGTERM and SIGHUP)
+    that waits for ``pid`` to end (``wait_for_end``) and then calls ``release``: a deploy that stops early (a
+    cancel, every host of a batch failed, Ctrl-C, even SIGKILL) leaves no lock behind, with or without the history
+    callback. Only a run whose guard is killed too (or a controller that goes down) leaves a dead run's lock.
+    Returns the guard's pid, or None when it could not be started (the lock then stays until released or broken).
     """
     start = process_start(pid)
     rfd, wfd = os.pipe()

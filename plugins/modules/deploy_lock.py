@@ -20,8 +20,8 @@ description:
     task_id (the run's task in the deploy history, when the history callback records it) and playbook."
   - The run is the ansible-playbook process, not the worker that runs the task, so a lock taken in one play
     is released in a later play of the same run. When the process ends without releasing it (a rollout stopped
-    early by a cancel or a failed batch, Ctrl-C), a small guard process started with the lock releases it, with
-    or without the history callback; only a run killed with its whole process group leaves a dead run's lock.
+    early by a cancel or a failed batch, Ctrl-C, SIGKILL), a small guard process started with the lock releases
+    it, with or without the history callback; only a run whose guard is killed too leaves a dead run's lock.
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 options:
