@@ -44,6 +44,7 @@ class HostRow:
     task: str = ""  # the task running on the host while it deploys (shown instead of the message)
     changed_steps: list[str] = dataclasses.field(default_factory=list)  # progress-role task files that changed
     status: str = "pending"  # the recorded status (state is what is shown: "would change" in check mode)
+    note: str = ""  # a run that is not a deploy: what the host's last debug task said (control's process list)
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -136,6 +137,8 @@ class RolloutTracker:
             return "would change", ", ".join(row.changed_steps)
         if row.status == "skipped" and not row.message:
             return "skipped", "already at %s" % (self.version or "this version")
+        if row.status == "success" and not row.message and row.note:
+            return "success", row.note
         return row.status, row.message
 
     def _show(self, row: HostRow) -> None:
@@ -189,6 +192,8 @@ class RolloutTracker:
         message = host.get("message")
         row.message = self._scrub(one_line(message, FAILURE_LIMIT)) if message and status not in (
             "success", "skipped") else ""
+        if row.state == "success" and row.message == "" and row.note:
+            row.message = row.note  # already shown: not a change
         self._show(row)
 
     def controller_failures(self, messages: t.Iterable[str]) -> None:
@@ -228,6 +233,15 @@ class RolloutTracker:
             self.stats = {k: data.get(k) or {} for k in ("failures", "dark", "ok", "skipped", "changed")}
 
     def _step(self, row: HostRow, data: t.Mapping[str, t.Any], res: t.Mapping[str, t.Any]) -> None:
+        """A changed result of a progress-role task is a step; in a run that is not a deploy, a debug task's message
+        is the host's note (control.yml's "Show the processes")."""
+        if not self.progress_roles and str(data.get("task_action") or "").endswith("debug") \
+                and res.get("msg") is not None:
+            row.note = self._scrub(one_line(res.get("msg")))
+            self._show(row)
+        self._count_step(row, data, res)
+
+    def _count_step(self, row: HostRow, data: t.Mapping[str, t.Any], res: t.Mapping[str, t.Any]) -> None:
         """A changed result of a progress-role task (any task when there are no progress roles) is a step."""
         if not res.get("changed") or (self.progress_roles and data.get("role") not in self.progress_roles):
             return

@@ -126,6 +126,19 @@ def test_events_give_the_pid_and_the_task_a_host_is_on():
     assert (tracker.pid, tracker.rows["a"].task, list(tracker.rows)) == (4321, "Unpack the package", ["a"])
 
 
+def test_a_control_run_shows_each_host_s_process_list():
+    tracker = RolloutTracker(progress_roles=())
+    tracker.apply(task(), [host("a", "running")])
+    event = ev("runner_on_ok", "a", "Show the processes", res={"msg": ["hello running 4242 2.0.0", "agent stopped"]})
+    event["event_data"]["task_action"] = "ansible.builtin.debug"
+    tracker.handle(event)
+    assert (tracker.rows["a"].state, tracker.rows["a"].message) == ("running", "")
+    tracker.apply(task(), [host("a", "success")])
+    assert (tracker.rows["a"].state, tracker.rows["a"].message) == ("success",
+                                                                  "hello running 4242 2.0.0; agent stopped")
+    assert [c.state for c in tracker.take_changes()] == ["running", "success"]
+
+
 def test_errors_are_the_recorded_controller_failures_without_the_cancel():
     tracker = RolloutTracker()
     tracker.handle(ev("runner_on_failed", "a", "Restart", "thor", {"msg": "rc 3"}))
