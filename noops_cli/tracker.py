@@ -104,6 +104,9 @@ class RolloutTracker:
         self.check = check
         self.lock = threading.RLock()
         self.rows: dict[str, HostRow] = {}
+        # What events said of hosts the store has not listed yet (it is read every half second): their rows start
+        # from these.
+        self._early: dict[str, HostRow] = {}
         self.changes: list[HostRow] = []   # rows whose state changed, for line-by-line output
         self.refused: list[str] = []       # host moves the transition table refused ("host: from -> to")
         self.pid: int | None = None        # ansible-playbook's process: the run's identity
@@ -125,7 +128,16 @@ class RolloutTracker:
     def _row(self, host: str) -> HostRow:
         row = self.rows.get(host)
         if row is None:
-            row = self.rows[host] = HostRow(host)
+            row = self.rows[host] = self._early.pop(host, None) or HostRow(host)
+        return row
+
+    def _detail(self, host: str) -> HostRow:
+        """The row events add details to: the host's row, or one kept until the store lists the host."""
+        row = self.rows.get(host)
+        if row is None:
+            row = self._early.get(host)
+            if row is None:
+                row = self._early[host] = HostRow(host)
         return row
 
     def _scrub(self, text: str) -> str:
@@ -142,6 +154,8 @@ class RolloutTracker:
         return row.status, row.message
 
     def _show(self, row: HostRow) -> None:
+        if self.rows.get(row.name) is not row:
+            return  # not listed by the store yet
         state, message = self._shown(row)
         if (state, message) != (row.state, row.message):
             changed = state != row.state
@@ -221,10 +235,10 @@ class RolloutTracker:
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         if kind == "playbook_on_start":
             self.pid = event.get("pid") or self.pid
-        elif kind == "runner_on_start" and host in self.rows:
-            self.rows[host].task = one_line(data.get("task"), 80)
-        elif kind == "runner_on_ok" and host in self.rows:
-            self._step(self.rows[host], data, res)
+        elif kind == "runner_on_start" and host:
+            self._detail(host).task = one_line(data.get("task"), 80)
+        elif kind == "runner_on_ok" and host:
+            self._step(self._detail(host), data, res)
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             if not res.get("noops_cancelled"):
                 text = mask_urls(str(res.get("msg") or _result_message(res, self.masker)))

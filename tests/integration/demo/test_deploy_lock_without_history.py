@@ -38,12 +38,24 @@ def tasks_recorded(ctx):
         conn.close()
 
 
+def history_off_config(ctx):
+    """The repository's ansible.cfg without ``callbacks_enabled``: the history is off."""
+    with open(os.path.join(ROOT, "ansible.cfg")) as f:
+        lines = [line for line in f if not line.startswith("callbacks_enabled")]
+    text = "".join(lines).replace("collections_path = ./collections",
+                                  "collections_path = %s" % os.path.join(ROOT, "collections"))
+    assert "callbacks_enabled" not in text and os.path.join(ROOT, "collections") in text
+    path = os.path.join(ctx["base"], "history-off.cfg")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def start_deploy(ctx, cluster_file, *args):
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", ctx["inventory"], os.path.join(ROOT, "playbooks", "deploy.yml"),
             "-e", "cluster_file=%s" % cluster_file, *args]
-    # No callback at all: the history is off.
-    env = dict(ctx["env"], ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CALLBACKS_ENABLED="")
+    env = dict(ctx["env"], ANSIBLE_CONFIG=history_off_config(ctx), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

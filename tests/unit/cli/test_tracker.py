@@ -126,6 +126,17 @@ def test_events_give_the_pid_and_the_task_a_host_is_on():
     assert (tracker.pid, tracker.rows["a"].task, list(tracker.rows)) == (4321, "Unpack the package", ["a"])
 
 
+def test_what_events_say_before_the_store_lists_the_host_is_kept():
+    tracker = RolloutTracker(progress_roles=())
+    event = ev("runner_on_ok", "a", "Show the processes", res={"msg": ["hello running 4242 1.0.0"]})
+    event["event_data"]["task_action"] = "ansible.builtin.debug"
+    tracker.handle(ev("runner_on_start", "a", "Show the processes"))
+    tracker.handle(event)
+    assert tracker.rows == {} and tracker.take_changes() == []
+    tracker.apply(task(), [host("a", "success")])
+    assert (tracker.rows["a"].state, tracker.rows["a"].message) == ("success", "hello running 4242 1.0.0")
+
+
 def test_a_control_run_shows_each_host_s_process_list():
     tracker = RolloutTracker(progress_roles=())
     tracker.apply(task(), [host("a", "running")])
