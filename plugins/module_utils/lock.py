@@ -146,7 +146,8 @@ def is_stale(holder: t.Mapping[str, t.Any]) -> bool:
     return not pid_alive(pid, holder.get("pid_start")) if isinstance(pid, int) else False
 
 
-def new_holder(key: str, pid: int, playbook: str | None = None, task_id: int | None = None) -> dict[str, t.Any]:
+def new_holder(key: str, pid: int, playbook: str | None = None,
+               task_id: int | None = None) -> dict[str, t.Any]:
     try:
         user = os.environ.get("NOOPS_USER") or getpass.getuser()
     except (KeyError, OSError):

@@ -32,7 +32,9 @@ options:
     description: The task to control. Default the run's own task (the one recorded for this ansible-playbook process).
     type: int
   dsn:
-    description: The history store. Default the one the callback uses (C(NOOPS_HISTORY_DSN), else C([noops_history] dsn) of ansible.cfg).
+    description:
+      - The history store. Default the one the callback uses (C(NOOPS_HISTORY_DSN), else C([noops_history] dsn) of
+        ansible.cfg).
     type: str
   pause:
     description: Pause here (a C(pause_step) pause) and wait for C(noops tasks resume) or C(cancel).

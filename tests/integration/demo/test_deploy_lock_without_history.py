@@ -52,8 +52,8 @@ def history_off_config(ctx):
 
 
 def start_deploy(ctx, cluster_file, *args):
-    argv = [os.path.join(BIN, "ansible-playbook"), "-i", ctx["inventory"], os.path.join(ROOT, "playbooks", "deploy.yml"),
-            "-e", "cluster_file=%s" % cluster_file, *args]
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", ctx["inventory"],
+            os.path.join(ROOT, "playbooks", "deploy.yml"), "-e", "cluster_file=%s" % cluster_file, *args]
     env = dict(ctx["env"], ANSIBLE_CONFIG=history_off_config(ctx), ANSIBLE_NOCOLOR="1")
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

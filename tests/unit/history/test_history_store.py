@@ -108,8 +108,8 @@ def test_migration_adds_the_host_recap_and_keeps_host_rows(dsn):
 def test_a_run_finds_its_task_by_its_process_after_migrating_from_v4(dsn):
     with HistoryStore(dsn, migrate=False) as store:
         assert store.migrate(target=4) == 4
-        store._conn.execute(store._sql("INSERT INTO noops_tasks (playbook, initiator, status, started_at, controller, "
-                                       "pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        store._conn.execute(store._sql("INSERT INTO noops_tasks (playbook, initiator, status, started_at, "
+                                       "controller, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                             ("deploy.yml", "ann", "running", 1.0, "ctl-1", 4242, "100"))
     with HistoryStore(dsn) as store:
         assert store.schema_version() == LATEST_VERSION == 5
