@@ -29,7 +29,7 @@ class Operator:
             if self.tracker.task_id or not self.tracker.pid:
                 return self.tracker.task_id
             pid = self.tracker.pid
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import task_of_run
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import task_of_run
 
         task_id = task_of_run(pid, self.dsn)
         if task_id is not None:
@@ -42,8 +42,8 @@ class Operator:
         if task_id is None:
             self.say("noops: the run's task is not in the history store yet; cannot %s it" % action)
             return False
-        from ansible_collections.noops.platform.plugins.module_utils.history_control import ControlError
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.control import ControlError
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, StoreError
 
         try:
             with HistoryStore(self.dsn, lock_timeout=5.0) as store:

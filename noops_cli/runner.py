@@ -64,11 +64,11 @@ def ansible_config_path() -> str:
 
 def history_dsn(explicit: str | None = None, config_path: str | None = None) -> str:
     """The history store of noops' runs and of ``noops tasks`` and the console (the one resolver,
-    history_store.history_dsn): ``explicit`` (``--dsn``), else $NOOPS_HISTORY_DSN, else ``[noops_history] dsn``
+    history.store.history_dsn): ``explicit`` (``--dsn``), else $NOOPS_HISTORY_DSN, else ``[noops_history] dsn``
     of the ansible.cfg the runs use (``config_path``, default ``ansible_config_path()``), else the default SQLite
     file. Raises CliError for an ansible.cfg that cannot be parsed."""
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import StoreError
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import history_dsn as resolve
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import StoreError
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import history_dsn as resolve
 
     try:
         return resolve(explicit, config_path or ansible_config_path())
@@ -87,9 +87,9 @@ def _read_config(config_path: str) -> configparser.ConfigParser:
 
 def ssh_env(config_path: str) -> dict[str, str]:
     """``ANSIBLE_SSH_CONTROL_PATH_DIR`` for the run when Ansible's own folder for SSH control sockets is too deep
-    for a unix socket (plugin_utils/ssh_control.py), else nothing. Raises CliError naming a configured folder
+    for a unix socket (plugin_utils/odin/ssh_control.py), else nothing. Raises CliError naming a configured folder
     that cannot fit."""
-    from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import run_env
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control import run_env
     from ansible_collections.noops.platform.plugins.module_utils.unix_socket import SocketPathError
 
     parser = _read_config(config_path)
@@ -142,7 +142,7 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
     """
     import ansible_runner
 
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import redact_dsn
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import redact_dsn
 
     tracker = RolloutTracker(spec.progress_roles, check=spec.check)
     tracker.masker = secrets_masker(spec.extravars)

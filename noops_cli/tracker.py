@@ -3,7 +3,7 @@
 The run's state is what the history callback records for it (plugins/callback/history.py): its task (found by the
 ansible-playbook process, ``HistoryStore.find_run``), the task's status (running, paused, cancelled, ...) and
 control request, and per host its status, times, release and message. The host statuses move by the one table of
-``history_control.host_transition``, here as in the recorder; a move the table refuses is kept in ``refused``.
+``history.control.host_transition``, here as in the recorder; a move the table refuses is kept in ``refused``.
 ansible-runner's events add only what the store does not keep: the ansible-playbook pid (the run's identity),
 the task a host is on now, and in check mode the thor steps that would change a host.
 """
@@ -17,7 +17,7 @@ import threading
 import time
 import typing as t
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     HOST_STATUSES, decide, host_transition,
 )
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
@@ -61,9 +61,9 @@ def one_line(text: t.Any, limit: int = 300) -> str:
 
 
 def secrets_masker(extravars: t.Mapping[str, t.Any]) -> t.Any:
-    """A Masker (history_mask) that knows the secrets of the run: secret-looking extra vars and the values of
+    """A Masker (module_utils/redact.py) that knows the secrets of the run: secret-looking extra vars and the values of
     secret-looking keys in the cluster file it names."""
-    from ansible_collections.noops.platform.plugins.module_utils.failure import masker_for
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import masker_for
     docs: list[t.Any] = [dict(extravars)]
     path = extravars.get("cluster_file")
     if path:
@@ -78,7 +78,7 @@ def secrets_masker(extravars: t.Mapping[str, t.Any]) -> t.Any:
 
 def _result_message(res: t.Mapping[str, t.Any], masker: t.Any = None) -> str:
     if res.get("failed"):
-        from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import describe_failure
         return one_line(describe_failure(res, masker), FAILURE_LIMIT)
     for key in ("msg", "reason", "stderr", "module_stderr", "stdout"):
         value = res.get(key)
@@ -121,7 +121,7 @@ class RolloutTracker:
         self.request_errors: list[str] = []  # failures of the run's own work on the controller: bad request, lock
         self.failed_events: list[str] = []   # every failure ansible-runner reported (when no task is recorded)
         self.stats: dict[str, t.Any] | None = None
-        self.masker: t.Any = None  # history_mask.Masker for the messages shown (secrets_masker)
+        self.masker: t.Any = None  # redact.Masker for the messages shown (secrets_masker)
 
     # -- rows
 
@@ -306,7 +306,7 @@ class StoreReader:
         self._store: t.Any = None
 
     def _open(self) -> t.Any:
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, parse_dsn
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, parse_dsn
 
         if self._store is None:
             engine, target = parse_dsn(self.dsn)
@@ -317,7 +317,7 @@ class StoreReader:
 
     def read(self, tracker: RolloutTracker, final: bool = False) -> None:
         """Bring ``tracker`` up to date with the store (with ``final``, also the controller failures)."""
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import StoreError
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import StoreError
 
         with tracker.lock:
             pid, task_id = tracker.pid, tracker.task_id

@@ -14,11 +14,11 @@ from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import ControlError, decide
-from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import ControlError, decide
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     HistoryStore, StoreError, history_dsn, task_of_run,
 )
-from ansible_collections.noops.platform.plugins.module_utils.lock import playbook_pid, process_start
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import playbook_pid, process_start
 
 display = Display()
 

@@ -9,7 +9,7 @@ import pytest
 
 from noops_cli.tracker import RolloutTracker, StoreReader, one_line
 
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
 
 def task(status="running", control="run", **kw):
