@@ -24,7 +24,9 @@ import urllib.request
 import yaml
 
 from noops_cli import COLLECTION_ROOT
-from noops_cli.deploy import EXIT_OK, Operator, RunSpec, run_playbook, summarize
+from noops_cli.operator_input import Operator
+from noops_cli.runner import RunSpec, run_playbook
+from noops_cli.views import EXIT_OK, summarize
 from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
 from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file

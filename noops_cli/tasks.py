@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import fnmatch
 import getpass
 import json
@@ -22,7 +21,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.history.control imp
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
+    RECAP_FIELDS, HistoryStore, StoreError,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex, parse_query
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
@@ -83,25 +82,10 @@ def register(subparsers: t.Any) -> None:
 # --- store and helpers -------------------------------------------------------------------------------
 
 
-def config_dsn() -> str | None:
-    """``[noops_history] dsn`` from the ansible.cfg Ansible itself would read (ANSIBLE_CONFIG, ./, ~/, /etc)."""
-    try:
-        from ansible.config.manager import find_ini_config_file
-        path = find_ini_config_file()
-    except Exception:
-        path = None
-    if not path or not os.path.isfile(path):
-        return None
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path)
-    except configparser.Error as e:
-        raise CliError("%s: %s" % (path, e)) from e
-    return parser.get("noops_history", "dsn", fallback=None) or None
-
-
 def open_history(args: argparse.Namespace) -> HistoryStore:
-    dsn = resolve_dsn(args.dsn, config_dsn())
+    from noops_cli.runner import history_dsn
+
+    dsn = history_dsn(args.dsn)
     try:
         return HistoryStore(dsn)
     except StoreError as e:

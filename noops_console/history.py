@@ -20,7 +20,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.history.control imp
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    HistoryStore, StoreError, host_counts, parse_dsn, query_tasks, resolve_dsn,
+    HistoryStore, StoreError, host_counts, parse_dsn, query_tasks,
 )
 
 CONTROL_ACTIONS = ("pause", "resume", "cancel")
@@ -43,9 +43,9 @@ class QueryError(ValueError):
 
 def history_dsn() -> str:
     """The history store DSN: the console's setting, else resolved as ``noops tasks`` resolves it."""
-    from noops_cli.tasks import config_dsn
+    from noops_cli.runner import history_dsn as resolve
 
-    return resolve_dsn(settings.NOOPS_HISTORY_DSN, config_dsn())
+    return resolve(settings.NOOPS_HISTORY_DSN)
 
 
 def missing_store() -> str | None:

@@ -152,8 +152,8 @@ def configure(db: str | None = None, history_dsn: str | None = None, tls: bool =
     The database file is made (mode 0600) or checked first; warnings (a file made owner-only) go to standard
     error. Raises ConsoleError naming the file and why it cannot be used.
     """
-    from noops_cli.tasks import config_dsn
-    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import resolve_dsn
+    from noops_cli.main import CliError
+    from noops_cli.runner import history_dsn as resolve_history_dsn
 
     path = os.path.abspath(os.path.expanduser(db or os.environ.get(config.DB_ENV) or config.default_db_path()))
     try:
@@ -165,7 +165,10 @@ def configure(db: str | None = None, history_dsn: str | None = None, tls: bool =
     except OSError as e:
         raise ConsoleError("--db %s: cannot make its key file %s.key: %s" % (path, path, e.strerror or e)) from e
     os.environ[config.DB_ENV] = path
-    os.environ[config.HISTORY_DSN_ENV] = resolve_dsn(history_dsn, config_dsn())
+    try:
+        os.environ[config.HISTORY_DSN_ENV] = resolve_history_dsn(history_dsn)
+    except CliError as e:
+        raise ConsoleError(str(e)) from e
     os.environ[config.TLS_ENV] = "1" if tls else "0"
     if hosts:
         os.environ[config.ALLOWED_HOSTS_ENV] = ",".join(hosts)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import task_of_run
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import (
-    LockHeld, acquire, describe, is_stale, lock_file, playbook_pid, read, release,
+    LockHeld, acquire, describe, guard, is_stale, lock_file, playbook_pid, process_start, read, release,
 )
 
 ARGUMENT_SPEC = dict(
@@ -56,7 +57,9 @@ class ActionModule(ActionBase):
             return result
         playbook = args["playbook"] or task_vars.get("playbook_dir")
         try:
-            holder, changed, broken = acquire(key, pid, playbook, args["break_lock"], directory)
+            # The run's task in the history, when the history callback records one (None otherwise).
+            task_id = task_of_run(pid, pid_start=process_start(pid))
+            holder, changed, broken = acquire(key, pid, playbook, args["break_lock"], directory, task_id)
         except LockHeld as e:
             result.update(failed=True, msg=str(e), holder=_shown(e.holder), stale=e.stale)
             return result
@@ -64,6 +67,9 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="cannot take the lock %s: %s" % (result["path"], e))
             return result
         result.update(changed=changed, holder=_shown(holder), broken=_shown(broken))
+        if changed:
+            # Released by the playbook's last play; the guard releases it if the run ends before that play.
+            guard(key, pid, directory)
         if broken:
             result.setdefault("warnings", []).append("broke the lock of a dead run: %s" % describe(key, broken))
         return result

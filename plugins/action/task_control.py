@@ -16,12 +16,11 @@ from ansible.utils.display import Display
 
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import ControlError, decide
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    DSN_ENV, HistoryStore, StoreError, resolve_dsn,
+    HistoryStore, StoreError, history_dsn, task_of_run,
 )
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import playbook_pid, process_start
 
 display = Display()
-
-TASK_ID_ENV = "NOOPS_TASK_ID"
 
 ARGUMENT_SPEC = dict(
     task_id=dict(type="int"),
@@ -47,9 +46,17 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result.update(changed=False, paused_seconds=0.0)
 
+        try:
+            dsn = history_dsn(args["dsn"])
+        except StoreError as e:
+            display.warning("noops.platform.task_control: %s; the run goes on without pause/cancel control" % e)
+            result["msg"] = str(e)
+            return result
         task_id = args["task_id"]
-        if task_id is None and os.environ.get(TASK_ID_ENV, "").isdigit():
-            task_id = int(os.environ[TASK_ID_ENV])
+        if task_id is None:
+            # The run's own task: the one the history callback records for this ansible-playbook process.
+            pid = playbook_pid()
+            task_id = task_of_run(pid, dsn, pid_start=process_start(pid))
         result["task_id"] = task_id
         if task_id is None:
             display.warning("noops.platform.task_control: no task on record (is the noops.platform.history "
@@ -59,8 +66,6 @@ class ActionModule(ActionBase):
         if args["poll"] <= 0:
             result.update(failed=True, msg="poll must be > 0 seconds, got %s" % args["poll"])
             return result
-
-        dsn = resolve_dsn(args["dsn"] or os.environ.get(DSN_ENV))
         try:
             store = HistoryStore(dsn, lock_timeout=min(10.0, max(1.0, args["poll"])))
         except StoreError as e:

@@ -24,8 +24,9 @@ description:
   - Never breaks a run. A store that is down or locked gives one warning, the run goes on, the buffered record
     is retried and the task is marked as having an incomplete record. SIGINT/SIGTERM mark it interrupted.
   - Writes happen from a background thread in batches; the playbook's thread only appends to a buffer.
-  - Sets the environment variables C(NOOPS_TASK_ID) and C(NOOPS_HISTORY_DSN) in the controller process at the
-    first play, so M(noops.platform.task_control) and C(lookup('env', 'NOOPS_TASK_ID')) find the task.
+  - The task is created at the first play with the run's identity - controller, pid and start time of the
+    C(ansible-playbook) process - by which M(noops.platform.task_control), C(noops deploy) and the console find
+    it in the store; nothing is handed through the environment.
   - Run C(noops tasks list|show|log) to read the history and C(noops tasks pause|resume|cancel) to control a run.
 version_added: 0.1.0
 requirements:
@@ -145,17 +146,14 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     HEARTBEAT_INTERVAL, final_status,
 )
-from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start, release_owned_by
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.record import (
     HostProgress, Recorder, launch_fields, summarize_result,
 )
-from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    DSN_ENV, HistoryStore, resolve_dsn,
-)
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, history_dsn
 
-TASK_ID_ENV = "NOOPS_TASK_ID"
 # A result carrying this key (set by noops.platform.task_control) ended the run on an operator's cancel.
 CANCEL_MARKER = "noops_cancelled"
 # Set by thor whenever the release the host's program path points at changes (read, switch, switch back).
@@ -227,7 +225,7 @@ class CallbackModule(CallbackBase):
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
-        self._dsn = resolve_dsn(self.get_option("dsn"))
+        self._dsn = history_dsn(self.get_option("dsn"))
         self._lock_timeout = float(self.get_option("lock_timeout"))
         self._flush_interval = float(self.get_option("flush_interval"))
         self._tail = int(self.get_option("output_tail"))
@@ -402,6 +400,13 @@ class CallbackModule(CallbackBase):
         # A serial play starts again for every batch, with the same play: its hosts and variables are read once.
         key = getattr(play, "_uuid", None) or id(play)
         if key in self._plays_seen:
+            # The next batch: the hosts of the previous one are done.
+            if self._recorder is not None:
+                rows = self._progress.end_batch(time.time())
+                for row in rows:
+                    self._recorder.host(row)
+                if rows:
+                    self._recorder.kick()
             return
         self._plays_seen.add(key)
         try:
@@ -457,10 +462,7 @@ class CallbackModule(CallbackBase):
         if found.get("cluster_file"):
             fields.update(self._read_cluster_file(found["cluster_file"]))
         self._recorder = Recorder(self._open_store, flush_interval=self._flush_interval, heartbeat=HEARTBEAT_INTERVAL)
-        task_id = self._recorder.start(fields)
-        if task_id is not None:
-            os.environ[TASK_ID_ENV] = str(task_id)
-            os.environ[DSN_ENV] = self._dsn
+        self._recorder.start(fields)
         self._install_handlers()
 
     @_never_breaks
@@ -543,14 +545,9 @@ class CallbackModule(CallbackBase):
 
     @_never_breaks
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
-        try:
-            if self._recorder is not None:
-                counts = {name: dict(getattr(stats, name, None) or {}) for name in STATS_COUNTS}
-                for row in self._progress.recap(counts, (stats.processed or {}).keys()):
-                    self._recorder.host(row)
-            failed = any(stats.failures.values()) or any(stats.dark.values())
-            self._finish(bool(failed))
-        finally:
-            # A deploy that ends early (a whole batch failed, a cancel) never reaches the playbook's own release
-            # task; its deploy lock is held by this process, so free it here.
-            release_owned_by(os.getpid())
+        if self._recorder is not None:
+            counts = {name: dict(getattr(stats, name, None) or {}) for name in STATS_COUNTS}
+            for row in self._progress.recap(counts, (stats.processed or {}).keys()):
+                self._recorder.host(row)
+        failed = any(stats.failures.values()) or any(stats.dark.values())
+        self._finish(bool(failed))

@@ -17,10 +17,11 @@ description:
   - O(state=released) removes the lock when this run holds it; otherwise it changes nothing (idempotent).
   - "Lock files: C(${NOOPS_LOCK_DIR:-${XDG_STATE_HOME:-~/.local/state}/noops/locks}/<hash of name>.json) holding
     the name (as C(key)), user (C(NOOPS_USER) or the login), pid and start time of the ansible-playbook process, host, since,
-    task_id (C(NOOPS_TASK_ID)) and playbook."
+    task_id (the run's task in the deploy history, when the history callback records it) and playbook."
   - The run is the ansible-playbook process, not the worker that runs the task, so a lock taken in one play
-    is released in a later play of the same run, and the C(release_owned_by(pid)) function of
-    C(plugin_utils/odin/lock.py) releases what a finished run still holds.
+    is released in a later play of the same run. When the process ends without releasing it (a rollout stopped
+    early by a cancel or a failed batch, Ctrl-C, SIGKILL), a small guard process started with the lock releases
+    it, with or without the history callback; only a run whose guard is killed too leaves a dead run's lock.
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 options:

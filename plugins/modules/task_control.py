@@ -22,15 +22,19 @@ description:
     task as C(cancelled); hosts already done are left as they are.
   - With O(pause=true) it is a C(pause_step) pause - it sets the task to paused itself, then waits the same way,
     so it can be continued from another terminal or under AWX where no terminal exists.
-  - The task is found through C(NOOPS_TASK_ID) and the store through C(NOOPS_HISTORY_DSN), both set by the
-    C(noops.platform.history) callback. Without them (callback not enabled) it warns and lets the run go on;
-    a store that cannot be read before any pause also only warns - control must never break a deploy.
+  - The task is the one the C(noops.platform.history) callback records for this run, found in the store by the
+    run's C(ansible-playbook) process (controller, pid and its start time); it is returned as RV(task_id). The
+    store is the callback's (C(NOOPS_HISTORY_DSN), else C([noops_history] dsn) in ansible.cfg, else the default).
+    Without a task (callback not enabled) it warns and lets the run go on; a store that cannot be read before any
+    pause also only warns - control must never break a deploy.
 options:
   task_id:
-    description: The task to control. Default the run's own task (environment C(NOOPS_TASK_ID)).
+    description: The task to control. Default the run's own task (the one recorded for this ansible-playbook process).
     type: int
   dsn:
-    description: The history store. Default the one the callback uses (environment C(NOOPS_HISTORY_DSN)).
+    description:
+      - The history store. Default the one the callback uses (C(NOOPS_HISTORY_DSN), else C([noops_history] dsn) of
+        ansible.cfg).
     type: str
   pause:
     description: Pause here (a C(pause_step) pause) and wait for C(noops tasks resume) or C(cancel).

@@ -16,6 +16,7 @@ continued with ``noops tasks resume`` from any terminal, or under AWX where no t
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 import typing as t
@@ -37,10 +38,11 @@ HEARTBEAT_STALE = 120.0
 HOST_STATUSES = ("pending", "deploying", "running", "success", "failed", "skipped", "unreachable")
 FINAL_HOST_STATUSES = frozenset(("success", "failed", "skipped", "unreachable"))
 
-# Which host status may follow which. A host that failed or was unreachable stays so: a later task
-# cannot turn a failure into success. A success may still become failed (a check after the deploy
+# Which host status may follow which: the one table the recorder (history.record.HostProgress) and every reader
+# of the store (the CLI's tracker, the console) move hosts by. A host that failed or was unreachable stays so: a
+# later task cannot turn a failure into success. A success may still become failed (a check after the deploy
 # failed on that host).
-_HOST_NEXT: dict[str, frozenset[str]] = {
+HOST_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset(("deploying", "running", "success", "failed", "skipped", "unreachable")),
     "deploying": frozenset(("success", "failed", "skipped", "unreachable")),
     # A run that learns it is a deploy after its first results (the service from a fact) moves on to deploying.
@@ -56,13 +58,23 @@ class ControlError(ValueError):
     """A control request that does not fit the task's state (the message says why)."""
 
 
-def host_transition(current: str | None, new: str) -> str:
-    """The host status after an event that suggests ``new``; unknown or backward moves keep ``current``."""
+_log = logging.getLogger("noops.history")
+
+
+def host_transition(current: str | None, new: str, host: str | None = None) -> str:
+    """The host status after an event that suggests ``new`` (``HOST_TRANSITIONS``); a move the table does not
+    allow keeps ``current`` and is logged (logger ``noops.history``, debug level, naming ``host``).
+
+    Raises ValueError for a status that is not one of HOST_STATUSES.
+    """
     if new not in HOST_STATUSES:
         raise ValueError("unknown host status %r (one of %s)" % (new, ", ".join(HOST_STATUSES)))
     if current is None or current == new:
         return new
-    return new if new in _HOST_NEXT.get(current, frozenset()) else current
+    if new in HOST_TRANSITIONS.get(current, frozenset()):
+        return new
+    _log.debug("host %s: %s -> %s refused (not an allowed host transition)", host or "?", current, new)
+    return current
 
 
 def control_request(task_id: int, status: str, control: str, action: str) -> str:

@@ -115,7 +115,8 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
 
 class _Host:
     __slots__ = ("name", "failed", "unreachable", "message", "started_at", "ended_at", "any_result", "any_ran",
-                 "progress_started", "progress_ran", "progress_done", "skip_flag", "release", "recap", "emitted")
+                 "progress_started", "progress_ran", "progress_done", "skip_flag", "release", "recap", "emitted",
+                 "batch_done")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -127,6 +128,7 @@ class _Host:
         self.release: str | None = None
         self.recap: tuple[int, ...] | None = None
         self.emitted: tuple[t.Any, ...] | None = None
+        self.batch_done = False
 
 
 class HostProgress:
@@ -176,7 +178,7 @@ class HostProgress:
             if h.progress_started:
                 return "deploying"
             return "pending"
-        if self.finished and h.any_result:
+        if (self.finished or h.batch_done) and h.any_result:
             return "success" if h.any_ran else "skipped"
         return "running" if h.any_result else "pending"
 
@@ -218,6 +220,22 @@ class HostProgress:
             if h.progress_started and not h.progress_done:
                 h.progress_done = True
                 if h.ended_at is None:
+                    h.ended_at = now
+                row = self._row_if_changed(h)
+                if row:
+                    rows.append(row)
+        return rows
+
+    def end_batch(self, now: float) -> list[dict[str, t.Any]]:
+        """A serial play starts its next batch: the hosts the previous batch worked on are done (in a deploy, the
+        progress role's end already said so; in any other run this is when a host is done before the run ends)."""
+        rows = self.end_progress(now)
+        if self.deploy:
+            return rows
+        for h in self._hosts.values():
+            if h.any_result and not h.batch_done:
+                h.batch_done = True
+                if h.ended_at is None and not (h.failed or h.unreachable):
                     h.ended_at = now
                 row = self._row_if_changed(h)
                 if row:
@@ -267,7 +285,7 @@ class HostProgress:
 
     def _row_if_changed(self, h: _Host) -> dict[str, t.Any] | None:
         last = h.emitted[1] if h.emitted else None
-        status = host_transition(last, self.status_of(h))
+        status = host_transition(last, self.status_of(h), h.name)
         state = (h.name, status, h.started_at, h.ended_at if status != "pending" and status not in WORKING else None,
                  h.release, h.message) + (h.recap or (None,) * len(RECAP_FIELDS))
         if state == h.emitted:

@@ -57,6 +57,62 @@ def resolve_dsn(explicit: str | None = None, config_dsn: str | None = None,
     return default_sqlite_path(env)
 
 
+def config_dsn(config_path: str | None = None) -> str | None:
+    """``[noops_history] dsn`` of an ansible.cfg: ``config_path``, else the one Ansible itself reads
+    ($ANSIBLE_CONFIG, ./ansible.cfg, ~/.ansible.cfg, /etc/ansible/ansible.cfg); None when unset or no file.
+
+    Raises StoreError naming the file when it cannot be parsed.
+    """
+    import configparser
+
+    path = config_path
+    if path is None:
+        try:
+            from ansible.config.manager import find_ini_config_file
+            path = find_ini_config_file()
+        except Exception:
+            path = None
+    if not path or not os.path.isfile(path):
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+    except configparser.Error as e:
+        raise StoreError("%s: %s" % (path, e)) from e
+    return parser.get("noops_history", "dsn", fallback=None) or None
+
+
+def history_dsn(explicit: str | None = None, config_path: str | None = None,
+                env: t.Mapping[str, str] | None = None) -> str:
+    """The history store every reader and writer uses (the CLI, the callback, task_control, the console): the
+    explicit DSN, else ``$NOOPS_HISTORY_DSN``, else ``[noops_history] dsn`` of the ansible.cfg (``config_dsn``),
+    else the default SQLite file. Raises StoreError for an ansible.cfg that cannot be parsed."""
+    env = os.environ if env is None else env
+    for candidate in (explicit, env.get(DSN_ENV)):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()
+    return resolve_dsn(None, config_dsn(config_path), env)
+
+
+def task_of_run(pid: int, dsn: str | None = None, controller: str | None = None, pid_start: str | None = None,
+                lock_timeout: float = 2.0) -> int | None:
+    """The id of the task the history callback records for the ansible-playbook process ``pid`` on
+    ``controller`` (default this host), or None: history off, not recorded yet, or a store that cannot be read.
+    A SQLite store that does not exist is not created."""
+    import socket
+
+    dsn = history_dsn(dsn)
+    try:
+        engine, target = parse_dsn(dsn)
+        if engine == "sqlite" and not os.path.exists(target):
+            return None
+        with HistoryStore(dsn, lock_timeout=lock_timeout, migrate=False) as store:
+            task = store.find_run(controller or socket.gethostname(), pid, pid_start)
+    except StoreError:
+        return None
+    return int(task["id"]) if task else None
+
+
 def parse_dsn(dsn: str) -> tuple[str, str]:
     """(engine, target): ("sqlite", absolute path) or ("postgresql", the libpq URL or key=value string)."""
     if not dsn or not dsn.strip():
@@ -152,6 +208,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "the AWX job that ran the playbook: its id and its job template's name", [
         "ALTER TABLE noops_tasks ADD COLUMN awx_job_id BIGINT",
         "ALTER TABLE noops_tasks ADD COLUMN awx_job_template TEXT",
+    ]),
+    (6, "a run finds its own task: by its controller and ansible-playbook process", [
+        "CREATE INDEX noops_tasks_run ON noops_tasks (pid, controller)",
     ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -446,6 +505,26 @@ class HistoryStore:
         if limit:
             sql += " LIMIT %d" % int(limit)
         return self._read("cannot list tasks", sql, params)
+
+    def find_run(self, controller: str, pid: int, pid_start: str | None = None) -> dict[str, t.Any] | None:
+        """The newest task of the ansible-playbook process ``pid`` on ``controller`` (with start time
+        ``pid_start`` when given, so that a reused pid is not taken for it), without its cluster.yml; None."""
+        cols = ", ".join(["id"] + [c for c in TASK_FIELDS if c != "cluster_yml"])
+        sql = "SELECT %s FROM noops_tasks WHERE pid = ? AND controller = ?" % cols
+        params: list[t.Any] = [int(pid), controller]
+        if pid_start is not None:
+            sql += " AND (pid_start = ? OR pid_start IS NULL)"
+            params.append(str(pid_start))
+        rows = self._read("cannot find the task of pid %d" % pid, sql + " ORDER BY id DESC LIMIT 1", params)
+        return rows[0] if rows else None
+
+    def controller_failures(self, task_id: int) -> list[str]:
+        """Messages of the task's failed results that belong to no host (the run's own work on the controller:
+        a refused request, a lock held), oldest first."""
+        rows = self._read("cannot read the log of task %d" % task_id,
+                          "SELECT message FROM noops_task_log WHERE task_id = ? AND host IS NULL AND status = 'failed' "
+                          "ORDER BY id", (task_id,))
+        return [str(r["message"] or "") for r in rows]
 
     def task_hosts(self, task_id: int) -> list[dict[str, t.Any]]:
         return self._read("cannot read the hosts of task %d" % task_id,

@@ -10,6 +10,10 @@ A lock appears complete or not at all: its JSON is written to a temp file and ha
 which fails when the name exists (the O_EXCL of link). The holder is the ansible-playbook process (``pid``),
 recorded with its start time so that a reused pid does not keep a dead run's lock alive. A lock whose holder
 ran on this host and has ended is stale; it is broken only when asked (``break_stale``).
+
+The lock is the deploy's own: the playbook releases it in its last play, and ``guard`` (started by the
+``deploy_lock`` action when it takes a lock) releases it when the playbook process ends without doing so (a
+cancelled or failed rollout that stops early, Ctrl-C), whatever callbacks the run has.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import getpass
 import hashlib
 import json
 import os
+import select
+import signal
 import socket
 import tempfile
+import time
 import typing as t
 
 
@@ -139,18 +146,19 @@ def is_stale(holder: t.Mapping[str, t.Any]) -> bool:
     return not pid_alive(pid, holder.get("pid_start")) if isinstance(pid, int) else False
 
 
-def new_holder(key: str, pid: int, playbook: str | None = None) -> dict[str, t.Any]:
+def new_holder(key: str, pid: int, playbook: str | None = None,
+               task_id: int | None = None) -> dict[str, t.Any]:
     try:
         user = os.environ.get("NOOPS_USER") or getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
     return dict(key=key, user=user, pid=pid, pid_start=process_start(pid), host=socket.gethostname(),
                 since=datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds"),
-                task_id=os.environ.get("NOOPS_TASK_ID") or None, playbook=playbook)
+                task_id=task_id, playbook=playbook)
 
 
 def acquire(key: str, pid: int, playbook: str | None = None, break_stale: bool = False,
-            directory: str | None = None) -> tuple[dict[str, t.Any], bool, dict[str, t.Any] | None]:
+            directory: str | None = None, task_id: int | None = None) -> tuple[dict[str, t.Any], bool, dict[str, t.Any] | None]:
     """Take the lock for the run ``pid`` -> (holder, changed, the broken lock or None); raises LockHeld.
 
     Taking a lock this run already holds changes nothing. ``break_stale`` breaks a lock whose run has ended
@@ -158,7 +166,7 @@ def acquire(key: str, pid: int, playbook: str | None = None, break_stale: bool =
     """
     path = lock_file(key, directory)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    holder = new_holder(key, pid, playbook)
+    holder = new_holder(key, pid, playbook, task_id)
     if _link_new(path, holder):
         return holder, True, None
     current = read(key, directory) or {}
@@ -237,26 +245,73 @@ def release(key: str, pid: int, directory: str | None = None) -> tuple[bool, dic
     return True, None
 
 
-def release_owned_by(pid: int, directory: str | None = None) -> list[str]:
-    """Release every lock the run ``pid`` on this host holds (at the end of a playbook) -> their keys."""
-    folder = directory or lock_dir()
-    host = socket.gethostname()
-    released = []
+# --------------------------------------------------------------------------- the guard
+
+def wait_for_end(pid: int, start: str | None, poll: float = 0.5) -> None:
+    """Return when the process ``pid`` (started at ``start``) has ended: at once through a pidfd where the
+    system has one, else by polling every ``poll`` seconds."""
+    fd = None
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.pidfd_open(pid)
     try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            with open(path, encoding="utf-8") as f:
-                holder = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if isinstance(holder, dict) and holder.get("pid") == pid and holder.get("host") == host:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            released.append(str(holder.get("key")))
-    return released
+        while pid_alive(pid, start):
+            if fd is not None:
+                with contextlib.suppress(InterruptedError):
+                    select.select([fd], [], [], 60.0)
+            else:
+                time.sleep(poll)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def guard(key: str, pid: int, directory: str | None = None) -> int | None:
+    """Release the lock ``key`` of the run ``pid`` when that process ends, if the run has not released it itself.
+
+    Forks a small process (detached from the caller, holding none of its files, deaf to SIGINT, SIGTERM and SIGHUP)
+    that waits for ``pid`` to end (``wait_for_end``) and then calls ``release``: a deploy that stops early (a
+    cancel, every host of a batch failed, Ctrl-C, even SIGKILL) leaves no lock behind, with or without the history
+    callback. Only a run whose guard is killed too (or a controller that goes down) leaves a dead run's lock.
+    Returns the guard's pid, or None when it could not be started (the lock then stays until released or broken).
+    """
+    start = process_start(pid)
+    rfd, wfd = os.pipe()
+    try:
+        child = os.fork()
+    except OSError:
+        os.close(rfd)
+        os.close(wfd)
+        return None
+    if child:
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as r:
+            data = r.read()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+        return int(data) if data.strip().isdigit() else None
+    # The first child: start the guard and leave at once, so the caller reaps it and the guard is nobody's zombie.
+    try:
+        os.close(rfd)
+        grandchild = os.fork()
+        if grandchild:
+            os.write(wfd, str(grandchild).encode())
+            os._exit(0)
+        os.close(wfd)
+        _guard_main(key, pid, start, directory)
+    finally:
+        os._exit(0)
+
+
+def _guard_main(key: str, pid: int, start: str | None, directory: str | None) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    # Hold none of the caller's files: a runner waiting for the end of the run's output must not wait for us.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, 65536)
+    with contextlib.suppress(Exception):
+        wait_for_end(pid, start)
+        holder = read(key, directory)
+        if holder and holder.get("pid") == pid and (start is None or holder.get("pid_start") in (None, start)):
+            release(key, pid, directory)

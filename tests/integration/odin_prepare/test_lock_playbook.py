@@ -1,5 +1,6 @@
 """noops.platform.deploy_lock in real ansible-playbook runs: held across plays by the playbook process,
-a second run refused while the first holds it, a killed run's lock reported as dead and broken on request."""
+a second run refused while the first holds it, released by its guard when the playbook process is killed, and
+a lock whose run and guard were both killed reported as dead and broken on request."""
 
 import json
 import os
@@ -95,11 +96,44 @@ def test_second_run_refused_while_the_first_holds_the_lock(run):
     assert not os.path.exists(lock_file(KEY, locks))         # released by the later play
 
 
+def kill_everything_of(marker):
+    """SIGKILL every process whose command line holds ``marker`` (the run's playbook path): the playbook, its
+    workers (Ansible's workers start sessions of their own, out of reach of killpg) and the lock's guard."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                command = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in command:
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_a_run_killed_with_sigkill_leaves_no_lock(run):
+    """The lock's guard outlives the playbook process and releases what it held."""
+    start, locks, tmp = run
+    first = start(go_file=str(tmp / "never"))
+    wait_for_lock(lock_file(KEY, locks), first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(lock_file(KEY, locks)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kill_everything_of(str(tmp / "lock.yml"))
+    assert not os.path.exists(lock_file(KEY, locks))
+
+
 def test_killed_run_leaves_a_dead_lock_broken_on_request(run):
     start, locks, tmp = run
     first = start(go_file=str(tmp / "never"))
     holder = wait_for_lock(lock_file(KEY, locks), first)
-    os.killpg(first.pid, signal.SIGKILL)
+    # The playbook, its workers and the lock's guard all killed (a machine that went down, say).
+    kill_everything_of(str(tmp / "lock.yml"))
     first.wait()
     second = start()
     out = second.communicate(timeout=300)[0]

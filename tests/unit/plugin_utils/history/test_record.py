@@ -313,3 +313,25 @@ def test_recorder_beats_while_the_run_is_quiet(tmp_path):
         assert beat > time.time() - 5  # nothing to write, yet the heartbeat moves
     finally:
         assert rec.close({"status": "success", "ended_at": 3.0}, timeout=10)
+
+
+def test_generic_hosts_are_done_when_their_batch_ends():
+    """The one per-host "done" of a run that is not a deploy (control.yml in batches): the next batch starts."""
+    p = HostProgress()
+    p.add_hosts(["a", "b"])
+    p.result("a", "ok", False, 1.0)
+    p.changed_rows()
+    rows = p.end_batch(2.0)
+    assert [(r["host"], r["status"], r["ended_at"]) for r in rows] == [("a", "success", 2.0)]
+    p.result("b", "failed", False, 3.0, message="boom")
+    assert _statuses(p) == {"a": "success", "b": "failed"}
+    assert p.end_batch(4.0) == []
+
+
+def test_deploy_hosts_are_done_when_the_progress_role_ends_not_per_batch():
+    p = HostProgress(deploy=True)
+    p.add_hosts(["a", "b"])
+    p.result("a", "changed", True, 1.0)
+    p.result("b", "ok", False, 1.5)  # a task outside thor (task_control) before its batch
+    assert [(r["host"], r["status"]) for r in p.end_batch(2.0)] == [("a", "success")]
+    assert _statuses(p) == {"a": "success", "b": "pending"}

@@ -105,6 +105,23 @@ def test_migration_adds_the_host_recap_and_keeps_host_rows(dsn):
         assert [host[f] for f in RECAP_FIELDS] == [5, 2, 0, 0, 1, 1, 0]
 
 
+def test_a_run_finds_its_task_by_its_process_after_migrating_from_v4(dsn):
+    with HistoryStore(dsn, migrate=False) as store:
+        assert store.migrate(target=4) == 4
+        store._conn.execute(store._sql("INSERT INTO noops_tasks (playbook, initiator, status, started_at, "
+                                       "controller, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                            ("deploy.yml", "ann", "running", 1.0, "ctl-1", 4242, "100"))
+    with HistoryStore(dsn) as store:
+        assert store.schema_version() == LATEST_VERSION == 6
+        newer = store.create_task(playbook="deploy.yml", initiator="bob", status="running", started_at=2.0,
+                                  controller="ctl-1", pid=4242, pid_start="200")
+        assert store.find_run("ctl-1", 4242)["id"] == newer          # the newest run of that pid
+        assert store.find_run("ctl-1", 4242, "100")["id"] == 1       # the same pid started earlier: another run
+        assert store.find_run("ctl-2", 4242) is None
+        assert store.find_run("ctl-1", 4243) is None
+        assert "cluster_yml" not in store.find_run("ctl-1", 4242)
+
+
 def test_newer_schema_is_refused(dsn):
     with HistoryStore(dsn) as store:
         store._conn.execute(store._sql("INSERT INTO noops_schema (version, applied_at) VALUES (?, ?)"),

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.noops.platform.plugins.plugin_utils.odin import lock
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import (
-    LockHeld, acquire, lock_dir, lock_file, playbook_pid, read, release, release_owned_by,
+    LockHeld, acquire, lock_dir, lock_file, playbook_pid, read, release,
 )
 
 KEY = "cop.xiaomi_service.dch_job.dch"
@@ -45,14 +45,13 @@ def test_lock_dir(monkeypatch, env, expected):
 
 
 def test_acquire_writes_the_holder(locks, monkeypatch):
-    monkeypatch.setenv("NOOPS_TASK_ID", "42")
-    holder, changed, broken = acquire(KEY, os.getpid(), "/srv/playbooks", directory=locks)
+    holder, changed, broken = acquire(KEY, os.getpid(), "/srv/playbooks", directory=locks, task_id=42)
     assert (changed, broken) == (True, None)
     with open(lock_file(KEY, locks)) as f:
         on_disk = json.load(f)
     assert on_disk == holder
     assert {k: on_disk[k] for k in ("key", "user", "pid", "host", "task_id", "playbook")} == dict(
-        key=KEY, user="alice", pid=os.getpid(), host=socket.gethostname(), task_id="42", playbook="/srv/playbooks")
+        key=KEY, user="alice", pid=os.getpid(), host=socket.gethostname(), task_id=42, playbook="/srv/playbooks")
     assert on_disk["pid_start"] == lock.process_start(os.getpid())
     assert on_disk["since"][:2] == "20"
 
@@ -124,15 +123,6 @@ def test_release_only_by_the_holder_and_idempotent(locks):
     assert not os.path.exists(lock_file(KEY, locks))
 
 
-def test_release_owned_by(locks):
-    acquire("a", 111111, directory=locks)
-    acquire("b", 111111, directory=locks)
-    acquire("c", 222222, directory=locks)
-    assert sorted(release_owned_by(111111, locks)) == ["a", "b"]
-    assert [read(k, locks) is None for k in ("a", "b", "c")] == [True, True, False]
-    assert release_owned_by(333333, str(os.path.join(locks, "missing"))) == []
-
-
 def _race(args):
     directory, barrier, pid = args
     barrier.wait()
@@ -191,3 +181,39 @@ def test_playbook_pid_walks_up_to_the_process_that_forked_the_worker():
     proc.join()
     assert found == playbook_pid() == playbook_pid(os.getpid())
     assert found in (os.getpid(), playbook_pid(os.getppid()))
+
+
+@pytest.mark.parametrize("ends", ["exits", "sigint", "sigterm", "releases itself"])
+def test_guard_releases_the_lock_when_the_run_ends(locks, ends):
+    import signal
+    import time
+
+    run = subprocess.Popen([sys.executable, "-c", "import time, sys; sys.stdin.read(); time.sleep(0.1)"],
+                           stdin=subprocess.PIPE)
+    try:
+        acquire(KEY, run.pid, directory=locks)
+        guard_pid = lock.guard(KEY, run.pid, locks)
+        assert guard_pid and lock.pid_alive(guard_pid)
+        assert read(KEY, locks)["pid"] == run.pid          # held while the run lives
+        if ends == "releases itself":
+            assert release(KEY, run.pid, locks) == (True, None)
+            acquire(KEY, os.getpid(), directory=locks)     # another run's lock under the same name
+        elif ends == "exits":
+            run.stdin.close()
+        else:
+            run.send_signal(signal.SIGINT if ends == "sigint" else signal.SIGTERM)
+        if not run.stdin.closed:
+            run.stdin.close()
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while lock.pid_alive(guard_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not lock.pid_alive(guard_pid)               # the guard ends with the run
+        if ends == "releases itself":
+            assert read(KEY, locks)["pid"] == os.getpid()  # never someone else's lock
+        else:
+            assert read(KEY, locks) is None
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
