@@ -240,11 +240,11 @@ def register(subparsers: t.Any) -> None:
 def open_existing_store(dsn: str | None) -> "HistoryStore | None":
     """The history store, or None when it is a SQLite file that does not exist (it is not created for a read)."""
     from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-        HistoryStore, StoreError, parse_dsn, resolve_dsn,
+        HistoryStore, StoreError, parse_dsn,
     )
-    from noops_cli.tasks import config_dsn
+    from noops_cli.runner import history_dsn
 
-    dsn = resolve_dsn(dsn, config_dsn())
+    dsn = history_dsn(dsn)
     try:
         engine, target = parse_dsn(dsn)
         if engine == "sqlite" and not os.path.exists(target):

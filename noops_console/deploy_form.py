@@ -177,7 +177,7 @@ def load_inventory(sources: t.Sequence[str]) -> list[InventoryHost]:
     """The hosts of the inventory ``sources`` (none: ansible.cfg's) in inventory order (Odin's order), read with
     the environment ``noops deploy`` runs ansible-playbook in: the order from ``ansible all --list-hosts``, the
     variables from ``ansible-inventory --list`` (which sorts its hosts). Raises InventoryError."""
-    from noops_cli.deploy import RunSpec, runner_env
+    from noops_cli.runner import RunSpec, runner_env
 
     env = dict(os.environ)
     env.update(runner_env(RunSpec(playbook="", title="", extravars={}, ssh=False), env.get("NOOPS_HISTORY_DSN", "")))
