@@ -185,6 +185,11 @@ package_sha256:
   description: Its sha256.
   returned: when the package was had
   type: str
+package_tree:
+  description: The package unpacked once on the controller, in the cache by its sha256
+    (C(packages/unpacked/<sha256>/), holding C(release/)); the lint, the needs check and every host's render read it.
+  returned: when the package was had and passed lint
+  type: str
 fetch:
   description: How the package was had; C(origin) is download, cache, file or folder; C(verified_by) is
     pkg_sha256, <url>.sha256 or null.
@@ -266,8 +271,8 @@ plan:
               C(pause_step N: D of T hosts done)); null when it does not.
           type: str
 thor:
-  description: The thor role's variables (thor_name, thor_version, thor_package, thor_env, thor_path, thor_user,
-    thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets. C(thor_job) is the first
+  description: The thor role's variables (thor_name, thor_version, thor_package, thor_package_tree, thor_env,
+    thor_path, thor_user, thor_data_path, thor_job, thor_force, thor_values). C(thor_values) holds secrets. C(thor_job) is the first
     jobs tag; RV(host_jobs) has the hosts that differ.
   returned: success
   type: dict

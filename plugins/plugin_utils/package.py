@@ -600,12 +600,18 @@ def lint_package(path: str) -> list[Problem]:
         return [Problem(ERROR, path, "not a folder or a tarball (%s)" % ", ".join(TAR_SUFFIXES))]
     tmp = tempfile.mkdtemp(prefix="noops-lint-")
     try:
-        problems = unpack_package(path, tmp)
-        if any(p.path == path for p in problems):      # unreadable tarball: nothing to look into
-            return problems
-        return problems + lint_tree(Package(tmp, label=path))
+        return lint_unpacked(path, tmp, unpack_package(path, tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def lint_unpacked(tar_path: str, root: str | None, unpack_problems: t.Sequence[Problem]) -> list[Problem]:
+    """``lint_package`` of a tarball already unpacked into ``root`` by ``unpack_package``, which found
+    ``unpack_problems``; messages name the tarball. ``root`` is None when the tarball could not be read."""
+    problems = list(unpack_problems)
+    if root is None or any(p.path == tar_path for p in problems):      # unreadable tarball: nothing to look into
+        return problems
+    return problems + lint_tree(Package(root, label=tar_path))
 
 
 def lint_tree(pkg: Package) -> list[Problem]:

@@ -38,10 +38,10 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.fetch import (
-    FetchError, build_from_git, fetch_package, url_scheme,
+    FetchError, build_from_git, fetch_package, unpack_once, url_scheme,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.package import (
-    CONFIG_FILE, INIT_FILE, _REF as _PACKAGE_REF, lint_package, merge_config, open_package,
+    CONFIG_FILE, INIT_FILE, _REF as _PACKAGE_REF, Package, lint_unpacked, merge_config,
 )
 from ansible_collections.noops.platform.plugins.module_utils.package_tar import ERROR, PackageError
 from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
@@ -852,6 +852,7 @@ def prepare(cluster_file: str, inventory: t.Sequence[InventoryHost], overrides: 
     result["version"] = version
     if package is not None:
         result["thor"] = thor_vars(cluster, version or "", package, rollout["force"])
+        result["thor"]["thor_package_tree"] = result.get("package_tree", "")
     return Prepared(result, problems)
 
 
@@ -889,14 +890,20 @@ def _package(cluster: Cluster, result: dict, problems: list[str], cache_dir: str
         return None, version
     result.update(package=path, package_sha256=sha)
     field = "%s.%s" % (name, "pkg_url" if cluster.pkg_url else "code_url")
-    lint_errors = [p for p in lint_package(path) if p.level == ERROR]
+    # Unpacked once into the cache: the lint, the needs and every host's render read that folder.
+    try:
+        unpacked = unpack_once(path, sha, cache_dir)
+    except OSError as e:
+        problems.append(problem(source, field, "cannot unpack the package into the cache: %s" % e, label))
+        return path, version
+    lint_errors = [p for p in lint_unpacked(path, unpacked.root, unpacked.problems) if p.level == ERROR]
     problems += [problem(source, field, "package lint: %s: %s" % (_in_package(p.path, path), _one_line(p.message)),
                          label) for p in lint_errors]
-    if not lint_errors:
+    if not lint_errors and unpacked.root:
+        result["package_tree"] = unpacked.root
         try:
-            with open_package(path) as pkg:
-                needs = check_package_needs(cluster, pkg.config_doc(), pkg.read_yaml(INIT_FILE),
-                                            os.path.basename(path))
+            pkg = Package(unpacked.root, label=path)
+            needs = check_package_needs(cluster, pkg.config_doc(), pkg.read_yaml(INIT_FILE), os.path.basename(path))
         except PackageError as e:
             needs = [problem(source, field, "package: %s: %s" % (_in_package(e.path, path), _one_line(e.message)),
                              label)]

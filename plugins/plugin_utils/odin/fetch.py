@@ -5,11 +5,13 @@
 
     ${XDG_CACHE_HOME:-~/.cache}/noops/packages/<url hash>-<sha256>/<file>    downloaded packages
     ${XDG_CACHE_HOME:-~/.cache}/noops/packages/sha256-<sha256>/<file>        local files and folders, by content
+    ${XDG_CACHE_HOME:-~/.cache}/noops/packages/unpacked/<sha256>/release/   a package unpacked once, by content
     ${XDG_CACHE_HOME:-~/.cache}/noops/build/<url hash>/repo                  a clone of code_url
     ${XDG_CACHE_HOME:-~/.cache}/noops/build/<url hash>/<commit12>/           <name>-<commit12>.tar.gz, build.log,
                                                                               build-error.log
 
-Every file appears in the cache by rename of a complete temp file, and each cache entry is filled under an
+Every file (and every unpacked package folder) appears in the cache by rename of a complete temp file (folder),
+and each cache entry is filled under an
 exclusive ``flock``, so two runs at once download or build once and never see half a file.
 Errors are ``FetchError(field, message)``: the cluster.yml field to blame, without its value.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -30,14 +33,16 @@ import urllib.parse
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.noops.platform.plugins.plugin_utils.package import TAR_SUFFIXES, build_package
-from ansible_collections.noops.platform.plugins.module_utils.package_tar import RELEASE_DIR, PackageError
+from ansible_collections.noops.platform.plugins.plugin_utils.package import TAR_SUFFIXES, build_package, unpack_package
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import RELEASE_DIR, PackageError, Problem
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 60
 USER_AGENT = "noops-odin"
 REMOTE_SCHEMES = ("http", "https", "ftp")
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+# Beside release/ in an unpacked package: what unpack_package found (members left out), for the lint of a later run.
+UNPACK_PROBLEMS = "unpack-problems.json"
 
 
 class FetchError(Exception):
@@ -54,6 +59,12 @@ class Fetched(t.NamedTuple):
     sha256: str
     origin: str             # "download", "cache", "file" or "folder"
     checksum_from: str | None   # "pkg_sha256", "<url>.sha256" or None (nothing to verify against)
+
+
+class Unpacked(t.NamedTuple):
+    root: str | None        # the folder holding release/ (None: the tarball could not be read)
+    problems: list[Problem]  # unpack_package's problems, paths under the tarball's path (unsafe members left out)
+    reused: bool            # True when an earlier run had unpacked it
 
 
 class Built(t.NamedTuple):
@@ -284,6 +295,49 @@ def _parse_sha256(text: str, label: str) -> str:
     if not words or not SHA256_RE.fullmatch(words[0]):
         raise FetchError("pkg_url", "%s holds no sha256 (want 64 hex digits, as sha256sum prints)" % label)
     return words[0].lower()
+
+
+# --------------------------------------------------------------------------- the package unpacked once
+
+def unpack_once(tar_path: str, sha256: str, cache_dir: str | None = None) -> Unpacked:
+    """The tarball ``tar_path`` (whose sha256 is ``sha256``) unpacked into ``<cache>/packages/unpacked/<sha256>/``
+    once: later calls, and later deploys of the same bytes, read that folder instead of unpacking it again.
+
+    The folder appears by rename of a complete temp folder under an exclusive ``flock`` (two runs at once unpack
+    once; a run killed halfway leaves a temp folder that the next one removes); it is never changed afterwards.
+    A tarball that cannot be read is not kept: ``root`` is None and ``problems`` says why. Raises ``OSError``
+    when the cache cannot be written.
+    """
+    cache = os.path.join(cache_dir or cache_root(), "packages", "unpacked")
+    dest = os.path.join(cache, sha256.lower())
+    marker = os.path.join(dest, UNPACK_PROBLEMS)
+    with locked(dest + ".lock"):
+        if os.path.isfile(marker):
+            with open(marker, encoding="utf-8") as f:
+                stored = json.load(f)
+            return Unpacked(dest, [Problem(level, _under(tar_path, rel), message) for level, rel, message in stored],
+                            True)
+        prefix = ".%s." % os.path.basename(dest)
+        for name in os.listdir(cache):
+            if name.startswith(prefix):             # left by a run that was killed while unpacking
+                shutil.rmtree(os.path.join(cache, name), ignore_errors=True)
+        shutil.rmtree(dest, ignore_errors=True)     # a folder without its marker is not one this code wrote
+        tmp = tempfile.mkdtemp(prefix=prefix, dir=cache)
+        try:
+            problems = unpack_package(tar_path, tmp)
+            if any(p.path == tar_path for p in problems):
+                return Unpacked(None, problems, False)
+            with open(os.path.join(tmp, UNPACK_PROBLEMS), "w", encoding="utf-8") as f:
+                json.dump([[p.level, p.path[len(tar_path) + 1:], p.message] for p in problems], f)
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Unpacked(dest, problems, False)
+
+
+def _under(tar_path: str, rel: str) -> str:
+    return "%s/%s" % (tar_path, rel) if rel else tar_path
 
 
 # --------------------------------------------------------------------------- code_url

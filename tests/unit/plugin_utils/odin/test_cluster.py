@@ -397,3 +397,53 @@ def test_prepare_returns_the_plan_of_the_hosts(tmp_path):
                      limit_hosts=["zk1", "other", "lg1"]).result
     assert (result["hosts"], result["hosts_all"], result["limit"]) == (["lg1", "zk1"], ["lg1", "sd1", "zk1"], "zk1,lg1")
     assert result["plan"]["batches"][0]["hosts"] == ["lg1"]
+# --------------------------------------------------------------------------- the package, unpacked once
+
+def test_a_deploy_unpacks_the_package_once(tmp_path, monkeypatch):
+    """Lint, the needs check and the render of every host read one folder unpacked into the cache; a second
+    deploy of the same package unpacks nothing."""
+    import os
+    import tarfile
+
+    from ansible_collections.noops.platform.plugins.plugin_utils.package import (
+        build_package, open_package, render_package,
+    )
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))))
+    package = tmp_path / "hello-1.0.0.tar.gz"
+    build_package(os.path.join(root, "examples", "packages", "hello"), str(package), version="1.0.0")
+    cluster_file = tmp_path / "cluster.yml"
+    cluster_file.write_text(yaml.safe_dump({
+        "cluster": {"name": "hello", "version": "1.0.0", "env": "production", "jobs": ["service.hello"]},
+        "hello": {"path": "/home/work/hello", "pkg_url": str(package), "port": 8080, "db_passwd": "pw-pw-pw"}}))
+    hosts = [h("h%d" % i, None, "service.hello_idc.lg_status.service") for i in range(3)]
+    opened = []
+    real_open = tarfile.open
+
+    def counting_open(name=None, mode="r", *args, **kwargs):
+        if "w" not in mode:
+            opened.append(name)
+        return real_open(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", counting_open)
+
+    def deploy():
+        prepared = prepare(str(cluster_file), hosts, cache_dir=str(tmp_path / "c"))
+        assert prepared.problems == []
+        thor = prepared.result["thor"]
+        for host in prepared.result["hosts"]:      # what roles/thor/tasks/render.yml hands release_render
+            with open_package(thor.get("thor_package_tree") or thor["thor_package"]) as pkg:
+                values = dict(thor["thor_values"], name="hello", version="1.0.0", path="/r/" + host, user="work",
+                              data_path="/d/" + host, job="service.hello")
+                rendered = render_package(pkg, "production", values, "/r/" + host + "/.releases/1.0.0")
+            assert rendered.files
+        return thor
+
+    thor = deploy()
+    assert len(opened) == 1, opened
+    assert thor["thor_package_tree"].startswith(str(tmp_path / "c")) and thor["thor_package"] == opened[0]
+    tree = os.stat(thor["thor_package_tree"])
+    assert deploy()["thor_package_tree"] == thor["thor_package_tree"]
+    assert len(opened) == 1, opened
+    assert os.stat(thor["thor_package_tree"]).st_ino == tree.st_ino

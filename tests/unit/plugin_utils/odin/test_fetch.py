@@ -12,9 +12,10 @@ import threading
 import pytest
 
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.fetch import (
-    FetchError, build_from_git, fetch_package, git_url, local_path, sha256_file, url_scheme,
+    FetchError, build_from_git, fetch_package, git_url, local_path, sha256_file, unpack_once, url_scheme,
 )
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package, lint_package, lint_unpacked
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import ERROR, Problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 HELLO = os.path.join(ROOT, "examples", "packages", "hello")
@@ -330,3 +331,62 @@ def test_ftp_download_with_checksum_beside(package, ftp_server, tmp_path):
     assert (fetched.sha256, fetched.checksum_from) == (sha, None)
     with pytest.raises(FetchError, match="download failed"):
         fetch_package(ftp_server + "/nosuch.tar.gz", "/", None, str(tmp_path / "cache3"))
+
+
+# --------------------------------------------------------------------------- the package unpacked once
+
+def _unpack_in_child(args):
+    path, sha, cache = args
+    unpacked = unpack_once(path, sha, cache)
+    return unpacked.root, unpacked.reused
+
+
+def test_two_runs_at_once_unpack_once(package, tmp_path):
+    path, sha = package
+    cache = tmp_path / "cache"
+    # A temp folder left by a run killed while unpacking is removed by the next one.
+    (cache / "packages" / "unpacked" / (".%s.killed" % sha) / "release").mkdir(parents=True)
+    args = (path, sha, str(cache))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_unpack_in_child, [args, args])
+    root = str(cache / "packages" / "unpacked" / sha)
+    assert sorted(results) == [(root, False), (root, True)]
+    assert sorted(os.listdir(cache / "packages" / "unpacked")) == [sha, sha + ".lock"]
+    assert os.path.isfile(os.path.join(root, "release", "target", "bin", "run.sh"))
+
+
+def test_unpacked_package_keeps_what_unpacking_left_out(tmp_path):
+    """A member refused on unpacking is still reported when a later run reads the unpacked folder."""
+    import io
+    import tarfile
+
+    built = tmp_path / "hello.tar.gz"
+    build_package(HELLO, str(built))
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(built) as src, tarfile.open(evil, "w:gz") as out:
+        for m in src.getmembers():
+            out.addfile(m, src.extractfile(m) if m.isreg() else None)
+        link = tarfile.TarInfo("release/target/conf")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+        out.addfile(link)
+        bad = tarfile.TarInfo("../escape.txt")
+        bad.size = 1
+        out.addfile(bad, io.BytesIO(b"x"))
+    sha = sha256_file(str(evil))
+    first = unpack_once(str(evil), sha, str(tmp_path / "c"))
+    again = unpack_once(str(evil), sha, str(tmp_path / "c"))
+    assert first.problems == again.problems == [
+        Problem(ERROR, "%s/release/target/conf" % evil, "symlink to absolute path /etc escapes release/target/"),
+        Problem(ERROR, "%s/../escape.txt" % evil, "member name contains '..'"),
+    ]
+    assert (first.reused, again.reused, first.root) == (False, True, again.root)
+    assert not os.path.lexists(os.path.join(again.root, "release", "target", "conf"))
+    assert lint_unpacked(str(evil), again.root, again.problems) == lint_package(str(evil))
+
+
+def test_unreadable_tarball_is_not_kept(tmp_path):
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    unpacked = unpack_once(str(bad), "ab" * 32, str(tmp_path / "c"))
+    assert unpacked.root is None and [p.path for p in unpacked.problems] == [str(bad)]
+    assert os.listdir(tmp_path / "c" / "packages" / "unpacked") == ["ab" * 32 + ".lock"]
