@@ -24,7 +24,7 @@ import urllib.request
 import yaml
 
 from noops_cli import COLLECTION_ROOT
-from noops_cli.deploy import EXIT_OK, Operator, RunSpec, run_playbook, summarize
+from noops_cli.deploy import EXIT_OK, Operator, RunSpec, playbook_fqcn, run_playbook, summarize
 from noops_cli.main import CliError
 from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib
 from ansible_collections.noops.platform.plugins.module_utils import yaml_file
@@ -163,7 +163,7 @@ class Demo:
 
     def run(self, playbook: str, title: str, extravars: dict[str, t.Any], roles: t.Collection[str] = ("thor",),
             what: str = "deploy") -> bool:
-        spec = RunSpec(playbook=os.path.join(COLLECTION_ROOT, "playbooks", playbook), title=title,
+        spec = RunSpec(playbook=playbook_fqcn(playbook), title=title,
                        extravars=extravars, inventory=[self.inventory], progress_roles=roles,
                        # Every demo host is reached with ansible_connection: local (no SSH control socket).
                        ssh=False)

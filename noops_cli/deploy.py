@@ -26,7 +26,7 @@ import threading
 import time
 import typing as t
 
-from noops_cli import COLLECTION_ROOT
+from noops_cli import COLLECTION_ROOT, LOCATION, collection
 from noops_cli.main import CliError
 
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
@@ -501,9 +501,8 @@ def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
     env = {
         "ANSIBLE_CONFIG": ansible_config_path(),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(
-            [os.path.join(COLLECTION_ROOT, "collections")]
-            + [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]),
+        # The collection this command found (noops_cli/collection.py) is the one the playbooks run from.
+        "ANSIBLE_COLLECTIONS_PATH": collection.ansible_collections_path(LOCATION),
         # The noops venv's ansible-playbook, also when `noops` was started without activating the venv.
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "NOOPS_HISTORY_DSN": dsn,
@@ -815,10 +814,19 @@ def _rollout_vars(args: argparse.Namespace) -> dict[str, t.Any]:
     return extra
 
 
+def playbook_fqcn(name: str) -> str:
+    """The FQCN ansible-playbook runs for the collection's ``playbooks/<name>`` (``noops.platform.deploy``).
+    Raises CliError when the collection lacks it."""
+    try:
+        return collection.playbook(LOCATION, name)
+    except collection.CollectionNotFound as e:
+        raise CliError(str(e)) from e
+
+
 def spec_for(args: argparse.Namespace) -> RunSpec:
     """The playbook run a parsed command line asks for."""
     command = args.command
-    playbook = os.path.join(COLLECTION_ROOT, "playbooks", PLAYBOOKS[command])
+    playbook = playbook_fqcn(PLAYBOOKS[command])
     extra = {}
     if command in ("deploy", "rollback"):
         extra["cluster_file"] = _cluster_file(args.file)
@@ -840,8 +848,6 @@ def spec_for(args: argparse.Namespace) -> RunSpec:
 
 def _run(args: argparse.Namespace, what: str) -> int:
     spec = spec_for(args)
-    if not os.path.isfile(spec.playbook):
-        raise CliError("%s is missing from this checkout" % spec.playbook)
     outcome = run_playbook(spec, plain=True if args.plain else None)
     return summarize(outcome, what, print)
 
