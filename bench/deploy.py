@@ -2,7 +2,7 @@
 """Cost of a deploy with Odin + Thor against a hand-written minimal playbook doing the same file operations.
 
 A local fleet of HOSTS hosts (ansible_connection: local, each its own noops_root and supervisord; see
-plugins/module_utils/fleet.py), the example hello package. Each round, on the same fleet and with the same
+plugins/plugin_utils/fleet.py), the example hello package. Each round, on the same fleet and with the same
 ansible.cfg (history callback on for both):
 
   minimal   a playbook that copies and unpacks the tarball, templates the config, switches a symlink and starts
@@ -41,8 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(os.path.abspath(sys.executable))
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
 
 SERVICE = "hello"

@@ -117,7 +117,7 @@ def load_tree(doc: t.Any, source: str) -> t.Any:
     collections = os.path.join(ROOT, "collections")
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree as load
+    from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import load_tree as load
     return load(doc, source)
 
 

@@ -26,12 +26,12 @@ import yaml
 from noops_cli import COLLECTION_ROOT
 from noops_cli.deploy import EXIT_OK, Operator, RunSpec, playbook_fqcn, run_playbook, summarize
 from noops_cli.main import CliError
-from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib
-from ansible_collections.noops.platform.plugins.module_utils import yaml_file
-from ansible_collections.noops.platform.plugins.module_utils.cluster import CLUSTER_FIELDS
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
+from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import CLUSTER_FIELDS
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
 
 SERVICE = "hello"
 VERSIONS = ("1.0.0", "2.0.0")

@@ -86,7 +86,7 @@ FAILURE_LIMIT = 1500
 
 def _result_message(res: t.Mapping[str, t.Any], masker: t.Any = None) -> str:
     if res.get("failed"):
-        from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import describe_failure
         return one_line(describe_failure(res, masker), FAILURE_LIMIT)
     for key in ("msg", "reason", "stderr", "module_stderr", "stdout"):
         value = res.get(key)
@@ -97,9 +97,9 @@ def _result_message(res: t.Mapping[str, t.Any], masker: t.Any = None) -> str:
 
 
 def secrets_masker(extravars: t.Mapping[str, t.Any]) -> t.Any:
-    """A Masker (history_mask) that knows the secrets of the run: secret-looking extra vars and the values of
+    """A Masker (module_utils/redact.py) that knows the secrets of the run: secret-looking extra vars and the values of
     secret-looking keys in the cluster file it names."""
-    from ansible_collections.noops.platform.plugins.module_utils.failure import masker_for
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import masker_for
     docs: list[t.Any] = [dict(extravars)]
     path = extravars.get("cluster_file")
     if path:
@@ -155,7 +155,7 @@ class RolloutTracker:
         self.target_groups: set[str] = set()
         self.in_targets = True
         self.working = "deploying" if self.progress_roles else "running"
-        self.masker: t.Any = None  # history_mask.Masker for the messages shown (secrets_masker)
+        self.masker: t.Any = None  # redact.Masker for the messages shown (secrets_masker)
 
     # -- rows
 
@@ -467,7 +467,7 @@ def ansible_config_path() -> str:
 
 def history_dsn(config_path: str) -> str:
     """The history store the run writes to: $NOOPS_HISTORY_DSN, else ``[noops_history] dsn``, else the default."""
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import resolve_dsn
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import resolve_dsn
 
     parser = configparser.ConfigParser(interpolation=None)
     try:
@@ -479,9 +479,9 @@ def history_dsn(config_path: str) -> str:
 
 def ssh_env(config_path: str) -> dict[str, str]:
     """``ANSIBLE_SSH_CONTROL_PATH_DIR`` for the run when Ansible's own folder for SSH control sockets is too deep
-    for a unix socket (plugin_utils/ssh_control.py), else nothing. Raises CliError naming a configured folder
+    for a unix socket (plugin_utils/odin/ssh_control.py), else nothing. Raises CliError naming a configured folder
     that cannot fit."""
-    from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import run_env
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control import run_env
     from ansible_collections.noops.platform.plugins.module_utils.unix_socket import SocketPathError
 
     parser = configparser.ConfigParser(interpolation=None)
@@ -531,7 +531,7 @@ class Operator:
                 return self.tracker.task_id
             pid = self.tracker.pid
         try:
-            from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+            from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
             with HistoryStore(self.dsn, lock_timeout=2.0, migrate=False) as store:
                 for task in store.list_tasks(limit=20):
@@ -548,8 +548,8 @@ class Operator:
         if task_id is None:
             self.say("noops: the run's task is not in the history store yet; cannot %s it" % action)
             return False
-        from ansible_collections.noops.platform.plugins.module_utils.history_control import ControlError
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore, StoreError
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.control import ControlError
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, StoreError
 
         try:
             with HistoryStore(self.dsn, lock_timeout=5.0) as store:

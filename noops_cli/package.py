@@ -9,10 +9,11 @@ import sys
 import typing as t
 
 from noops_cli.main import CliError
-from ansible_collections.noops.platform.plugins.module_utils import yaml_file
-from ansible_collections.noops.platform.plugins.module_utils.package import (
-    ERROR, WARNING, PackageError, build_package, lint_package, open_package, render_package,
+from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
+from ansible_collections.noops.platform.plugins.plugin_utils.package import (
+    build_package, lint_package, open_package, render_package,
 )
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import ERROR, WARNING, PackageError
 
 
 def register(subparsers: t.Any) -> None:

@@ -16,16 +16,17 @@ from rich.table import Table
 from rich.text import Text
 
 from noops_cli.main import CliError
-from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     ControlError, FINAL_HOST_STATUSES, TASK_STATUSES, format_time, shown_status,
 )
-from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
-from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     RECAP_FIELDS, HistoryStore, StoreError, resolve_dsn,
 )
-from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex, parse_query
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex, parse_query
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
 _STATUS_STYLE = {
     "running": "cyan", "deploying": "cyan", "paused": "yellow", "pending": "dim", "success": "green",

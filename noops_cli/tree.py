@@ -1,6 +1,6 @@
 """``noops tree``: look at the service tree, query it, validate it, and edit machines and tags in the tree file.
 
-Reading goes through module_utils.source (file or http(s) URL), editing through module_utils.tree_edit
+Reading goes through plugin_utils/tree/source.py (file or http(s) URL), editing through plugin_utils/tree/edit.py
 (round trip that keeps comments, validated, atomic); this module only parses arguments and prints.
 """
 
@@ -15,11 +15,11 @@ import typing as t
 from noops_cli import COLLECTION_ROOT
 from noops_cli.main import CliError
 
-from ansible_collections.noops.platform.plugins.module_utils.query import parse_query
-from ansible_collections.noops.platform.plugins.module_utils.source import display_source, is_url, load_source
-from ansible_collections.noops.platform.plugins.module_utils.tags import PATH_KEYS, TagError
-from ansible_collections.noops.platform.plugins.module_utils.tree import Tree, TreeError
-from ansible_collections.noops.platform.plugins.module_utils.tree_edit import TreeEdit
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import parse_query
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import display_source, is_url, load_source
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import PATH_KEYS, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import Tree, TreeError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.edit import TreeEdit
 
 SOURCE_ENV = "NOOPS_TREE"
 DEFAULT_SOURCE = os.path.join(COLLECTION_ROOT, "examples", "tree.yml")

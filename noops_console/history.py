@@ -1,7 +1,7 @@
 """The deploy history as the console shows it, read and changed through the history store's own code.
 
 Every function takes an open ``HistoryStore`` and returns plain JSON-ready dicts, with secrets masked by the
-project's one secret rule (``history_mask``). Pages and the API both call these.
+project's one secret rule (``module_utils/redact.py``, ``plugin_utils/history/mask.py``). Pages and the API both call these.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import typing as t
 
 from django.conf import settings
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     FINAL_HOST_STATUSES, TASK_STATUSES, ControlError,
 )
-from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
-from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     HistoryStore, StoreError, host_counts, parse_dsn, query_tasks, resolve_dsn,
 )
 

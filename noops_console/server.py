@@ -153,7 +153,7 @@ def configure(db: str | None = None, history_dsn: str | None = None, tls: bool =
     error. Raises ConsoleError naming the file and why it cannot be used.
     """
     from noops_cli.tasks import config_dsn
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import resolve_dsn
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import resolve_dsn
 
     path = os.path.abspath(os.path.expanduser(db or os.environ.get(config.DB_ENV) or config.default_db_path()))
     try:

@@ -3,14 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for noops.platform.deploy_lock (documentation in plugins/modules/deploy_lock.py).
 
-The lock lives on the controller (module_utils/lock.py); its holder is the ansible-playbook process.
+The lock lives on the controller (plugin_utils/odin/lock.py); its holder is the ansible-playbook process.
 """
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.noops.platform.plugins.module_utils.lock import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import (
     LockHeld, acquire, describe, is_stale, lock_file, playbook_pid, read, release,
 )
 

@@ -4,7 +4,7 @@
 """Action plugin for noops.platform.odin_prepare (documentation in plugins/modules/odin_prepare.py).
 
 Runs on the controller and touches no host: the checks, the host selection and the package all live in
-module_utils/cluster.py and module_utils/fetch.py; this file only reads the inventory from the task's variables.
+plugin_utils/odin/cluster.py and plugin_utils/odin/fetch.py; this file only reads the inventory from the task's variables.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import os
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import InventoryHost, prepare
-from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost, prepare
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import TAGS_VAR
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control import (
     ansible_ssh_options,
     control_path_problems,
 )
@@ -69,8 +70,6 @@ class ActionModule(ActionBase):
         hosts = []
         for name in names:
             host_vars = hostvars.get(name) or {}
-            tags = host_vars.get("noops_tags") or ()
             address = host_vars.get("ansible_host")
-            hosts.append(InventoryHost(name, str(address) if address else None,
-                                       tuple(tags) if isinstance(tags, (list, tuple)) else (str(tags),)))
+            hosts.append(InventoryHost(name, str(address) if address else None, host_vars.get(TAGS_VAR)))
         return hosts

@@ -17,7 +17,7 @@ import tempfile
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.noops.platform.plugins.module_utils.package import TARGET_DIR
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import TARGET_DIR
 from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_path
 
 MODULE = "noops.platform.release"

@@ -15,9 +15,10 @@ import tempfile
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.noops.platform.plugins.module_utils.package import (
-    PackageError, mask, open_package, render_package, secrets_to_mask,
+from ansible_collections.noops.platform.plugins.plugin_utils.package import (
+    mask, open_package, render_package, secrets_to_mask,
 )
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import PackageError
 from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_path
 
 ARGUMENT_SPEC = dict(

@@ -14,8 +14,8 @@ from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import ControlError, decide
-from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import ControlError, decide
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     DSN_ENV, HistoryStore, StoreError, resolve_dsn,
 )
 

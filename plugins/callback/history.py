@@ -140,15 +140,16 @@ import typing as t
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.noops.platform.plugins.module_utils.history_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     HEARTBEAT_INTERVAL, final_status,
 )
-from ansible_collections.noops.platform.plugins.module_utils.lock import process_start, release_owned_by
-from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, mask_document_text
-from ansible_collections.noops.platform.plugins.module_utils.history_record import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start, release_owned_by
+from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+from ansible_collections.noops.platform.plugins.plugin_utils.history.record import (
     HostProgress, Recorder, summarize_result,
 )
-from ansible_collections.noops.platform.plugins.module_utils.history_store import (
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     DSN_ENV, HistoryStore, resolve_dsn,
 )
 

@@ -43,7 +43,7 @@ _value:
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure, masker_for
+from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import describe_failure, masker_for
 
 
 def failure_reason(result, secrets=None):

@@ -48,7 +48,7 @@ _value:
 
 import os
 
-from ansible_collections.noops.platform.plugins.plugin_utils.ssh_control import (
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.ssh_control import (
     ansible_ssh_options,
     control_path_problems,
 )

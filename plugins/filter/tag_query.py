@@ -15,7 +15,8 @@ description:
   - 'Query grammar: terms separated by C(,) are united, C(&term) intersects, C(!term) removes (as Ansible host
     patterns); a term is C(key.value) pairs joined by C(_), values may use shell globs; a host matches a term when
     one of its tags holds every pair.'
-  - Hosts without C(noops_tags) never match.
+  - Hosts without C(noops_tags) (or with it null) never match. A C(noops_tags) that is not a tag or a list of tags,
+    or a tag that breaks the grammar, is an error naming the host and the value (every bad host at once).
 options:
   _input:
     description: Host names, usually C(groups['all']).
@@ -46,18 +47,17 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.noops.platform.plugins.module_utils.query import TreeIndex
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import (
+    HostTagsError, inventory_tags, tag_index,
+)
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import TagError
 
 
 def tag_query(hosts, hostvars, query):
-    index = TreeIndex()
-    for name in hosts:
-        tags = (hostvars.get(name) or {}).get("noops_tags") or []
-        try:
-            index.add(name, [Tag.parse(t) for t in tags])
-        except TagError as e:
-            raise AnsibleFilterError("tag_query: host %s: tag %s" % (name, e)) from e
+    try:
+        index = tag_index(inventory_tags(hosts, hostvars))
+    except HostTagsError as e:
+        raise AnsibleFilterError("\n".join("tag_query: %s" % line for line in e.problems)) from e
     try:
         return index.select(query)
     except TagError as e:

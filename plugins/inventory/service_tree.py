@@ -131,13 +131,13 @@ try:
 except ImportError:  # ansible-core before 2.19 has no template trust: nothing to apply
     trust_as_template = None
 
-from ansible_collections.noops.platform.plugins.module_utils import yaml_file
+from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
-from ansible_collections.noops.platform.plugins.module_utils.source import (
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import (
     TREE_IDENTITY_MAPS, SourceError, loads_json, yaml_problem,
 )
-from ansible_collections.noops.platform.plugins.module_utils.tags import TagError
-from ansible_collections.noops.platform.plugins.module_utils.tree import Layout, TreeError, load_tree
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import Layout, TreeError, load_tree
 
 
 CONFIG_SUFFIXES = (".noops.yml", ".noops.yaml")

@@ -11,7 +11,9 @@ description:
   - Resolves a service-tree tag query to the connection endpoints of the matching hosts of the loaded inventory,
     the way the platform's Naming service did for clients looking for, say, a ZooKeeper ensemble.
   - Reads the C(noops_tags) host variable of every inventory host (set by the P(noops.platform.service_tree#inventory)
-    inventory plugin, or by hand); hosts without it are ignored.
+    inventory plugin, or by hand); hosts without it (or with it null) are ignored. A C(noops_tags) that is not a tag
+    or a list of tags, or a tag that breaks the grammar, is an error naming the host and the value (every bad host
+    at once).
   - An endpoint is C(address:port), or C(address) when O(port) is not given. The address is the host's
     C(ansible_host) when set, else the inventory host name. IPv6 addresses are bracketed before a port.
   - "Ordering (regional resolution): hosts in the same machine room (C(idc)) as the O(near) host come first,
@@ -88,22 +90,14 @@ import typing as t
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.noops.platform.plugins.module_utils.naming import (
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.naming import (
     NOWHERE, NamedHost, Place, candidate_hosts, resolve,
 )
-from ansible_collections.noops.platform.plugins.module_utils.query import parse_query
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
-
-
-def _host_tags(name: str, raw: t.Any) -> tuple[Tag, ...]:
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, (list, tuple)):
-        raise AnsibleError("host %s: noops_tags must be a list of tags, got %r" % (name, raw))
-    try:
-        return tuple(Tag.parse(text) for text in raw)
-    except TagError as e:
-        raise AnsibleError("host %s: noops_tags: %s" % (name, e)) from e
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import parse_query
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.hostvars import (
+    TAGS_VAR, HostTagsError, inventory_tags,
+)
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import TagError
 
 
 class LookupModule(LookupBase):
@@ -132,15 +126,18 @@ class LookupModule(LookupBase):
         wanted = candidate_hosts(parsed, variables.get("groups") or {}) if self.get_option("use_groups") else None
         me = near or variables.get("inventory_hostname")
 
+        names = [name for name in hostvars if wanted is None or name in wanted or name == me]
+        try:
+            tags = inventory_tags(names, hostvars)
+        except HostTagsError as e:
+            raise AnsibleError(str(e)) from e
         hosts: list[NamedHost] = []
-        for name in hostvars:
-            if wanted is not None and name not in wanted and name != me:
-                continue
+        for name in names:
             host_vars = hostvars[name]
-            if "noops_tags" not in host_vars:
+            if host_vars.get(TAGS_VAR) is None:
                 continue
             address = host_vars.get("ansible_host")
-            hosts.append(NamedHost(name, str(address) if address else None, _host_tags(name, host_vars["noops_tags"])))
+            hosts.append(NamedHost(name, str(address) if address else None, tags[name]))
 
         place = self._place(near, hostvars, hosts, variables)
         endpoints = resolve(hosts, parsed, place, port)

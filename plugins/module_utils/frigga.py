@@ -23,7 +23,7 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     instance_layout,
 )
 from ansible_collections.noops.platform.plugins.module_utils import supervisord_rpc as rpc
-from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker, is_secret_key
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker, is_secret_name
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
     UP_STATES,
@@ -606,7 +606,7 @@ SECRET_OPTION_RE = re.compile(r"""(?<![\w-])(?=(?P<key>--?[A-Za-z][\w.-]*|['"]?[
 
 
 def mask_secrets(text, config_path=""):
-    """``text`` with secrets masked (history_mask's Masker): the values of secret-looking environment entries of
+    """``text`` with secrets masked (redact's Masker): the values of secret-looking environment entries of
     the process's config, and the values of secret-looking options and assignments in the text itself."""
     masker = Masker()
     try:
@@ -616,7 +616,7 @@ def mask_secrets(text, config_path=""):
         config = ""
     for match in SECRET_OPTION_RE.finditer(config + "\n" + text):
         key = match.group("key").strip("'\"-")
-        if is_secret_key(key) and (match.group("key").startswith("-") or not match.group("sep").isspace()):
+        if is_secret_name(key) and (match.group("key").startswith("-") or not match.group("sep").isspace()):
             masker.add_secret(match.group("value").strip("'\""))
     return masker.scrub(text) or text
 

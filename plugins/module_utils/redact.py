@@ -37,12 +37,16 @@ blanks: up to the first ``@`` on its line); the password is what follows the fir
 left as it is. In keyword DSNs and query strings (``host=db password=PW``, ``?token=T``) the value of every
 ``name=value`` whose name is secret is masked.
 
+Known values. ``Masker`` remembers the values seen under secret names and scrubs them (and URL passwords) from any
+later text; the deploy history and Frigga's log tails use it.
+
 Pure Python, no imports beyond the standard library: modules on hosts use it too.
 """
 
 from __future__ import annotations
 
 import re
+import typing as t
 
 MASK = "********"
 
@@ -161,3 +165,75 @@ def mask_urls(text: str) -> str:
     if "=" in text:
         text = _KEYWORD.sub(_mask_keyword, text)
     return text
+
+
+# Values shorter than this are masked under their key but not scrubbed from free text: replacing every "1" or
+# "on" in every message would destroy the log and protect nothing.
+MIN_SCRUB_LENGTH = 4
+
+
+class Masker:
+    """Masks secret-looking keys and scrubs the secret values it has seen from text."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def add_secret(self, value: object) -> None:
+        """Remember a secret value (strings and numbers; containers are walked)."""
+        if isinstance(value, t.Mapping):
+            for v in value.values():
+                self.add_secret(v)
+        elif isinstance(value, (list, tuple, set)):
+            for v in value:
+                self.add_secret(v)
+        elif value is not None and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= MIN_SCRUB_LENGTH and text not in self._values and text != MASK:
+                self._values.add(text)
+                self._pattern = None
+
+    def learn(self, data: object) -> None:
+        """Remember the values of every secret-looking key inside ``data``."""
+        if isinstance(data, t.Mapping):
+            for k, v in data.items():
+                if is_secret_name(k):
+                    self.add_secret(v)
+                else:
+                    self.learn(v)
+        elif isinstance(data, (list, tuple)):
+            for v in data:
+                self.learn(v)
+
+    def scrub(self, text: str | None) -> str | None:
+        """Replace every known secret value and every URL password inside ``text``."""
+        if not text:
+            return text
+        text = mask_urls(text)
+        if not self._values:
+            return text
+        if self._pattern is None:
+            # Longest first, so a secret that contains another is replaced whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        return self._pattern.sub(MASK, text)
+
+    def mask(self, data: t.Any) -> t.Any:
+        """A copy of ``data`` with secret keys masked and known secrets scrubbed from strings."""
+        if isinstance(data, t.Mapping):
+            out = {}
+            for k, v in data.items():
+                if is_secret_name(k):
+                    self.add_secret(v)
+                    out[str(k)] = MASK if v not in (None, "") else v
+                else:
+                    out[str(k)] = self.mask(v)
+            return out
+        if isinstance(data, (list, tuple)):
+            return [self.mask(v) for v in data]
+        if isinstance(data, str):
+            return self.scrub(data)
+        return data

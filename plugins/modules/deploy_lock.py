@@ -20,7 +20,7 @@ description:
     task_id (C(NOOPS_TASK_ID)) and playbook."
   - The run is the ansible-playbook process, not the worker that runs the task, so a lock taken in one play
     is released in a later play of the same run, and the C(release_owned_by(pid)) function of
-    C(module_utils/lock.py) releases what a finished run still holds.
+    C(plugin_utils/odin/lock.py) releases what a finished run still holds.
 version_added: "0.1.0"
 author: noops maintainers (!UNKNOWN)
 options:

@@ -242,7 +242,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.noops.platform.plugins.module_utils.frigga import FriggaError, open_backend, report
-from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, target_members, unpack_target
+from ansible_collections.noops.platform.plugins.module_utils.package_tar import (
+    PackageError, target_members, unpack_target,
+)
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import SupervisorConfigError
 from ansible_collections.noops.platform.plugins.module_utils.releases import (
     MARKER, ReleaseError, clear_for_staging, current_release, find_release, list_releases, new_release_name,

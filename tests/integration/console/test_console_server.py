@@ -18,7 +18,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore  # noqa: E402
 
 
 def _noops():

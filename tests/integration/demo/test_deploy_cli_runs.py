@@ -1,4 +1,4 @@
-"""``noops deploy`` as an operator runs it, on a 2-host local fleet (plugins/module_utils/fleet.py): a rejected
+"""``noops deploy`` as an operator runs it, on a 2-host local fleet (plugins/plugin_utils/fleet.py): a rejected
 request changes nothing and exits 2; a deploy exits 0; a broken release fails its first host (which keeps serving
 the previous release), stops the rollout (max_fail 0: the other host is not reached) and exits 1; Ctrl-C during a
 pause cancels the rollout before its next batch."""
@@ -23,10 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -224,7 +224,7 @@ def ansible_deploy(ctx, cluster_file, *args, extra_inventory=None):
 
 def history(ctx, task_id=None):
     """(task, {host: row}, log rows) of the last task (or ``task_id``) in the fleet's history store."""
-    from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
     with HistoryStore(ctx["env"]["NOOPS_HISTORY_DSN"]) as store:
         task_id = task_id or store.list_tasks(limit=1)[0]["id"]
         return (store.get_task(task_id), {h["host"]: h for h in store.task_hosts(task_id)},
@@ -302,7 +302,7 @@ def test_over_max_fail_the_rollout_stops_without_pausing(local_fleet, how):
 
 def _held_lock(ctx):
     """A deploy lock of the hello cluster held by a live process (this test's) on this host."""
-    from ansible_collections.noops.platform.plugins.module_utils import lock
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin import lock
     key = ",".join(sorted(fleetlib.jobs_of(ctx["hosts"], "hello")))
     lock.acquire(key, os.getpid(), "another deploy", directory=ctx["env"]["NOOPS_LOCK_DIR"])
     return key
@@ -320,7 +320,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("change, problem_re", REFUSALS)
 def test_a_refused_request_is_a_failed_task_with_no_host(local_fleet, change, problem_re):
-    from ansible_collections.noops.platform.plugins.module_utils import lock
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin import lock
     key = None
     try:
         if change == "lock":

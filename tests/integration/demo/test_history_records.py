@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from test_deploy_cli_runs import BIN, cluster, local_fleet, noops_deploy, served, served_tag  # noqa: F401
-from ansible_collections.noops.platform.plugins.module_utils import fleet as fleetlib
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
 
 pytestmark = [
     pytest.mark.slow,

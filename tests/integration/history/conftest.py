@@ -83,7 +83,7 @@ class Runner:
                               capture_output=True, text=True, timeout=60)
 
     def store(self):
-        from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
         return HistoryStore(self.db)
 
     def only_task(self):

@@ -13,7 +13,7 @@ import yaml
 
 from inventory_helpers import HERE, ROOT, listed, unsafe_free
 
-from ansible_collections.noops.platform.plugins.module_utils.tags import PATH_KEYS, Tag, group_name
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import PATH_KEYS, Tag, group_name
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import noops_cli
-from ansible_collections.noops.platform.plugins.module_utils.source import load_source
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import load_source
 
 ROOT = noops_cli.COLLECTION_ROOT
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "naming.yml")

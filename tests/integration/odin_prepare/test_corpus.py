@@ -29,9 +29,9 @@ PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 SECRET = "Hunter2-Secret"
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils.cluster import InventoryHost, prepare  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost, prepare  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import load_tree  # noqa: E402
 
 with open(os.path.join(HERE, "expected.yml")) as _f:
     EXPECTED = yaml.safe_load(_f)
@@ -214,7 +214,7 @@ dch: {user: work, path: /home/work/passport-dch, pkg_url: "%s", port: 8080, db_p
 def test_package_lint_and_odin_prepare_agree_on_every_corpus_package(corpus, tree, tmp_path):
     """`noops package lint` and odin_prepare refuse the same packages for the same reasons; a package they accept
     unpacks on a host (release/target/ alone)."""
-    from ansible_collections.noops.platform.plugins.module_utils.package import PackageError, unpack_target
+    from ansible_collections.noops.platform.plugins.module_utils.package_tar import PackageError, unpack_target
 
     inventory, groups = tree
     folder = os.path.join(corpus["dir"], "packages")

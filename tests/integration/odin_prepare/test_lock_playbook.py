@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils.lock import lock_file  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import lock_file  # noqa: E402
 
 KEY = "cop.example_service.hello_job.hello"
 

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 HELLO = os.path.join(ROOT, "examples", "packages", "hello")
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.noops.platform.plugins.module_utils.package import (  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.package import (  # noqa: E402
     open_package, render_package,
 )
 

@@ -86,7 +86,7 @@ def run_playbook(tmp_path, package, env="production", version="1.0", extra=()):
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory):
     sys.path.insert(0, os.path.join(ROOT, "collections"))
-    from ansible_collections.noops.platform.plugins.module_utils.package import build_package
+    from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package
     out = str(tmp_path_factory.mktemp("pkg") / "hello-1.0.tar.gz")
     build_package(HELLO, out, version="1.0")
     return out

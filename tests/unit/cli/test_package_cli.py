@@ -10,7 +10,7 @@ import noops_cli.main as cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 HELLO = os.path.join(ROOT, "examples", "packages", "hello")
-DATA = os.path.join(ROOT, "tests", "unit", "package", "data")
+DATA = os.path.join(ROOT, "tests", "unit", "plugin_utils", "package", "data")
 
 
 @pytest.fixture

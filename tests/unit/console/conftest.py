@@ -19,7 +19,7 @@ import noops_console  # noqa: E402,F401  (puts the collection on sys.path)
 # pytest-django sets Django up when its settings are known before collection; these are known only now, and the
 # test modules import the console's models.
 django.setup()
-from ansible_collections.noops.platform.plugins.module_utils.history_store import HistoryStore  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore  # noqa: E402
 
 PASSWORD = "Correct-Horse-Battery-7"
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.noops.platform.plugins.inventory import service_tree
-from ansible_collections.noops.platform.plugins.module_utils import cluster, history_mask, package, redact, source
+from ansible_collections.noops.platform.plugins.plugin_utils.odin import cluster
+from ansible_collections.noops.platform.plugins.plugin_utils.history import mask as history_mask
+from ansible_collections.noops.platform.plugins.plugin_utils import package
+from ansible_collections.noops.platform.plugins.module_utils import redact
+from ansible_collections.noops.platform.plugins.plugin_utils.tree import source
 from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, is_secret_name, mask_urls
 
 SECRET = [
@@ -29,7 +33,7 @@ NOT_SECRET = [
 
 
 @pytest.mark.parametrize("rule", [
-    redact.is_secret_name, package.is_secret_name, history_mask.is_secret_key,
+    redact.is_secret_name, package.is_secret_name, history_mask.is_secret_name,
 ], ids=["redact", "package(release_render,odin_prepare)", "history"])
 @pytest.mark.parametrize("name, secret", [(n, True) for n in SECRET] + [(n, False) for n in NOT_SECRET])
 def test_one_secret_rule_everywhere(rule, name, secret):
@@ -91,7 +95,7 @@ URLS = [
 
 
 def _history_scrub(text):
-    return history_mask.Masker().scrub(text)
+    return redact.Masker().scrub(text)
 
 
 def _problem_message(text):

@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 import noops_cli.demo as demo
-from ansible_collections.noops.platform.plugins.module_utils import fleet, supervisor
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet
+from ansible_collections.noops.platform.plugins.module_utils import supervisor
 from ansible_collections.noops.platform.plugins.module_utils import unix_socket as us
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     SupervisorConfigError,
     instance_layout,
 )
-from ansible_collections.noops.platform.plugins.plugin_utils import ssh_control
+from ansible_collections.noops.platform.plugins.plugin_utils.odin import ssh_control
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 with open(os.path.join(ROOT, "examples", "tree.yml")) as _f:

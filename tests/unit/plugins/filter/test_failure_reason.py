@@ -1,12 +1,12 @@
 """What failed, in one line: a failed result's message plus the command, exit status and last stderr lines
-(module_utils/failure.py, filter noops.platform.failure_reason), secrets masked."""
+(plugin_utils/history/failure.py, filter noops.platform.failure_reason), secrets masked."""
 
 import pytest
 
 from ansible_collections.noops.platform.plugins.filter.failure_reason import failure_reason
-from ansible_collections.noops.platform.plugins.module_utils.failure import describe_failure, masker_for
-from ansible_collections.noops.platform.plugins.module_utils.history_mask import Masker
-from ansible_collections.noops.platform.plugins.module_utils.history_record import summarize_result
+from ansible_collections.noops.platform.plugins.plugin_utils.history.failure import describe_failure, masker_for
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+from ansible_collections.noops.platform.plugins.plugin_utils.history.record import summarize_result
 
 HOOK = {"failed": True, "msg": "non-zero return code", "rc": 4, "cmd": ["sh", "-c", "./migrate.sh --to 7"],
         "stdout": "step 1\nstep 2\n", "stderr": "connecting\nmigration failed: no table users\n"}

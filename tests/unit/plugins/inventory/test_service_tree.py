@@ -29,8 +29,8 @@ if not AnsibleCollectionConfig.collection_finder:  # another test module may hav
     init_plugin_loader([COLLECTIONS])
 
 from ansible_collections.noops.platform.plugins.inventory import service_tree  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.tree import load_tree  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils import yaml_file  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import load_tree  # noqa: E402
+from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file  # noqa: E402
 
 DCH = "cop_xiaomi_owt_miliao_pdl_account_service_dch"
 DCH_LG = DCH + "_cluster_production_lg"

@@ -2,11 +2,11 @@
 
 import pytest
 
-from ansible_collections.noops.platform.plugins.module_utils.naming import (
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.naming import (
     ELSEWHERE, NOWHERE, SAME_IDC, SAME_LOC, NamedHost, Place, candidate_hosts, endpoint, order_by_proximity,
     proximity, resolve,
 )
-from ansible_collections.noops.platform.plugins.module_utils.tags import Tag, TagError
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
 
 ZK = "cop.xiaomi_service.zk_cluster.production-%s_loc.%s_idc.%s"
 
@@ -182,7 +182,7 @@ LOOKUP_ERRORS = [
     (["service.zk"], {"port": 70000}, HOSTVARS, "port 70000 is outside 1..65535"),
     (["service.zk"], {"port": "http"}, HOSTVARS, "port"),
     (["service.zk"], {}, {"bad": {"noops_tags": ["service.zk", "cop..x"]}}, "host bad: noops_tags:"),
-    (["service.zk"], {}, {"bad": {"noops_tags": {"service": "zk"}}}, "host bad: noops_tags must be a list"),
+    (["service.zk"], {}, {"bad": {"noops_tags": {"service": "zk"}}}, "host bad: noops_tags: {'service': 'zk'}: not a list of tags"),
 ]
 
 

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.noops.platform.plugins.module_utils.package import build_package
+from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package
 from ansible_collections.noops.platform.plugins.module_utils.releases import MARKER, current_release, switch
 from ansible_collections.noops.platform.plugins.modules import release
 
