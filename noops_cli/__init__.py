@@ -1,11 +1,8 @@
 """The ``noops`` command: a thin layer over the collection's plugins/module_utils."""
 
-import os
-import sys
+from noops_cli import collection
 
-# The collection root is this file's parent's parent; ``collections/`` beside it holds the
-# ansible_collections/noops/platform symlink, so the shared code imports under its FQCN.
-COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_COLLECTIONS = os.path.join(COLLECTION_ROOT, "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
+# The noops.platform collection (this checkout, else the installed one Ansible finds; noops_cli/collection.py),
+# put on sys.path so the shared code imports under its FQCN. main() reports LOCATE_ERROR when it is nowhere.
+LOCATION, LOCATE_ERROR = collection.activate()
+COLLECTION_ROOT = LOCATION.root if LOCATION else ""

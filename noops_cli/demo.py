@@ -24,6 +24,7 @@ import urllib.request
 import yaml
 
 from noops_cli import COLLECTION_ROOT
+from noops_cli.deploy import playbook_fqcn
 from noops_cli.operator_input import Operator
 from noops_cli.runner import RunSpec, run_playbook
 from noops_cli.views import EXIT_OK, summarize
@@ -165,7 +166,7 @@ class Demo:
 
     def run(self, playbook: str, title: str, extravars: dict[str, t.Any], roles: t.Collection[str] = ("thor",),
             what: str = "deploy") -> bool:
-        spec = RunSpec(playbook=os.path.join(COLLECTION_ROOT, "playbooks", playbook), title=title,
+        spec = RunSpec(playbook=playbook_fqcn(playbook), title=title,
                        extravars=extravars, inventory=[self.inventory], progress_roles=roles,
                        # Every demo host is reached with ansible_connection: local (no SSH control socket).
                        ssh=False)

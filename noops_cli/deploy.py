@@ -16,7 +16,7 @@ import os
 import re
 import typing as t
 
-from noops_cli import COLLECTION_ROOT
+from noops_cli import LOCATION, collection
 from noops_cli.main import CliError
 from noops_cli.runner import RunSpec, run_playbook
 from noops_cli.tracker import PROGRESS_ROLES
@@ -143,10 +143,19 @@ def _rollout_vars(args: argparse.Namespace) -> dict[str, t.Any]:
     return extra
 
 
+def playbook_fqcn(name: str) -> str:
+    """The FQCN ansible-playbook runs for the collection's ``playbooks/<name>`` (``noops.platform.deploy``).
+    Raises CliError when the collection lacks it."""
+    try:
+        return collection.playbook(LOCATION, name)
+    except collection.CollectionNotFound as e:
+        raise CliError(str(e)) from e
+
+
 def spec_for(args: argparse.Namespace) -> RunSpec:
     """The playbook run a parsed command line asks for."""
     command = args.command
-    playbook = os.path.join(COLLECTION_ROOT, "playbooks", PLAYBOOKS[command])
+    playbook = playbook_fqcn(PLAYBOOKS[command])
     extra = {}
     if command in ("deploy", "rollback"):
         extra["cluster_file"] = _cluster_file(args.file)
@@ -168,8 +177,6 @@ def spec_for(args: argparse.Namespace) -> RunSpec:
 
 def _run(args: argparse.Namespace, what: str) -> int:
     spec = spec_for(args)
-    if not os.path.isfile(spec.playbook):
-        raise CliError("%s is missing from this checkout" % spec.playbook)
     outcome = run_playbook(spec, plain=True if args.plain else None)
     return summarize(outcome, what, print)
 

@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
+    import noops_cli
+
+    if noops_cli.LOCATE_ERROR:  # every command needs the collection's code
+        print("noops: %s" % noops_cli.LOCATE_ERROR, file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -18,7 +18,7 @@ import threading
 import time
 import typing as t
 
-from noops_cli import COLLECTION_ROOT
+from noops_cli import COLLECTION_ROOT, LOCATION, collection
 from noops_cli.main import CliError
 from noops_cli.operator_input import Operator, interrupt, stdin_keys
 from noops_cli.tracker import PROGRESS_ROLES, RolloutTracker, StoreReader, secrets_masker
@@ -117,9 +117,8 @@ def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
     env = {
         "ANSIBLE_CONFIG": ansible_config_path(),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(
-            [os.path.join(COLLECTION_ROOT, "collections")]
-            + [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]),
+        # The collection this command found (noops_cli/collection.py) is the one the playbooks run from.
+        "ANSIBLE_COLLECTIONS_PATH": collection.ansible_collections_path(LOCATION),
         # The noops venv's ansible-playbook, also when `noops` was started without activating the venv.
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "NOOPS_HISTORY_DSN": dsn,
