@@ -745,7 +745,8 @@ class Frigga:
         if not msg:
             why = self.backend.explain(name, facts)
             msg = ("%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
-                   % (name, seconds, self.backend.describe(), current, pid, before, ("; " + why) if why else ""))
+                   % (name, seconds, self.backend.describe(), current, pid or "-", before or "-",
+                      ("; " + why) if why else ""))
         raise FriggaError(msg, actions=self.actions, processes=report(self.module, self.backend, [name]))
 
     def reload_signal(self, name):
