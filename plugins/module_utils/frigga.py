@@ -116,7 +116,7 @@ class Backend:
 
     def explain(self, name, facts=None):
         """Why the program is not up, as "; "-joined clauses: command, exit status, spawn error, the supervisor's
-        words, the last log lines. Secrets (secret-looking environment entries and options) are masked."""
+        words, the last distinct log lines. Secrets (secret-looking environment entries and options) are masked."""
         facts = self.facts(name) if facts is None else facts
         labels = labels_of(self.config(name))
         parts = []
@@ -130,7 +130,10 @@ class Backend:
             parts.append("spawn error: " + facts["spawn_error"])
         if facts.get("said"):
             parts.append("%s says: %s" % (self.kind, facts["said"]))
-        tail = [line for line in self.log_lines(name, 5) if line.strip()]
+        # A program restarted in a loop writes the same lines at every start: each line once, where last written.
+        lines = [line.strip() for line in self.log_lines(name, 50) if line.strip()]
+        last = {line: i for i, line in enumerate(lines)}
+        tail = [line for i, line in enumerate(lines) if last[line] == i]
         if tail:
             parts.append("last log lines: " + " | ".join(tail[-5:]))
         return mask_secrets("; ".join(parts), self.config(name))

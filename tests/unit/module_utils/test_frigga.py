@@ -84,3 +84,18 @@ def test_report_masks_the_log_tail(tmp_path):
     [entry] = frigga.report(_Module(), backend, ["svc"])
     assert entry["log_lines"] == ["starting", "cannot connect to db with password ********: broken build 3.0.0",
                                   "using ********"]
+
+
+def test_explain_says_each_log_line_once(tmp_path):
+    # A program restarted in a loop writes the same lines at every start: the last distinct ones are shown.
+    from ansible_collections.noops.platform.plugins.module_utils import frigga
+
+    class Fake(frigga.Backend):
+        kind = "god"
+
+    backend = Fake(_Module(), {"conf_dir": str(tmp_path)}, {"timeout": 1})
+    log = tmp_path / "svc.log"
+    log.write_text("config loaded\n" + "starting\ncannot connect\nhello stopped\n" * 4)
+    (tmp_path / ("svc" + frigga.EXTENSIONS["god"])).write_text("# noops-log: %s\n" % log)
+    said = backend.explain("svc", {})
+    assert said == "last log lines: config loaded | starting | cannot connect | hello stopped", said
