@@ -100,6 +100,12 @@ CASES = [
     ("failure-is-final", [added("a"), thor("a"), thor("a", kind="runner_on_failed", res={"msg": "boom"}),
                           record("a", "success"), PLAY], ("thor",),
      {"a": ("failed", "", "boom")}, {}),
+    # A password no cluster.yml holds, in a program's log lines: masked in the live table, the rest kept.
+    ("failure-masks-a-password-in-log-lines", [added("a"), thor("a"), thor("a", kind="runner_on_failed", res={
+        "msg": "hello did not stay up; last log lines: cannot connect to db with password Sup3rS3cretPW: broken "
+               "build 3.0.0", "exception": "(traceback unavailable)"})], ("thor",),
+     {"a": ("failed", "", "hello did not stay up; last log lines: cannot connect to db with password ********: "
+                          "broken build 3.0.0")}, {}),
     ("request-rejected-before-any-host", [
         ev("runner_on_failed", "localhost", "Report the problems of the request", action="ansible.builtin.fail",
            res={"msg": 'cluster.yml: hello.pkg_url: "gopher://x": scheme must be http, https, ftp or file\n'
