@@ -12,7 +12,6 @@ settings: timeout, god_port, pid_dir, supervisord_conf, log_lines.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ from ansible_collections.noops.platform.plugins.module_utils.supervisor import (
     instance_layout,
 )
 from ansible_collections.noops.platform.plugins.module_utils import supervisord_rpc as rpc
-from ansible_collections.noops.platform.plugins.module_utils.redact import Masker, is_secret_name
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker, secret_values
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_listener import parse_labels
 from ansible_collections.noops.platform.plugins.module_utils.supervisor_status import (
     UP_STATES,
@@ -118,7 +117,7 @@ class Backend:
 
     def explain(self, name, facts=None):
         """Why the program is not up, as "; "-joined clauses: command, exit status, spawn error, the supervisor's
-        words, the last log lines. Secrets (secret-looking environment entries and options) are masked."""
+        words, the last distinct log lines. Secrets (secret-looking environment entries and options) are masked."""
         facts = self.facts(name) if facts is None else facts
         labels = labels_of(self.config(name))
         parts = []
@@ -132,7 +131,10 @@ class Backend:
             parts.append("spawn error: " + facts["spawn_error"])
         if facts.get("said"):
             parts.append("%s says: %s" % (self.kind, facts["said"]))
-        tail = [line for line in self.log_lines(name, 5) if line.strip()]
+        # A program restarted in a loop writes the same lines at every start: each line once, where last written.
+        lines = [line.strip() for line in self.log_lines(name, 50) if line.strip()]
+        last = {line: i for i, line in enumerate(lines)}
+        tail = [line for i, line in enumerate(lines) if last[line] == i]
         if tail:
             parts.append("last log lines: " + " | ".join(tail[-5:]))
         return mask_secrets("; ".join(parts), self.config(name))
@@ -600,25 +602,18 @@ def environ_has(pid, marks):
     return pid_alive(pid)
 
 
-# An option or assignment whose name looks secret: --db-password=x, --token x, DB_PASSWD=x, 'API_KEY' => 'x'.
-# Tried at every word start (a lookahead), so "environment=DB_PASSWORD=..." is seen at both names.
-SECRET_OPTION_RE = re.compile(r"""(?<![\w-])(?=(?P<key>--?[A-Za-z][\w.-]*|['"]?[A-Za-z_][\w.-]*['"]?)"""
-                              r"""(?P<sep>\s*=>\s*|=|:\s*|\s+)(?P<value>'[^']*'|"[^"]*"|[^\s,;|]+))""")
-
-
 def mask_secrets(text, config_path=""):
-    """``text`` with secrets masked (redact's Masker): the values of secret-looking environment entries of
-    the process's config, and the values of secret-looking options and assignments in the text itself."""
+    """``text`` with secrets masked (redact's Masker): the text rule of module_utils/redact.py (``password X``,
+    ``--token X``, ``DB_PASSWD=X``, URL passwords...), and the values that rule finds in the process's config
+    (secret-looking environment entries) wherever they appear in the text."""
     masker = Masker()
     try:
         with open(config_path, encoding="utf-8", errors="replace") as handle:
             config = handle.read(65536)
     except (OSError, TypeError):
         config = ""
-    for match in SECRET_OPTION_RE.finditer(config + "\n" + text):
-        key = match.group("key").strip("'\"-")
-        if is_secret_name(key) and (match.group("key").startswith("-") or not match.group("sep").isspace()):
-            masker.add_secret(match.group("value").strip("'\""))
+    for value in secret_values(config + "\n" + text):
+        masker.add_secret(value)
     return masker.scrub(text) or text
 
 
@@ -754,7 +749,8 @@ class Frigga:
         if not msg:
             why = self.backend.explain(name, facts)
             msg = ("%s did not stay up for %gs under %s: it is %s (pid %s, was %s)%s"
-                   % (name, seconds, self.backend.describe(), current, pid, before, ("; " + why) if why else ""))
+                   % (name, seconds, self.backend.describe(), current, pid or "-", before or "-",
+                      ("; " + why) if why else ""))
         raise FriggaError(msg, actions=self.actions, processes=report(self.module, self.backend, [name]))
 
     def reload_signal(self, name):
@@ -780,7 +776,9 @@ def report(module, backend, names):
                      start_time=start_time(pid) if pid else "", version=labels.get("version", ""),
                      log=labels.get("log", ""))
         if count > 0:
-            entry["log_lines"] = log_tail(module, backend, name, entry["log"], count)
+            # A log tail is the program's own words: a password it printed is masked like in every other message.
+            lines = log_tail(module, backend, name, entry["log"], count)
+            entry["log_lines"] = mask_secrets("\n".join(lines), backend.config(name)).split("\n") if lines else []
         out.append(entry)
     return out
 

@@ -4,7 +4,7 @@
 """What counts as a secret, and how a secret is hidden: the one rule every output path uses.
 
 Task results, error lines, ``-v`` output, the deploy history, the CLI's tables and rendered config files all
-decide with ``is_secret_name`` and hide URL passwords with ``mask_urls``, so a value hidden in one place is
+decide with ``is_secret_name`` and hide secrets in text with ``mask_text``, so a value hidden in one place is
 hidden in every other.
 
 Secret names. A name is cut into lower-case segments at every character that is not a letter or digit
@@ -30,12 +30,16 @@ So a word that only contains one of those letters is not secret: ``keyboard_layo
 ``api_key_id``, ``author``, ``tokenizer_model``, ``passage``, ``bypass``, ``compass_word``. Any other word after the
 secret one keeps the name secret, on the safe side: ``password_file``, ``db_password_hash``.
 
-URLs. ``mask_urls`` replaces the password of every ``scheme://user:password@host`` inside a text with ``MASK``,
-keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything between ``://`` and the last
-``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@`` is masked whole (one holding
-blanks: up to the first ``@`` on its line); the password is what follows the first ``:``. A user without a password is
-left as it is. In keyword DSNs and query strings (``host=db password=PW``, ``?token=T``) the value of every
-``name=value`` whose name is secret is masked.
+URLs. ``mask_text`` (also known as ``mask_urls``) replaces the password of every ``scheme://user:password@host``
+inside a text with ``MASK``, keeping the user and the host: ``mysql://app:********@db/x``. The userinfo is everything
+between ``://`` and the last ``@`` before the next blank or quote, so a password holding ``/``, ``?``, ``#`` or ``@``
+is masked whole (one holding blanks: up to the first ``@`` on its line); the password is what follows the first
+``:``. A user without a password is left as it is.
+
+Free text. ``mask_text`` also hides the value written after a secret name: ``password=PW`` (keyword DSNs, query
+strings, environment lists), ``"password": "PW"`` (JSON), ``--token PW``, ``Authorization: Bearer PW``, and in prose
+(``password PW``) a value that does not read as a word, so ``password authentication failed`` stays as it is. Only the
+value is replaced; see ``mask_text``.
 
 Known values. ``Masker`` remembers the values seen under secret names and scrubs them (and URL passwords) from any
 later text; the deploy history and Frigga's log tails use it.
@@ -129,10 +133,75 @@ def is_secret_name(name: object) -> bool:
 # Failing that, "user:" and a password holding blanks up to the first "@" on the line ("https://u:a b@h").
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)"
                            r"(?P<userinfo>[^\s\"'<>]*|[^\s\"'<>/:@]+:[^\"'<>\r\n@]*?)@")
-# name=value pairs of keyword DSNs ("host=db password=PW", libpq style) and query strings; masked when the name is
-# secret. The value is a quoted text or runs to the next blank.
-_KEYWORD = re.compile(r"(?<![\w.\-])(?P<name>[A-Za-z_][\w.\-]*)(?P<eq>\s*=\s*)"
-                      r"(?P<value>'(?:[^'\\]|\\.)*'?|\"(?:[^\"\\]|\\.)*\"?|[^\s'\"]+)")
+# A secret name and its value inside free text (log lines, messages, commands), tried at every word start (a
+# lookahead, so "environment=DB_PASSWORD=x" is seen at both names): the name, bare or quoted ("password",
+# "'API_KEY'", "--db-password"), then "=", "=>", ":" or blanks, then the value: a quoted text, or what runs to the
+# next blank, quote, ",", ";", "&" or "|" (separators of environment lists and query strings).
+_PAIR = re.compile(r"(?<![\w.\-])(?=(?P<q>[\"']?)(?P<name>-{0,2}[A-Za-z_][\w.\-]*)(?P=q)"
+                   r"(?P<sep>[ \t]*=>?[ \t]*|[ \t]*:[ \t]*|[ \t]+)"
+                   r"(?P<value>'(?:[^'\\\n]|\\.)*'?|\"(?:[^\"\\\n]|\\.)*\"?|[^\s'\",;&|]+))")
+# "Authorization: Bearer X": the credential follows a scheme word.
+_AUTH_SCHEMES = frozenset(("bearer", "basic", "digest", "token", "negotiate", "ntlm", "apikey"))
+_CREDENTIAL = re.compile(r"[ \t]+(?P<value>[^\s'\",;]+)")
+# A word of prose: what follows "password" or "token" in "password reset failed" is no secret.
+_PLAIN_WORD = re.compile(r"(?:[A-Z]?[a-z]+|[A-Z]+)(?:[-'][a-z]+)*")
+# Written after a value in prose ("password X: ...", "token X."): not part of the value.
+_TRAILING = ".,;:)]}>"
+# Values that hold no secret: YAML's and Python's none and booleans, a YAML alias ("db_password: *pw").
+_NO_VALUES = frozenset(("null", "~", "none", "nil", "true", "false"))
+_ALIAS = re.compile(r"\*[\w.\-]+")
+# Secret words too common in prose to take the next word as their value ("the key is 42", "pass 2 of 3").
+_WEAK_WORDS = frozenset(("key", "keys", "pass", "auth", "authorization"))
+
+
+def _value_span(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """Where the secret of one name/value candidate is, or None when the candidate holds none (rule in
+    ``mask_text``)."""
+    name = m.group("name")
+    option = name.startswith("-")
+    bare = name.lstrip("-")
+    value = m.group("value")
+    start, end = m.start("value"), m.end("value")
+    quoted = value[:1] in ("'", '"')
+    inner = value[1:-1] if quoted and len(value) > 1 and value[-1] == value[0] else value.strip("'\"")
+    if not inner or inner == MASK or (not quoted and (value.lower() in _NO_VALUES or ":" in m.group("sep") and _ALIAS.fullmatch(value))):
+        return None
+    if bare.lower() == "bearer":  # "Bearer X" wherever it is written
+        return (start, end) if not _PLAIN_WORD.fullmatch(value.rstrip(_TRAILING)) else None
+    if not is_secret_name(bare):
+        return None
+    sep = m.group("sep").strip()
+    if not quoted and value.lower() in _AUTH_SCHEMES:  # "Authorization: Bearer X", "token: Basic X"
+        cred = _CREDENTIAL.match(text, end)
+        if cred is None or cred.group("value") == MASK:
+            return None
+        return cred.start("value"), cred.end("value")
+    if not sep and not option and name_segments(bare) in ([w] for w in _WEAK_WORDS):
+        return None
+    if quoted:  # keep the quotes: '"password": "********"' stays JSON
+        return (start + 1, end - 1) if len(value) > 1 and value[-1] == value[0] else (start + 1, end)
+    if sep.startswith("="):
+        return start, end
+    if option:  # "--token X"
+        return None if value.startswith("-") else (start, end)
+    if sep == ":" and (m.group("q") or not text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip(" \t-")):
+        return start, end  # '"password": x' (JSON, Python), or "password: x" beginning a line (YAML, env dumps)
+    trimmed = value.rstrip(_TRAILING)
+    if not trimmed or trimmed == MASK or _PLAIN_WORD.fullmatch(trimmed):
+        return None
+    return start, start + len(trimmed)
+
+
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every secret value ``mask_text`` hides in ``text``, sorted and disjoint."""
+    spans: list[tuple[int, int]] = []
+    for m in _PAIR.finditer(text):
+        if spans and m.start() < spans[-1][1]:
+            continue  # a name inside a value already hidden ("password Sup3rS3cretPW: broken")
+        span = _value_span(text, m)
+        if span is not None and span[0] < span[1] and (not spans or span[0] >= spans[-1][1]):
+            spans.append(span)
+    return spans
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -142,29 +211,59 @@ def _mask_userinfo(match: re.Match[str]) -> str:
     return "%s%s:%s@" % (match.group("scheme"), user, MASK)
 
 
-def _mask_keyword(match: re.Match[str]) -> str:
-    value = match.group("value")
-    if not is_secret_name(match.group("name")) or value.strip("'\"") in (MASK, ""):
-        return match.group(0)
-    return "%s%s%s" % (match.group("name"), match.group("eq"), MASK)
+def secret_values(text: str) -> list[str]:
+    """The secret values ``mask_text`` would hide in ``text`` (outside URLs), unquoted: for a ``Masker`` to learn
+    them from a config file and scrub them wherever else they appear.
+
+    :param text: any text.
+    :returns: the values, in order of appearance.
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    return [text[a:b].strip("'\"") for a, b in _secret_spans(text)]
 
 
-def mask_urls(text: str) -> str:
-    """``text`` with every URL password and keyword-DSN secret in it replaced by ``MASK``.
+def mask_text(text: str) -> str:
+    """``text`` with every secret written in it replaced by ``MASK``: the one rule for free text (log lines,
+    messages, commands, URLs).
 
-    ``https://u:pw/x#y@host/x`` -> ``https://u:********@host/x``; ``host=db password=PW`` ->
-    ``host=db password=********``.
+    * URL passwords: ``https://u:pw/x#y@host/x`` -> ``https://u:********@host/x`` (see the module docstring);
+    * the value after a secret name (``is_secret_name``) and ``=`` or ``=>``: ``host=db password=PW`` ->
+      ``host=db password=********``, ``?token=T&x=1`` -> ``?token=********&x=1``, ``'API_KEY' => '********'``
+      (a quoted value keeps its quotes);
+    * after a quoted secret name and ``:`` (JSON, Python): ``"password": "********"``; after a bare one and ``:``
+      at the start of a line (YAML, environment dumps): ``password: ********``;
+    * after an option: ``--db-password ********``, ``--token=********``;
+    * the credential after a scheme word: ``Authorization: Bearer ********``, ``Bearer ********``;
+    * in prose (``password X``, ``db_password: X``) the value only when it does not read as a word (a digit, a
+      symbol, mixed case): ``password Sup3rS3cretPW: broken build`` -> ``password ********: broken build``, but
+      ``password authentication failed``, ``the key is 42`` and ``db_password: must be a string`` stay.
 
-    :param text: a URL or any text holding URLs; other values are returned unchanged.
+    Only the value is replaced: quotes, a ``:`` or ``.`` written after it and the rest of the line stay. A name
+    inside a value already hidden is not read again. Values already ``MASK`` stay as they are.
+
+    :param text: any text; other values are returned unchanged.
     :returns: the masked text.
     """
     if not isinstance(text, str):
         return text
     if "://" in text and "@" in text:
         text = _URL_USERINFO.sub(_mask_userinfo, text)
-    if "=" in text:
-        text = _KEYWORD.sub(_mask_keyword, text)
-    return text
+    spans = _secret_spans(text)
+    if not spans:
+        return text
+    out = []
+    pos = 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# The older name of the text rule: every caller gets the whole rule, not only its URL part.
+mask_urls = mask_text
 
 
 # Values shorter than this are masked under their key but not scrubbed from free text: replacing every "1" or
@@ -209,10 +308,10 @@ class Masker:
                 self.learn(v)
 
     def scrub(self, text: str | None) -> str | None:
-        """Replace every known secret value and every URL password inside ``text``."""
+        """``text`` after the text rule (``mask_text``) with every known secret value replaced by ``MASK``."""
         if not text:
             return text
-        text = mask_urls(text)
+        text = mask_text(text)
         if not self._values:
             return text
         if self._pattern is None:

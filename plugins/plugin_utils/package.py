@@ -801,7 +801,8 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
     """A deterministic .tar.gz of ``src_dir/release``: sorted members, fixed mtime, owner root, normalised modes.
 
     ``version`` is written to release/target/VERSION (the deployed program can tell what it is).
-    Returns the member names. The same tree always gives the same bytes.
+    Returns the member names. The same tree always gives the same bytes. The folder of ``out_path`` is made
+    (with its parents) when missing; PackageError naming ``out_path`` when it cannot be made or written.
     """
     release = os.path.join(src_dir, RELEASE_DIR)
     if not os.path.isdir(release):
@@ -831,8 +832,7 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
     errors = [p for p in check_tar_members(info for info, data in infos) if p.level == ERROR]
     if errors:
         raise PackageError("%s/%s" % (src_dir, errors[0].path), errors[0].message)
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    fd, tmp = tempfile.mkstemp(prefix=".noops-build-", dir=out_dir)
+    fd, tmp = _output_file(out_path)
     try:
         with os.fdopen(fd, "wb") as raw:
             # No file name and a fixed mtime in the gzip header either, or identical trees give different bytes.
@@ -848,11 +848,31 @@ def build_package(src_dir: str, out_path: str, version: str | None = None, mtime
                             tar.addfile(info)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (tmp, out_path):
+            raise PackageError(out_path, "cannot write the package: %s" % (e.strerror or e)) from e
         raise
     return [info.name for info, data in infos]
+
+
+def _output_file(out_path: str) -> tuple[int, str]:
+    """(fd, path) of a new temporary file beside ``out_path``, its folder made first (with its parents) when
+    missing. PackageError naming ``out_path`` and the folder when the folder cannot be made or written to."""
+    out_dir = os.path.dirname(out_path) or "."
+    shown = os.path.normpath(out_dir)
+    head = os.path.abspath(out_dir)
+    while not os.path.lexists(head) and os.path.dirname(head) != head:
+        head = os.path.dirname(head)
+    if os.path.lexists(head) and not os.path.isdir(head):
+        rel = os.path.relpath(head) if not os.path.isabs(out_dir) else head
+        raise PackageError(out_path, "cannot write the package: %s is not a folder" % rel)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        return tempfile.mkstemp(prefix=".noops-build-", dir=out_dir)
+    except OSError as e:
+        raise PackageError(out_path, "cannot write the package in %s: %s" % (shown, e.strerror or e)) from e
 
 
 def _normalised(info: tarfile.TarInfo, mtime: int, mode: int) -> tarfile.TarInfo:

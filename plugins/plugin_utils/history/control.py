@@ -146,13 +146,15 @@ class Decision(t.NamedTuple):
 
 
 def decide(task: t.Mapping[str, t.Any]) -> Decision:
-    """The rollout's decision from the task's current row (status, control, control_by, control_at)."""
+    """The rollout's decision from the task's current row (status, control, control_by, control_at, control_reason):
+    its message is "task ID cancelled|paused by USER at TIME[: REASON]"."""
     control = task.get("control") or "run"
+    reason = task.get("control_reason")
     if control == "cancel":
-        return Decision("cancel", "task %s cancelled by %s at %s" % (
-            task.get("id"), task.get("control_by") or "unknown", format_time(task.get("control_at"))))
+        return Decision("cancel", "task %s cancelled by %s at %s%s" % (
+            task.get("id"), task.get("control_by") or "unknown", format_time(task.get("control_at")),
+            (": %s" % reason) if reason else ""))
     if control == "pause":
-        reason = task.get("control_reason")
         return Decision("wait", "task %s paused by %s at %s%s" % (
             task.get("id"), task.get("control_by") or "unknown", format_time(task.get("control_at")),
             (": %s" % reason) if reason else ""))

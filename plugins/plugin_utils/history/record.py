@@ -76,7 +76,14 @@ def _tail(text: str, limit: int) -> str:
 
 
 def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, masker: Masker) -> tuple[str, str | None]:
-    """(message, output tail) of one task result, masked; nothing of a no_log result but the fact it ran."""
+    """(message, output tail) of one task result, masked; nothing of a no_log result but the fact it ran.
+
+    Every text taken from the result - ``msg``, stdout, stderr, a failure's lines, every string however deep under
+    any other key (the ``process`` module's ``log_lines``) - goes through ``masker.scrub``: the text rule of
+    module_utils/redact.py (``password X``, ``token=X``, URL passwords...) and the secret values the run knows.
+    Texts are masked whole before the output is cut to its last ``tail`` characters, so the cut never leaves a
+    secret without the name that gave it away.
+    """
     if no_log or result.get("_ansible_no_log") or "censored" in result:
         return NO_LOG_MESSAGE, None
     message = result.get("msg")
@@ -87,10 +94,15 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
         message = describe_failure(dict(result, msg=message))
     if not message and result.get("skip_reason"):
         message = str(result["skip_reason"])
+    # Anything else a module returned (debug var=..., a module's own data) is kept as masked JSON; masked first, so
+    # the secrets it names are scrubbed from the texts below as well.
+    extra = {k: v for k, v in result.items() if k not in _QUIET_KEYS and not k.startswith("_ansible")}
+    extra_json = json.dumps(masker.mask(extra), default=str, ensure_ascii=False, sort_keys=True) if extra else None
     parts = []
     for key in ("stdout", "stderr"):
         value = result.get(key)
         if isinstance(value, str) and value:
+            value = str(masker.scrub(value))
             parts.append(value if key == "stdout" else "[stderr] " + value)
     loops = result.get("results")
     if isinstance(loops, list):
@@ -102,15 +114,13 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
                 elif item.get("failed") and item.get("msg"):
                     item_msgs.append(str(item.get("msg")))
                 elif isinstance(item.get("stdout"), str) and item.get("stdout"):
-                    parts.append(item["stdout"])
+                    parts.append(str(masker.scrub(item["stdout"])))
         message = message or "%d item(s)%s" % (len(loops), (": " + "; ".join(item_msgs)) if item_msgs else "")
-    # Anything else a module returned (debug var=..., a module's own data) is kept as masked JSON.
-    extra = {k: v for k, v in result.items() if k not in _QUIET_KEYS and not k.startswith("_ansible")}
-    if extra:
-        parts.append(json.dumps(masker.mask(extra), default=str, ensure_ascii=False, sort_keys=True))
+    if extra_json:
+        parts.append(extra_json)
     output = _tail("\n".join(str(p) for p in parts), tail) if parts and tail > 0 else None
     # str(): results may carry str subclasses (Ansible's tagged values); the store gets plain strings.
-    return str(masker.scrub(message) or "")[:max(tail, 200)], (str(masker.scrub(output)) if output else None)
+    return str(masker.scrub(message) or "")[:max(tail, 200)], (str(output) if output else None)
 
 
 class _Host:

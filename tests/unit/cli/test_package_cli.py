@@ -77,6 +77,28 @@ def test_build_then_lint_the_tarball(noops, tmp_path):
     assert noops("package", "lint", out_tar)[:2] == (0, ["%s: 0 error(s), 0 warning(s)" % out_tar])
 
 
+def test_build_creates_the_output_folder(noops, tmp_path, monkeypatch):
+    # `-o pkgs/x.tar.gz` in a fresh checkout: the folder is made, as `noops package render -o DIR` makes its own.
+    monkeypatch.chdir(tmp_path)
+    status, out, err = noops("package", "build", HELLO, "-o", "pkgs/v1/hello.tar.gz")
+    assert (status, out, err) == (0, ["pkgs/v1/hello.tar.gz: 12 members"], [])
+    assert os.path.isfile(tmp_path / "pkgs" / "v1" / "hello.tar.gz")
+
+
+def test_build_names_an_output_folder_it_cannot_use(noops, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pkgs").write_text("a file, not a folder\n")
+    status, out, err = noops("package", "build", HELLO, "-o", "pkgs/hello.tar.gz")
+    assert (status, out) == (1, [])
+    assert err == ["noops: pkgs/hello.tar.gz: cannot write the package: pkgs is not a folder"], err
+    if os.geteuid() != 0:  # root writes into read-only folders
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        status, out, err = noops("package", "build", HELLO, "-o", "ro/hello.tar.gz")
+        assert (status, out) == (1, [])
+        assert err == ["noops: ro/hello.tar.gz: cannot write the package in ro: Permission denied"], err
+
+
 def test_build_refuses_a_broken_package(noops, tmp_path):
     out_tar = str(tmp_path / "x.tar.gz")
     status, out, err = noops("package", "build", os.path.join(DATA, "erb_control"), "-o", out_tar)

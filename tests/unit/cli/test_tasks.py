@@ -192,6 +192,25 @@ def test_url_passwords_of_older_records_are_masked_when_shown(store_dsn, capsys)
         assert "Pkg-Pw-77" not in out and "deploy:********@repo" in out, argv
 
 
+def test_passwords_in_log_lines_of_older_records_are_masked_when_shown(store_dsn, capsys):
+    """A password a program printed, stored in clear by an older history, is masked by every view; the rest of
+    the line stays."""
+    line = "cannot connect to db with password Sup3rS3cretPW: broken build 3.0.0"
+    with HistoryStore(store_dsn) as store:
+        tid = store.create_task(playbook="deploy.yml", initiator="ann", service="site.yml", version="v9",
+                                status="failed", started_at=2000.0)
+        store.write_batch(tid, None, [{"host": "h1", "status": "failed", "started_at": 1.0, "ended_at": 2.0,
+                                       "message": "hello did not stay up; last log lines: " + line}],
+                          [{"host": "h1", "at": 1.5, "task_name": "restart", "status": "failed", "changed": 0,
+                            "message": "hello did not stay up", "output": json.dumps({"log_lines": [line]})}])
+    for argv in (["tasks", "show", str(tid)], ["tasks", "log", str(tid)], ["tasks", "show", str(tid), "--json"],
+                 ["tasks", "log", str(tid), "--json"], ["tasks", "log", str(tid), "--host", "h1", "--json"]):
+        assert main(argv) == 0
+        out = " ".join(re.sub(r"[│\s]+", " ", capsys.readouterr().out).split())  # the table wraps long messages
+        assert "Sup3rS3cretPW" not in out, (argv, out)
+        assert "password ********: broken build 3.0.0" in out, (argv, out)
+
+
 def test_show_cluster_yml_masks_every_secret_of_older_records(store_dsn, capsys):
     """A cluster.yml stored in clear (by an older history) is masked by its structure when shown."""
     with HistoryStore(store_dsn) as store:

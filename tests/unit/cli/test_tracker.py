@@ -190,3 +190,14 @@ def test_store_reader_finds_the_run_by_its_ansible_playbook_process(tmp_path):
 
 def test_one_line():
     assert one_line(["a\n b", "mysql://app:Pw-1234@db/x"]) == "a b; mysql://app:********@db/x"
+
+
+def test_a_failure_message_masks_a_password_in_log_lines_and_keeps_the_rest():
+    # A password no cluster.yml holds, in a program's log lines: masked in the live table, the rest kept.
+    from noops_cli.tracker import _result_message
+
+    res = {"failed": True, "msg": "hello did not stay up; last log lines: cannot connect to db with password "
+                                  "Sup3rS3cretPW: broken build 3.0.0", "exception": "(traceback unavailable)"}
+    message = _result_message(res)
+    assert "Sup3rS3cretPW" not in message
+    assert "cannot connect to db with password ********: broken build 3.0.0" in message

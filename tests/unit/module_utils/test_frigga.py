@@ -59,3 +59,43 @@ def test_which_ends_count_as_putting_itself_in_the_background(tmp_path, kind, fa
     if daemon:
         assert "puts itself in the background" in said and "pids 4242" in said and "foreground" in said
         assert "pw-1234" not in said
+
+
+def test_report_masks_the_log_tail(tmp_path):
+    # The process module returns the program's last log lines: a password it printed (one no config holds) and
+    # the values of the process's secret environment entries are masked there too, and only they.
+    from ansible_collections.noops.platform.plugins.module_utils import frigga
+
+    class Fake(frigga.Backend):
+        kind = "god"
+
+        def status(self):
+            return {"svc": ("EXITED", None)}
+
+        def state(self, name, statuses):
+            return "stopped", None
+
+    backend = Fake(_Module(), {"conf_dir": str(tmp_path)}, {"timeout": 1, "log_lines": 5})
+    log = tmp_path / "svc.log"
+    log.write_text("starting\ncannot connect to db with password Sup3rS3cretPW: broken build 3.0.0\n"
+                   "using hunter2-very\n")
+    (tmp_path / ("svc" + frigga.EXTENSIONS["god"])).write_text(
+        "# noops-log: %s\nw.env = { 'DB_PASSWORD' => 'hunter2-very' }\n" % log)
+    [entry] = frigga.report(_Module(), backend, ["svc"])
+    assert entry["log_lines"] == ["starting", "cannot connect to db with password ********: broken build 3.0.0",
+                                  "using ********"]
+
+
+def test_explain_says_each_log_line_once(tmp_path):
+    # A program restarted in a loop writes the same lines at every start: the last distinct ones are shown.
+    from ansible_collections.noops.platform.plugins.module_utils import frigga
+
+    class Fake(frigga.Backend):
+        kind = "god"
+
+    backend = Fake(_Module(), {"conf_dir": str(tmp_path)}, {"timeout": 1})
+    log = tmp_path / "svc.log"
+    log.write_text("config loaded\n" + "starting\ncannot connect\nhello stopped\n" * 4)
+    (tmp_path / ("svc" + frigga.EXTENSIONS["god"])).write_text("# noops-log: %s\n" % log)
+    said = backend.explain("svc", {})
+    assert said == "last log lines: config loaded | starting | cannot connect | hello stopped", said

@@ -79,7 +79,7 @@ URLS = [
     ("https://u:%s@h/x" % MASK, "https://u:%s@h/x" % MASK),
     # Keyword DSNs (libpq) and query strings: the value of a secret name.
     ("host=db password=PW port=5432", "host=db password=%s port=5432" % MASK),
-    ("host=db password='P W' user=app", "host=db password=%s user=app" % MASK),
+    ("host=db password='P W' user=app", "host=db password='%s' user=app" % MASK),
     ("dbname=x PGPASSWORD=s3cr3t", "dbname=x PGPASSWORD=%s" % MASK),
     ("https://h/x?token=abc", "https://h/x?token=%s" % MASK),
     ("host=db port=5432 user=app", "host=db port=5432 user=app"),
@@ -113,3 +113,68 @@ def _release_render(text):
 @pytest.mark.parametrize("text, expected", URLS)
 def test_one_url_mask_everywhere(mask, text, expected):
     assert mask(text) == expected
+
+
+# Log lines as programs write them: the secret after a secret name is hidden, and only the secret.
+LOG_LINES = [
+    # "password X" in prose: the token only, not what follows it.
+    ("cannot connect to db with password Sup3rS3cretPW: broken build 3.0.0",
+     "cannot connect to db with password %s: broken build 3.0.0" % MASK),
+    ("login failed (password hunter2)", "login failed (password %s)" % MASK),
+    ("using token 3f9a1c77e0 for the registry", "using token %s for the registry" % MASK),
+    ("secret 'a b c' rejected", "secret '%s' rejected" % MASK),
+    # key=value and key: value.
+    ("db_password=Sup3rS3cretPW host=db", "db_password=%s host=db" % MASK),
+    ("connect host=db user=app PGPASSWORD=x9 port=5432", "connect host=db user=app PGPASSWORD=%s port=5432" % MASK),
+    ("environment=DB_PASSWORD=hunter2,FOO=1", "environment=DB_PASSWORD=%s,FOO=1" % MASK),
+    ("GET /cb?token=abc123&user=bob 200", "GET /cb?token=%s&user=bob 200" % MASK),
+    ("password: hunter", "password: %s" % MASK),
+    ("  api_key: AKIA1234", "  api_key: %s" % MASK),
+    ("- DB_PASSWORD: 'x y z'", "- DB_PASSWORD: '%s'" % MASK),
+    ("ERROR db_password: Sup3r-S3cret! refused", "ERROR db_password: %s refused" % MASK),
+    ("password Sup3r-S3cret. Then retry", "password %s. Then retry" % MASK),
+    ("run.sh --db-password pw-998877 --port 80", "run.sh --db-password %s --port 80" % MASK),
+    ("run.sh --token=tk-55667788 -v", "run.sh --token=%s -v" % MASK),
+    ("'API_TOKEN' => 'tok-123456',", "'API_TOKEN' => '%s'," % MASK),
+    # JSON and Python reprs keep their quotes.
+    ('{"user": "app", "password": "hunter2", "port": 5432}',
+     '{"user": "app", "password": "%s", "port": 5432}' % MASK),
+    ('{"db":{"password":"p w"}}', '{"db":{"password":"%s"}}' % MASK),
+    ("{'password': 'x', 'user': 'app'}", "{'password': '%s', 'user': 'app'}" % MASK),
+    # HTTP authorization.
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.x", "Authorization: Bearer %s" % MASK),
+    ("curl -H 'Authorization: Basic dXNlcjpwYXNz' https://h/x", "curl -H 'Authorization: Basic %s' https://h/x" % MASK),
+    ("sent header bearer eyJhbGciOiJIUzI1NiJ9", "sent header bearer %s" % MASK),
+    # URLs.
+    ("cannot fetch https://u:pw@h/x.tgz: 404", "cannot fetch https://u:%s@h/x.tgz: 404" % MASK),
+    # Lines that hold no secret stay as they are.
+    ('FATAL:  password authentication failed for user "app"', 'FATAL:  password authentication failed for user "app"'),
+    ("password reset for user bob", "password reset for user bob"),
+    ("the key is 42; port 8080", "the key is 42; port 8080"),
+    ("Using SSH key /home/u/.ssh/id_rsa", "Using SSH key /home/u/.ssh/id_rsa"),
+    ('malformed tag: key "job" appears twice', 'malformed tag: key "job" appears twice'),
+    ("token expired at 12:00, max_tokens=10", "token expired at 12:00, max_tokens=10"),
+    ("c.yml: dch.db_password: must be a string", "c.yml: dch.db_password: must be a string"),
+    ("keyboard_layout=us monkey: 3 author=x", "keyboard_layout=us monkey: 3 author=x"),
+    ("password_min_length=12 passwords: Checked", "password_min_length=12 passwords: Checked"),
+    ("broken build 3.0.0: exit status 3", "broken build 3.0.0: exit status 3"),
+    ("Authorization failed for bob", "Authorization failed for bob"),
+    ("password=%s token: %s" % (MASK, MASK), "password=%s token: %s" % (MASK, MASK)),
+]
+
+
+@pytest.mark.parametrize("mask", [
+    redact.mask_text, mask_urls, _history_scrub, _release_render, cluster.redact_url,
+], ids=["redact", "mask_urls", "history", "release_render", "cluster"])
+@pytest.mark.parametrize("text, expected", LOG_LINES)
+def test_one_text_rule_for_log_lines(mask, text, expected):
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize("text, values", [
+    ('environment=DB_PASSWORD="hunter2-very",NOOPS_VERSION="1"', ["hunter2-very"]),
+    ("password Sup3rS3cretPW: broken", ["Sup3rS3cretPW"]),
+    ("host=db port=5432", []),
+])
+def test_secret_values_are_what_the_text_rule_hides(text, values):
+    assert redact.secret_values(text) == values

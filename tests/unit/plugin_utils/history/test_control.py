@@ -78,13 +78,18 @@ def test_final_status(failed, cancelled, interrupted, expected):
     ({"id": 3, "control": "pause", "control_by": "ann", "control_at": 0, "control_reason": "check lg"},
      "wait", "task 3 paused by ann at "),
     ({"id": 3, "control": "cancel", "control_by": "bob", "control_at": 0}, "cancel", "task 3 cancelled by bob at "),
+    ({"id": 3, "control": "cancel", "control_by": "bob", "control_at": 0, "control_reason": "canary failed"},
+     "cancel", "task 3 cancelled by bob at "),
 ])
 def test_decide(row, action, fragment):
     d = decide(row)
     assert d.action == action
     assert fragment in d.message
     if row.get("control_reason"):
-        assert d.message.endswith(": check lg")
+        # the operator's reason is in the rollout's line, for a pause and a cancel alike
+        assert d.message.endswith(": " + row["control_reason"])
+    else:
+        assert not d.message.endswith(": ")
 
 
 HERE, THERE = "ctl-a", "ctl-b"

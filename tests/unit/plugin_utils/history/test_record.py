@@ -184,6 +184,37 @@ def test_summarize_result(result, no_log, message, output):
     assert summarize_result(result, no_log, 30, masker) == (message, output)
 
 
+OLD_PASSWORD_LINE = "cannot connect to db with password Sup3rS3cretPW: broken build 3.0.0"
+
+
+@pytest.mark.parametrize("result", [
+    # The process module's report: the program's log tail under any key, in lists of mappings.
+    {"changed": False, "processes": [{"name": "hello", "state": "fatal", "log_lines": ["starting", OLD_PASSWORD_LINE]}]},
+    {"failed": True, "msg": "hello did not stay up: " + OLD_PASSWORD_LINE,
+     "processes": [{"name": "hello", "log_lines": [OLD_PASSWORD_LINE]}]},
+    {"failed": True, "msg": {"why": [OLD_PASSWORD_LINE]}},
+    {"failed": True, "cmd": ["./run.sh"], "rc": 3, "stderr": OLD_PASSWORD_LINE, "stdout": "x"},
+    {"changed": True, "stdout": "ok\n" + OLD_PASSWORD_LINE, "stdout_lines": ["ok", OLD_PASSWORD_LINE]},
+    {"results": [{"failed": True, "msg": OLD_PASSWORD_LINE}, {"stdout": OLD_PASSWORD_LINE}]},
+    {"module_stderr": "Traceback\n" + OLD_PASSWORD_LINE, "failed": True, "msg": "MODULE FAILURE"},
+    {"exception": OLD_PASSWORD_LINE, "failed": True, "msg": "x"},
+])
+def test_summarize_result_hides_secrets_no_one_declared(result):
+    # The password is in no cluster.yml (a rotated one): the text rule hides it, and only it.
+    message, output = summarize_result(result, False, 2000, Masker())
+    stored = (message or "") + (output or "")
+    assert "Sup3rS3cretPW" not in stored
+    assert "password %s: broken build 3.0.0" % MASK in stored
+
+
+def test_summarize_result_masks_before_it_cuts_the_tail():
+    # The tail must not cut the secret's name off and leave the secret.
+    line = "password Sup3rS3cretPW"
+    for tail in range(len("Sup3rS3cretPW"), len(line) + 5):
+        _message, output = summarize_result({"stdout": line}, False, tail, Masker())
+        assert "S3cret" not in output, tail
+
+
 class FlakyStore:
     """Opens a real SQLite store, but only after ``failures`` attempts have failed like a locked store."""
 

@@ -40,7 +40,7 @@ def test_parse_dsn_errors(dsn, message):
     ("postgresql://noops:s3cret@db/noops", "postgresql://noops:********@db/noops"),
     ("postgresql://noops:s3/c#r?t@db/noops", "postgresql://noops:********@db/noops"),
     ("host=db password=s3cret dbname=x", "host=db password=******** dbname=x"),
-    ("host=db password='s3 cret' dbname=x", "host=db password=******** dbname=x"),
+    ("host=db password='s3 cret' dbname=x", "host=db password='********' dbname=x"),
     ("/var/lib/h.db", "/var/lib/h.db"),
 ])
 def test_redact_dsn(dsn, expected):

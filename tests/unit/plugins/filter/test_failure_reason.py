@@ -27,6 +27,20 @@ CASES = [
      "One or more items failed; item b: non-zero return code; exit status 2"),
     ("no-log", {"failed": True, "censored": "the output has been hidden"}, "output hidden (no_log)"),
     ("bare", {"failed": True}, "failed"),
+    # A program that crash-looped wrote the same lines at every start: each line once, in the order last written.
+    ("repeated-stderr", {"failed": True, "msg": "non-zero return code", "rc": 3, "cmd": "./run.sh",
+                         "stderr": "boom\nhello stopped\nboom\nhello stopped\nboom\nhello stopped\n"},
+     "non-zero return code; command: ./run.sh; exit status 3; stderr: boom | hello stopped"),
+    ("repeated-in-message", {"failed": True, "msg": "hello did not stay up; last log lines: a | b | hello stopped | "
+                                                    "a | b | hello stopped"},
+     "hello did not stay up; last log lines: a | b | hello stopped"),
+    # Lines the message already says are not said again.
+    ("stderr-in-message", {"failed": True, "msg": "hello did not stay up; last log lines: a | b", "rc": 3,
+                           "stderr": "b\na\n"},
+     "hello did not stay up; last log lines: a | b; exit status 3"),
+    # Ansible's placeholder for a missing traceback says nothing.
+    ("no-traceback", {"failed": True, "msg": "hello did not start", "exception": "(traceback unavailable)"},
+     "hello did not start"),
 ]
 
 
