@@ -56,3 +56,32 @@ def test_plain_view_prints_one_line_per_change():
     assert lines[0] == "deploy hello"
     assert [line.split()[1:3] for line in lines[1:]] == [["a", "deploying"], ["a", "failed"]]
     assert lines[-1].endswith("no space left")
+
+
+def _live_lines(tracker, width=80, height=24):
+    from rich.console import Console
+
+    from noops_cli.views import LiveView
+
+    console = Console(width=width, height=height, record=True, color_system=None, force_terminal=False)
+    view = LiveView(tracker, "deploy hello", console=console)
+    return ["".join(seg.text for seg in line).rstrip() for line in console.render_lines(view.render(), console.options, pad=False)]
+
+
+@pytest.mark.parametrize("hosts, message_lines", [(4, 20), (40, 1), (40, 20)],
+                         ids=["long-failure", "many-hosts", "many-hosts-and-long-failure"])
+def test_live_table_keeps_the_pause_hint_and_counts_on_an_80x24_terminal(hosts, message_lines):
+    tracker = RolloutTracker()
+    failure = "\n".join("hello did not stay up; last log line %d: cannot bind 0.0.0.0:8080" % i
+                        for i in range(message_lines))
+    tracker.apply({"id": 9, "status": "paused", "control": "pause", "control_by": "max_fail",
+                   "control_reason": "1 failed host"},
+                  [{"host": "h%02d" % i, "status": "failed" if i == 1 else "success" if i == 0 else "pending",
+                    "message": failure if i == 1 else None} for i in range(hosts)])
+    lines = _live_lines(tracker)
+    text = "\n".join(lines)
+    assert len(lines) <= 24, text  # rich's Live crops what is taller than the terminal
+    assert "paused: run `noops tasks resume 9` (or press c + Enter here; a + Enter cancels)" in text
+    assert "success 1  failed 1" in text and ("pending %d" % (hosts - 2)) in text
+    assert "h01" in text and "failed" in text  # the failed host stays in view, its message on one line
+    assert not any("last log line 1:" in line for line in lines)
