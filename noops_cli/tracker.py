@@ -200,6 +200,7 @@ class RolloutTracker:
             self.refused.append("%s: %s -> %s" % (row.name, row.status, new))
             return
         row.status = status
+        before = row.release
         row.release = str(host.get("release") or "").strip()
         row.started = host.get("started_at")
         row.ended = host.get("ended_at")
@@ -208,7 +209,12 @@ class RolloutTracker:
             "success", "skipped") else ""
         if row.state == "success" and row.message == "" and row.note:
             row.message = row.note  # already shown: not a change
+        changes = len(self.changes)
         self._show(row)
+        if known and len(self.changes) == changes and row.state in FINAL_STATES and row.release != before:
+            # A host's release after its final state (a failed host switched back): a change to show again, so
+            # the line printed last names the release the host's path points at now.
+            self.changes.append(dataclasses.replace(row))
 
     def controller_failures(self, messages: t.Iterable[str]) -> None:
         """The failures of the run's own work on the controller (a refused request, a lock held), as recorded."""

@@ -85,3 +85,24 @@ def test_live_table_keeps_the_pause_hint_and_counts_on_an_80x24_terminal(hosts, 
     assert "success 1  failed 1" in text and ("pending %d" % (hosts - 2)) in text
     assert "h01" in text and "failed" in text  # the failed host stays in view, its message on one line
     assert not any("last log line 1:" in line for line in lines)
+
+
+@pytest.mark.parametrize("reads, last", [
+    ([("deploying", "1.0.0"), ("failed", "3.0.0"), ("failed", "1.0.0")], ["a", "failed", "1.0.0"]),
+    ([("deploying", "1.0.0"), ("failed", "1.0.0")], ["a", "failed", "1.0.0"]),
+    ([("deploying", "1.0.0"), ("success", "3.0.0")], ["a", "success", "3.0.0"]),
+    ([("deploying", "1.0.0"), ("unreachable", "3.0.0"), ("unreachable", "")], ["a", "unreachable", "-"]),
+], ids=["failed-then-switched-back", "failed-switched-back-at-once", "success", "unreachable-release-gone"])
+def test_plain_view_shows_the_release_after_the_switch_back(reads, last):
+    # A failed host is switched back after its failure is recorded: the store's release changes with the state
+    # staying failed, and the line printed last names the release the host's path points at now.
+    tracker = RolloutTracker()
+    out = io.StringIO()
+    with PlainView(tracker, "deploy hello", out) as view:
+        for status, release in reads:
+            tracker.apply({"id": 1, "status": "running"}, [{"host": "a", "status": status, "release": release,
+                                                            "message": "rc 3" if status == "failed" else None}])
+            view.refresh()
+    lines = out.getvalue().splitlines()[1:]
+    assert lines[-1].split()[1:4] == last
+    assert tracker.rows["a"].release == (last[2] if last[2] != "-" else "")
