@@ -106,3 +106,13 @@ def test_plain_view_shows_the_release_after_the_switch_back(reads, last):
     lines = out.getvalue().splitlines()[1:]
     assert lines[-1].split()[1:4] == last
     assert tracker.rows["a"].release == (last[2] if last[2] != "-" else "")
+
+
+def test_a_refused_run_s_summary_names_its_recorded_task():
+    tracker = RolloutTracker()
+    tracker.apply({"id": 12, "status": "failed", "control": "run", "version": "4.0.0"}, [])
+    tracker.controller_failures(['bad.yml: hello.pkg_url: "gopher://x/y": scheme must be http, https, ftp or file'])
+    out = []
+    assert summarize(RunOutcome(rc=2, status="failed", tracker=tracker), "deploy", out.append) == 2
+    assert out == ['error: bad.yml: hello.pkg_url: "gopher://x/y": scheme must be http, https, ftp or file',
+                   "deploy 4.0.0: 0 host(s); task 12 (noops tasks show 12)"]
