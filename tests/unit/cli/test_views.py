@@ -65,7 +65,8 @@ def _live_lines(tracker, width=80, height=24):
 
     console = Console(width=width, height=height, record=True, color_system=None, force_terminal=False)
     view = LiveView(tracker, "deploy hello", console=console)
-    return ["".join(seg.text for seg in line).rstrip() for line in console.render_lines(view.render(), console.options, pad=False)]
+    lines = console.render_lines(view.render(), console.options, pad=False)
+    return ["".join(seg.text for seg in line).rstrip() for line in lines]
 
 
 @pytest.mark.parametrize("hosts, message_lines", [(4, 20), (40, 1), (40, 20)],
