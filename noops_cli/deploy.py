@@ -28,12 +28,6 @@ PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "control": "con
 # --- the commands -------------------------------------------------------------------------------------------
 
 
-def _max_fail(text: str) -> str:
-    if not re.fullmatch(r"\d+%?", text.strip()):
-        raise argparse.ArgumentTypeError("want a count or a percentage (2, 10%%), got %r" % text)
-    return text.strip()
-
-
 def _nonneg_int(text: str) -> int:
     try:
         value = int(text)
@@ -69,8 +63,9 @@ def _common(p: argparse.ArgumentParser, batching: bool = True) -> None:
                                                         "stdout is not a terminal)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="ansible-playbook verbosity")
     if batching:
-        p.add_argument("--batch", type=_positive_int, metavar="N", help="hosts deployed in parallel (default 1)")
-        p.add_argument("--sleep", type=_nonneg_int, metavar="S", help="seconds to wait after each batch")
+        # The rollout options are checked after parsing, as cluster.yml's fields are (rollout_option_problems).
+        p.add_argument("--batch", metavar="N", help="hosts deployed in parallel (default 1)")
+        p.add_argument("--sleep", metavar="S", help="seconds to wait after each batch")
 
 
 def register(subparsers: t.Any) -> None:
@@ -84,10 +79,10 @@ def register(subparsers: t.Any) -> None:
     deploy.add_argument("-f", "--file", required=True, metavar="CLUSTER_YML", help="the cluster.yml to deploy")
     _common(deploy)
     deploy.add_argument("--check", action="store_true", help="check mode: validate and show what would change")
-    deploy.add_argument("--pause-step", type=_nonneg_int, metavar="N", help="pause after every N hosts (0: never)")
-    deploy.add_argument("--max-fail", type=_max_fail, metavar="N|N%",
+    deploy.add_argument("--pause-step", metavar="N", help="pause after every N hosts (0: never)")
+    deploy.add_argument("--max-fail", metavar="N|N%",
                         help="failed hosts tolerated before the rollout stops (default 0)")
-    deploy.add_argument("--canary", type=_nonneg_int, metavar="N", help="a first batch of N hosts, then a pause")
+    deploy.add_argument("--canary", metavar="N", help="a first batch of N hosts, then a pause")
     deploy.add_argument("--force", action="store_true", help="deploy also to hosts already running the version")
     deploy.add_argument("--break-lock", action="store_true", help="take the cluster's deploy lock even when a dead "
                                                                   "run left it")
@@ -100,8 +95,8 @@ def register(subparsers: t.Any) -> None:
     rollback.add_argument("--version", metavar="V", help="roll back to this version (default: the previous release)")
     _common(rollback)
     rollback.add_argument("--check", action="store_true", help="check mode")
-    rollback.add_argument("--pause-step", type=_nonneg_int, metavar="N", help="pause after every N hosts")
-    rollback.add_argument("--max-fail", type=_max_fail, metavar="N|N%", help="failed hosts tolerated")
+    rollback.add_argument("--pause-step", metavar="N", help="pause after every N hosts")
+    rollback.add_argument("--max-fail", metavar="N|N%", help="failed hosts tolerated")
     rollback.add_argument("--break-lock", action="store_true", help="take a lock left by a dead run")
     rollback.set_defaults(handler=run_rollback)
 
@@ -129,12 +124,57 @@ def _cluster_file(path: str) -> str:
     return full
 
 
-def _rollout_vars(args: argparse.Namespace) -> dict[str, t.Any]:
+ROLLOUT_OPTIONS = ("batch", "sleep", "pause_step", "max_fail", "canary")
+
+
+def _rollout_options(args: argparse.Namespace) -> tuple[dict[str, t.Any], list[str]]:
+    """The rollout options given (batch, sleep, pause_step, max_fail, canary) checked as cluster.yml's fields are
+    -> (extra vars of those that pass, one problem line for each that does not: ``--max-fail: "lots": must be
+    ...``)."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import ROLLOUT_CHECKS, show
+
     extra: dict[str, t.Any] = {}
-    for name in ("batch", "sleep", "pause_step", "max_fail", "canary"):
+    problems: list[str] = []
+    for name in ROLLOUT_OPTIONS:
         value = getattr(args, name, None)
-        if value is not None:
-            extra[name] = value
+        if value is None:
+            continue
+        try:
+            parsed = ROLLOUT_CHECKS[name](value)
+        except ValueError as e:
+            problems.append("--%s: %s: %s" % (name.replace("_", "-"), show(value), e))
+            continue
+        # max_fail stays as written (a count or "N%": the percentage is taken of the hosts the run selects).
+        extra[name] = value.strip() if name == "max_fail" else parsed
+    return extra, problems
+
+
+def _file_problems(path: str, overrides: t.Mapping[str, t.Any]) -> list[str]:
+    """What Odin finds wrong in the cluster.yml itself (its fields and rollout settings, ``overrides`` winning), as
+    the playbook's check reports it; the hosts and the package are checked by the run."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import load_cluster_text, parse_cluster
+
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError as e:
+        return ["%s: cannot read the cluster file: %s" % (path, e.strerror or e)]
+    doc, problems = load_cluster_text(text, path)
+    if doc is None:
+        return problems
+    return problems + parse_cluster(doc, path, os.path.dirname(os.path.abspath(path)), overrides)[1]
+
+
+def _rollout_vars(args: argparse.Namespace) -> dict[str, t.Any]:
+    """The extra vars of the rollout options and flags; CliError (exit 2) naming every option that fails its check,
+    with the cluster.yml's own problems, before anything runs."""
+    extra, problems = _rollout_options(args)
+    if problems:
+        if getattr(args, "file", None):
+            overrides = dict(extra)
+            overrides.update(dict(args.extra_var))  # -e wins, as in the run
+            problems += _file_problems(args.file, overrides)
+        raise CliError("\n".join(problems))
     if getattr(args, "force", False):
         extra["force"] = True
     if getattr(args, "break_lock", False):

@@ -28,10 +28,10 @@ class Operator:
         with self.tracker.lock:
             if self.tracker.task_id or not self.tracker.pid:
                 return self.tracker.task_id
-            pid = self.tracker.pid
+            pid, pid_start = self.tracker.pid, self.tracker.pid_start
         from ansible_collections.noops.platform.plugins.plugin_utils.history.store import task_of_run
 
-        task_id = task_of_run(pid, self.dsn)
+        task_id = task_of_run(pid, self.dsn, pid_start=pid_start)
         if task_id is not None:
             with self.tracker.lock:
                 self.tracker.task_id = task_id

@@ -110,6 +110,8 @@ class RolloutTracker:
         self.changes: list[HostRow] = []   # rows whose state changed, for line-by-line output
         self.refused: list[str] = []       # host moves the transition table refused ("host: from -> to")
         self.pid: int | None = None        # ansible-playbook's process: the run's identity
+        # ... with its start time (None where unknown): an older run's task of a reused pid is not this run's
+        self.pid_start: str | None = None
         self.task_id: int | None = None
         self.status: str | None = None     # the task's recorded status
         self.paused: str | None = None     # why the run is held, while it is
@@ -200,6 +202,7 @@ class RolloutTracker:
             self.refused.append("%s: %s -> %s" % (row.name, row.status, new))
             return
         row.status = status
+        before = row.release
         row.release = str(host.get("release") or "").strip()
         row.started = host.get("started_at")
         row.ended = host.get("ended_at")
@@ -208,7 +211,12 @@ class RolloutTracker:
             "success", "skipped") else ""
         if row.state == "success" and row.message == "" and row.note:
             row.message = row.note  # already shown: not a change
+        changes = len(self.changes)
         self._show(row)
+        if known and len(self.changes) == changes and row.state in FINAL_STATES and row.release != before:
+            # A host's release after its final state (a failed host switched back): a change to show again, so
+            # the line printed last names the release the host's path points at now.
+            self.changes.append(dataclasses.replace(row))
 
     def controller_failures(self, messages: t.Iterable[str]) -> None:
         """The failures of the run's own work on the controller (a refused request, a lock held), as recorded."""
@@ -234,7 +242,10 @@ class RolloutTracker:
         host = data.get("host")
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         if kind == "playbook_on_start":
-            self.pid = event.get("pid") or self.pid
+            pid = event.get("pid")
+            if pid and pid != self.pid:
+                from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start
+                self.pid, self.pid_start = pid, process_start(int(pid))
         elif kind == "runner_on_start" and host:
             self._detail(host).task = one_line(data.get("task"), 80)
         elif kind == "runner_on_ok" and host:
@@ -320,14 +331,14 @@ class StoreReader:
         from ansible_collections.noops.platform.plugins.plugin_utils.history.store import StoreError
 
         with tracker.lock:
-            pid, task_id = tracker.pid, tracker.task_id
+            pid, pid_start, task_id = tracker.pid, tracker.pid_start, tracker.task_id
         if not pid:
             return
         try:
             store = self._open()
             if store is None:
                 return
-            task = store.get_task(task_id) if task_id else store.find_run(self.controller, pid)
+            task = store.get_task(task_id) if task_id else store.find_run(self.controller, pid, pid_start)
             if task is None:
                 return
             hosts = store.task_hosts(int(task["id"]))

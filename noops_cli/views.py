@@ -56,13 +56,13 @@ class PlainView:
 class LiveView:
     """A rich Live table: host, state, version, time, message; a status line under it."""
 
-    def __init__(self, tracker: RolloutTracker, title: str) -> None:
+    def __init__(self, tracker: RolloutTracker, title: str, console: t.Any = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
         self.tracker = tracker
         self.title = title
-        self.console = Console()
+        self.console = console or Console()
         self.status = ""
         self.live = Live(console=self.console, refresh_per_second=4, transient=False,
                          get_renderable=self.render)
@@ -82,6 +82,9 @@ class LiveView:
         self.tracker.take_changes()
 
     def render(self) -> t.Any:
+        """The title, the per-state counts and the pause (or status) line first, then the table kept within the
+        terminal's height: one line per host, messages shortened (``noops tasks show`` has them in full) and, when
+        the hosts do not fit, the hosts at work, failed and unreachable first with a line counting the others."""
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
@@ -92,22 +95,36 @@ class LiveView:
             rows = [dataclasses.replace(r) for r in tracker.rows.values()]
             paused, task_id = tracker.paused, tracker.task_id
         counts = {s: sum(1 for r in rows if r.state == s) for s in HOST_STATES}
-        caption = "  ".join("%s %d" % (s, n) for s, n in counts.items() if n)
-        table = Table(title=self.title + ("  (task %d)" % task_id if task_id else ""), caption=caption,
-                      expand=False, show_lines=False)
-        for col, kw in (("host", {}), ("state", {}), ("release", {}), ("time", {"justify": "right"}),
-                        ("message", {"overflow": "fold", "max_width": 80})):
-            table.add_column(col, **kw)
-        for r in rows:
-            message = Text(r.task, style="dim") if r.state in WORKING_STATES and r.task else Text(r.message)
-            table.add_row(r.name, Text(r.state, style=STATE_STYLE.get(r.state, "")), r.release or "-",
-                          _fmt_elapsed(r.elapsed(now)), message)
-        parts: list[t.Any] = [table]
+        head = [Text(self.title + ("  (task %d)" % task_id if task_id else ""), style="bold"),
+                Text("  ".join("%s %d" % (s, n) for s, n in counts.items() if n) or "no host yet")]
         if paused:
-            parts.append(Text("%s\n%s" % (paused, pause_hint(task_id, True)), style="bold yellow"))
+            head.append(Text("%s\n%s" % (paused, pause_hint(task_id, True)), style="bold yellow"))
         elif self.status:
-            parts.append(Text(self.status, style="yellow"))
-        return Group(*parts)
+            head.append(Text(self.status, style="yellow"))
+        width = self.console.size.width
+        used = sum(len(part.wrap(self.console, width)) for part in head)
+        # The table's header and borders take 4 lines; one more for a line counting the hosts left out.
+        room = max(1, self.console.size.height - used - 4)
+        shown = rows
+        if len(rows) > room:
+            rank = {s: i for i, s in enumerate(("deploying", "running", "failed", "unreachable", "pending"))}
+            keep = sorted(range(len(rows)), key=lambda i: (rank.get(rows[i].state, len(rank)), i))[:max(1, room - 1)]
+            shown = [rows[i] for i in sorted(keep)]
+        table = Table(expand=False, show_lines=False,
+                      caption="%d more host(s) not shown" % (len(rows) - len(shown)) if len(shown) < len(rows)
+                      else None)
+        cells = [(r.name, r.state, r.release or "-", _fmt_elapsed(r.elapsed(now))) for r in shown]
+        widths = [max([len(col)] + [len(c[i]) for c in cells]) for i, col in enumerate(("host", "state", "release",
+                                                                                        "time"))]
+        for col, w, kw in zip(("host", "state", "release", "time"), widths, ({}, {}, {}, {"justify": "right"})):
+            table.add_column(col, no_wrap=True, min_width=w, **kw)
+        # Whole, on one line: the message column gives way (5 columns: 6 borders and 2 spaces of padding each).
+        table.add_column("message", overflow="ellipsis", no_wrap=True,
+                         width=max(8, min(80, width - sum(widths) - 16)))
+        for r, (name, state, release, elapsed) in zip(shown, cells):
+            message = Text(r.task, style="dim") if r.state in WORKING_STATES and r.task else Text(r.message)
+            table.add_row(name, Text(state, style=STATE_STYLE.get(state, "")), release, elapsed, message)
+        return Group(*head, table)
 
 
 def summarize(outcome: t.Any, what: str, say: t.Callable[[str], None]) -> int:

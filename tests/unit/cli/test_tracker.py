@@ -201,3 +201,31 @@ def test_a_failure_message_masks_a_password_in_log_lines_and_keeps_the_rest():
     message = _result_message(res)
     assert "Sup3rS3cretPW" not in message
     assert "cannot connect to db with password ********: broken build 3.0.0" in message
+
+
+def test_store_reader_does_not_take_an_older_run_of_a_reused_pid(tmp_path):
+    # An earlier ansible-playbook with the same pid (pids are reused, in containers soon) ran on four hosts;
+    # this run's task (--limit: two hosts) is recorded later. Its hosts are the run's rows, never the older run's.
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start
+
+    dsn = str(tmp_path / "h.db")
+    pid, start = os.getpid(), process_start(os.getpid())
+    assert start is not None, "this test needs /proc"
+    with HistoryStore(dsn) as store:
+        old = store.create_task(playbook="control.yml", initiator="x", status="cancelled", started_at=1.0,
+                                controller=socket.gethostname(), pid=pid, pid_start=str(int(start) - 100))
+        store.write_batch(old, {}, [host(h, "success" if h.startswith("lg") else "pending")
+                                    for h in ("lg-1", "lg-2", "sd-1", "sd-2")], [])
+    tracker = RolloutTracker(progress_roles=())
+    tracker.handle(ev("playbook_on_start", pid=pid))
+    reader = StoreReader(dsn)
+    reader.read(tracker)  # the run's task is not recorded yet
+    assert (tracker.task_id, tracker.rows) == (None, {})
+    with HistoryStore(dsn) as store:
+        mine = store.create_task(playbook="control.yml", initiator="x", status="running", started_at=2.0,
+                                 controller=socket.gethostname(), pid=pid, pid_start=start)
+        store.write_batch(mine, {}, [host("lg-1", "success"), host("lg-2", "success")], [])
+    reader.read(tracker, final=True)
+    reader.close()
+    assert (tracker.task_id, sorted(tracker.rows)) == (mine, ["lg-1", "lg-2"])
+    assert tracker.counts()["pending"] == 0

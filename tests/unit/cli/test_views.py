@@ -56,3 +56,64 @@ def test_plain_view_prints_one_line_per_change():
     assert lines[0] == "deploy hello"
     assert [line.split()[1:3] for line in lines[1:]] == [["a", "deploying"], ["a", "failed"]]
     assert lines[-1].endswith("no space left")
+
+
+def _live_lines(tracker, width=80, height=24):
+    from rich.console import Console
+
+    from noops_cli.views import LiveView
+
+    console = Console(width=width, height=height, record=True, color_system=None, force_terminal=False)
+    view = LiveView(tracker, "deploy hello", console=console)
+    lines = console.render_lines(view.render(), console.options, pad=False)
+    return ["".join(seg.text for seg in line).rstrip() for line in lines]
+
+
+@pytest.mark.parametrize("hosts, message_lines", [(4, 20), (40, 1), (40, 20)],
+                         ids=["long-failure", "many-hosts", "many-hosts-and-long-failure"])
+def test_live_table_keeps_the_pause_hint_and_counts_on_an_80x24_terminal(hosts, message_lines):
+    tracker = RolloutTracker()
+    failure = "\n".join("hello did not stay up; last log line %d: cannot bind 0.0.0.0:8080" % i
+                        for i in range(message_lines))
+    tracker.apply({"id": 9, "status": "paused", "control": "pause", "control_by": "max_fail",
+                   "control_reason": "1 failed host"},
+                  [{"host": "h%02d" % i, "status": "failed" if i == 1 else "success" if i == 0 else "pending",
+                    "message": failure if i == 1 else None} for i in range(hosts)])
+    lines = _live_lines(tracker)
+    text = "\n".join(lines)
+    assert len(lines) <= 24, text  # rich's Live crops what is taller than the terminal
+    assert "paused: run `noops tasks resume 9` (or press c + Enter here; a + Enter cancels)" in text
+    assert "success 1  failed 1" in text and ("pending %d" % (hosts - 2)) in text
+    assert "h01" in text and "failed" in text  # the failed host stays in view, its message on one line
+    assert not any("last log line 1:" in line for line in lines)
+
+
+@pytest.mark.parametrize("reads, last", [
+    ([("deploying", "1.0.0"), ("failed", "3.0.0"), ("failed", "1.0.0")], ["a", "failed", "1.0.0"]),
+    ([("deploying", "1.0.0"), ("failed", "1.0.0")], ["a", "failed", "1.0.0"]),
+    ([("deploying", "1.0.0"), ("success", "3.0.0")], ["a", "success", "3.0.0"]),
+    ([("deploying", "1.0.0"), ("unreachable", "3.0.0"), ("unreachable", "")], ["a", "unreachable", "-"]),
+], ids=["failed-then-switched-back", "failed-switched-back-at-once", "success", "unreachable-release-gone"])
+def test_plain_view_shows_the_release_after_the_switch_back(reads, last):
+    # A failed host is switched back after its failure is recorded: the store's release changes with the state
+    # staying failed, and the line printed last names the release the host's path points at now.
+    tracker = RolloutTracker()
+    out = io.StringIO()
+    with PlainView(tracker, "deploy hello", out) as view:
+        for status, release in reads:
+            tracker.apply({"id": 1, "status": "running"}, [{"host": "a", "status": status, "release": release,
+                                                            "message": "rc 3" if status == "failed" else None}])
+            view.refresh()
+    lines = out.getvalue().splitlines()[1:]
+    assert lines[-1].split()[1:4] == last
+    assert tracker.rows["a"].release == (last[2] if last[2] != "-" else "")
+
+
+def test_a_refused_run_s_summary_names_its_recorded_task():
+    tracker = RolloutTracker()
+    tracker.apply({"id": 12, "status": "failed", "control": "run", "version": "4.0.0"}, [])
+    tracker.controller_failures(['bad.yml: hello.pkg_url: "gopher://x/y": scheme must be http, https, ftp or file'])
+    out = []
+    assert summarize(RunOutcome(rc=2, status="failed", tracker=tracker), "deploy", out.append) == 2
+    assert out == ['error: bad.yml: hello.pkg_url: "gopher://x/y": scheme must be http, https, ftp or file',
+                   "deploy 4.0.0: 0 host(s); task 12 (noops tasks show 12)"]
