@@ -126,7 +126,7 @@ processes:
     start_time: {description: When the running pid started (local time)., type: str, sample: "2013-08-05 14:32:59"}
     version: {description: Version label of the config file., type: str, sample: "93043"}
     log: {description: Log file from the config label., type: str}
-    log_lines: {description: Last O(log_lines) lines of the log, secrets masked., type: list, elements: str, returned: when O(log_lines) > 0}
+    log_lines: {description: "Last O(log_lines) lines of the log, secrets masked.", type: list, elements: str, returned: when O(log_lines) > 0}
 actions:
   description: What was done, in order (C(name:action)).
   returned: always

@@ -663,8 +663,8 @@ def service_history(store: HistoryStore, services: t.Sequence[str]) -> dict[str,
             "JOIN (SELECT t2.service AS service, h2.host AS host, MAX(h2.task_id) AS last_id "
             "FROM noops_task_hosts h2 JOIN noops_tasks t2 ON t2.id = h2.task_id "
             "WHERE t2.service IN (%s) AND t2.playbook IN (%s) AND h2.status IN (%s) GROUP BY t2.service, h2.host) l "
-            "ON l.last_id = h.task_id AND l.host = h.host AND l.service = t.service" % (marks, release_marks,
-                                                                                     final_marks),
+            "ON l.last_id = h.task_id AND l.host = h.host AND l.service = t.service"
+            % (marks, release_marks, final_marks),
             chunk + list(RELEASE_PLAYBOOKS) + list(_HOST_FINAL))
         for row in hosts:
             out[row["service"]]["hosts"][row["host"]] = (row["status"], row["release"])

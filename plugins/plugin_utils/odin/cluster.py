@@ -539,8 +539,8 @@ OVERRIDES: dict[str, Override] = {
 _GIT_SETTINGS = ("code_url", "branch", "relative_path", "build_command", "force_rebuild")
 
 
-def _override_file(head: dict, block: dict, source: str, overrides: t.Mapping[str, t.Any]) -> tuple[dict, dict,
-                                                                                                      list[str]]:
+def _override_file(head: dict, block: dict, source: str,
+                   overrides: t.Mapping[str, t.Any]) -> tuple[dict, dict, list[str]]:
     """The file's cluster block and module block with what the extra vars replace (env, version, the package),
     and the problems of those extra vars. None or "" (an optional question left blank) replaces nothing; a
     pkg_url replaces the package and with it the file's pkg_sha256 and git settings."""
