@@ -161,6 +161,11 @@ class RolloutTracker:
         state, message = self._shown(row)
         if (state, message) != (row.state, row.message):
             changed = state != row.state
+            if changed and row.state == "pending" and state in FINAL_STATES and row.started is not None:
+                # Worked on and done between two reads of the store (a fast control action): the host was at work
+                # all the same, and a line-by-line log says so before it says how it ended.
+                self.changes.append(dataclasses.replace(row, state="running" if not self.progress_roles else "deploying",
+                                                        message=""))
             row.state, row.message = state, message
             if changed:
                 self.changes.append(dataclasses.replace(row))

@@ -98,6 +98,18 @@ def test_changes_and_times_come_from_the_store():
     assert tracker.take_changes() == []
 
 
+@pytest.mark.parametrize("roles, working", [((), "running"), (("thor",), "deploying")], ids=["control", "deploy"])
+def test_a_host_done_between_two_reads_is_shown_at_work_first(roles, working):
+    # The store is read every half second: a fast control action goes from pending to success between two reads.
+    tracker = RolloutTracker(roles)
+    tracker.apply(task(), [host("a", "pending"), host("b", "pending")])
+    tracker.take_changes()
+    tracker.apply(task(), [host("a", "success", started=10.0, ended=10.2), host("b", "pending")])
+    assert [(c.name, c.state) for c in tracker.take_changes()] == [("a", working), ("a", "success")]
+    tracker.apply(task(), [host("a", "success", started=10.0, ended=10.2), host("b", "failed")])
+    assert [(c.name, c.state) for c in tracker.take_changes()] == [("b", "failed")]  # never started: no work line
+
+
 @pytest.mark.parametrize("check, steps, status, shown", [
     (True, [("prepare", True), ("unpack", True), ("switch", True), ("switch", True), ("prune", False)], "success",
      ("would change", "prepare, unpack, switch")),
