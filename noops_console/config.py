@@ -110,7 +110,7 @@ def prepare_db_file(path: str) -> list[str]:
     if head and head != SQLITE_HEADER:
         raise fail("not an SQLite database")
     warnings = []
-    for name in [path] + [path + suffix for suffix in DB_COMPANIONS] + [path + ".key"]:
+    for name in [path] + [path + suffix for suffix in DB_COMPANIONS] + [path + ".key", lock_path(path)]:
         try:
             changed = _owner_only(name)
         except OSError as e:
@@ -119,6 +119,12 @@ def prepare_db_file(path: str) -> list[str]:
         if changed:
             warnings.append(changed)
     return warnings
+
+
+def lock_path(db_path: str) -> str:
+    """``<db_path>.lock``: the file processes flock to migrate the database one at a time (mode 0600). Never the
+    database itself: a process closing a descriptor of a database file loses SQLite's locks on it."""
+    return db_path + ".lock"
 
 
 def secret_key(db_path: str) -> str:

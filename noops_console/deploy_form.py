@@ -1,9 +1,10 @@
 """The deploy form: its fields -> a cluster.yml, checked by Odin's own ``cluster.prepare`` (every problem at once,
 each put next to the field it names), the hosts Odin selects and the batch plan of the rollout.
 
-Nothing here starts a run: a dry run reads the inventory (``ansible-inventory --list``, with the environment
-``noops deploy`` gives ansible-playbook) and fetches or builds the package exactly as the deploy's first step would
-(into the same cache), then stops.
+Nothing here starts a run, and nothing the user supplied is fetched, built or run: a dry run reads the inventory
+(``ansible-inventory --list``, with the environment ``noops deploy`` gives ansible-playbook) and checks the file, the
+hosts and the rollout as the deploy's first step does, without the package step (``cluster.prepare(...,
+package=False)``). The package is fetched or built, and checked, by the launched ``noops deploy`` itself.
 """
 
 from __future__ import annotations
@@ -282,13 +283,26 @@ def _relative_paths(doc: t.Any) -> list[str]:
     return problems
 
 
+def build_source(doc: t.Any) -> dict[str, str] | None:
+    """What a cluster.yml builds from, when it builds from code: ``{"code_url", "branch", "relative_path",
+    "build_command"}`` (strings, "" when not given); None when it names no code_url (a package URL deploy)."""
+    head = doc.get("cluster") if isinstance(doc, dict) else None
+    name = head.get("name") if isinstance(head, dict) else None
+    block = doc.get(name) if isinstance(name, str) and isinstance(doc, dict) else None
+    if not isinstance(block, dict) or block.get("code_url") in (None, ""):
+        return None
+    return {key: "" if block.get(key) is None else str(block.get(key))
+            for key in ("code_url", "branch", "relative_path", "build_command")}
+
+
 def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any]:
     """Check a cluster.yml's text as the deploy's first step does (``cluster.prepare``: the file, the hosts, the
-    rollout, the package fetched or built into the deploy's cache, the values it needs), with the hosts of
-    ``inventory_sources`` (none: ansible.cfg's inventory).
+    rollout), with the hosts of ``inventory_sources`` (none: ansible.cfg's inventory). The package is neither
+    fetched nor built here (nor any build command run): the launched deploy does that, and checks the package and
+    the values it needs then.
 
-    Returns ``{"problems": [every problem line], "hosts", "plan", "rollout", "service", "version"}``; ``hosts``
-    and ``plan`` are empty when there is a problem.
+    Returns ``{"problems": [every problem line], "hosts", "plan", "rollout", "service", "version", "build"}``
+    (``build``: ``build_source``'s answer); ``hosts`` and ``plan`` are empty when there is a problem.
     """
     problems: list[str] = []
     try:
@@ -302,10 +316,11 @@ def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any
         path = os.path.join(folder, SOURCE)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-        prepared = prepare(path, inventory, {"all": [h.name for h in inventory]}, source=SOURCE)
+        prepared = prepare(path, inventory, {"all": [h.name for h in inventory]}, source=SOURCE, package=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    relative = _relative_paths(load_cluster_text(text, SOURCE)[0])
+    doc = load_cluster_text(text, SOURCE)[0]
+    relative = _relative_paths(doc)
     # A relative path's "no such file" from the temporary folder says nothing more; without the inventory, neither
     # does "no host selected".
     fields = {p.split(": ", 2)[1] for p in relative}
@@ -315,7 +330,8 @@ def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any
     problems += relative
     result = prepared.result
     out: dict[str, t.Any] = {"problems": problems, "hosts": [], "plan": [], "rollout": result.get("rollout") or {},
-                             "service": result.get("service"), "version": result.get("version")}
+                             "service": result.get("service"), "version": result.get("version"),
+                             "build": build_source(doc)}
     if not problems:
         out["hosts"] = list(result.get("hosts") or [])
         out["plan"] = batch_plan(out["hosts"], out["rollout"])
@@ -338,7 +354,7 @@ def check(form: t.Mapping[str, str]) -> dict[str, t.Any]:
     text, where = render(form)
     if too_long:
         return {"cluster_yml": text, "problems": too_long, "errors": {}, "general": too_long, "hosts": [],
-                "plan": [], "rollout": {}, "service": None, "version": None}
+                "plan": [], "rollout": {}, "service": None, "version": None, "build": None}
     name = cluster_name(form)
     checked, checked_where = text, where
     first: list[str] = []

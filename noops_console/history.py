@@ -166,7 +166,12 @@ def list_tasks(store: HistoryStore, status: str | None = None, service: str | No
 
 
 def task_detail(store: HistoryStore, task_id: int) -> dict[str, t.Any] | None:
-    """The task's summary with its control, cluster.yml (masked) and ``hosts``; None when there is no such task.
+    """The task's summary with its control, cluster.yml (masked), ``error`` and ``hosts``; None when there is no
+    such task.
+
+    ``error`` is the run's own failure on the controller, which no host is to blame for (a refused request, the
+    deploy lock held by another run): the task's message as ``noops tasks show`` prints it, else its failed results
+    that name no host (one a line); None when there is neither.
 
     Raises StoreError.
     """
@@ -188,6 +193,7 @@ def task_detail(store: HistoryStore, task_id: int) -> dict[str, t.Any] | None:
         "control_reason": task.get("control_reason"),
         "incomplete": bool(task.get("incomplete")),
         "cluster_file": task.get("cluster_file"),
+        "error": task.get("message") or "\n".join(store.controller_failures(task_id)) or None,
         "hosts": [{"host": h["host"], "status": h["status"], "version": h.get("release"),
                    "started": iso(h.get("started_at")), "ended": iso(h.get("ended_at")),
                    "message": h.get("message")} for h in hosts],

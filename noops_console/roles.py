@@ -1,5 +1,6 @@
 """The console's roles as Django groups: viewer (reads tasks and services), operator (also pauses, continues and
-cancels tasks, and launches deploys: ``launch_tasks``), admin (as operator). The groups also hold permissions
+cancels tasks, and launches deploys of a package URL: ``launch_tasks``), admin (as operator, and also launches a
+deploy built from code, whose build command runs on the console's host: see ``views_deploy.BUILD_ROLE``). The groups also hold permissions
 reserved for later pages (``process_actions``, ``manage_users``, ``manage_services``) that no page checks yet. A user has one role; the
 highest group wins if several were given by hand."""
 

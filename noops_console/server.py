@@ -191,8 +191,13 @@ def prepare(first_admin: bool = True) -> str | None:
     path = os.environ[config.DB_ENV]
     try:
         # One process at a time migrates and makes the first admin: two first starts on one database would both
-        # create the tables ("table already exists") and both make an admin. flock is apart from SQLite's locks.
-        with open(path, "rb") as lock:
+        # create the tables ("table already exists") and both make an admin. The flock is on a file of its own
+        # (<db>.lock), never on the database: closing any descriptor of the database would drop this process's
+        # POSIX locks on it (SQLite's own) while its connections stay open, and another process closing its
+        # connection (a ``noops console user …`` beside a running console) would then take itself for the last
+        # one and delete the -wal and -shm files under the running console ("disk I/O error").
+        fd = os.open(config.lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 call_command("migrate", interactive=False, verbosity=0)

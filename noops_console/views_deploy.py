@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from noops_console import accounts, deploy_form, history
+from noops_console import accounts, deploy_form, history, roles
 from noops_console.auth import api_error, api_view, methods, page_view
 
 MULTILINE = frozenset(("service", "values"))
@@ -44,9 +44,14 @@ def deploy_page(request: HttpRequest) -> HttpResponse:
         text = deploy_form.render(form)[0]
         response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="%s"' % deploy_form.SOURCE
+        response["Cache-Control"] = "no-store"  # it holds the template values as typed (passwords)
         return response
     result = deploy_form.check(form)
-    if request.POST.get("action") == "deploy" and not result["problems"]:
+    refused = _may_not_build(request, result) if request.POST.get("action") == "deploy" else None
+    if refused:
+        result["problems"].append(refused)
+        result["general"].append(refused)
+    elif request.POST.get("action") == "deploy" and not result["problems"]:
         try:
             task_id = start(request, deploy_form.render(form)[0], deploy_form.inventory_sources(form["inventory"]),
                             result)
@@ -58,7 +63,33 @@ def deploy_page(request: HttpRequest) -> HttpResponse:
     context = {"fields": _fields(form, result["errors"]), "checked": True, "result": result,
                # The page shows the file with its secrets masked; the download holds them as typed.
                "cluster_yml": mask_document_text(result["cluster_yml"], Masker())}
-    return render(request, "console/deploy.html", context, status=200 if not result["problems"] else 400)
+    status = 403 if refused else 400 if result["problems"] else 200
+    return render(request, "console/deploy.html", context, status=status)
+
+
+BUILD_ROLE = "admin"  # a deploy built from code runs its build command on the console's host
+
+
+def _may_not_build(request: HttpRequest, checked: t.Mapping[str, t.Any]) -> str | None:
+    """Why the request's user may not launch this deploy (None: it may): one that builds from code (``code_url``)
+    runs its ``build_command`` on the console's host as the console's user, which only the admin role may do."""
+    if not checked.get("build") or roles.role_of(request.user) == BUILD_ROLE:
+        return None
+    return ("code_url: a deploy built from code runs its build command on the console's host: launching one needs "
+            "the %s role (user %s has role %s; a package URL deploy needs operator)"
+            % (BUILD_ROLE, request.user.get_username(), roles.role_of(request.user) or "none"))
+
+
+def _launch_detail(checked: t.Mapping[str, t.Any]) -> str:
+    """The audit entry's detail of a launch: what, where, and for a build from code what runs on the console's
+    host."""
+    detail = "deploy %s %s to %d hosts" % (checked.get("service"), checked.get("version"), len(checked["hosts"]))
+    build = checked.get("build")
+    if build:
+        detail += "; built on the console's host from %s%s%s with: %s" % (
+            build["code_url"], " branch %s" % build["branch"] if build["branch"] else "",
+            " in %s" % build["relative_path"] if build["relative_path"] else "", build["build_command"] or "-")
+    return detail
 
 
 def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str, t.Any]) -> int:
@@ -66,8 +97,7 @@ def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str
     folder = os.path.join(os.path.dirname(settings.CONSOLE_DB), "deploys")
     user = request.user.get_username()
     task_id = deploy_form.launch(text, sources, user, history.history_dsn(), folder)
-    accounts.audit(request.user, "task.launch", "task:%d" % task_id,
-                   "deploy %s %s to %d hosts" % (checked.get("service"), checked.get("version"), len(checked["hosts"])),
+    accounts.audit(request.user, "task.launch", "task:%d" % task_id, _launch_detail(checked),
                    accounts.client_address(request))
     return task_id
 
@@ -99,6 +129,9 @@ def deploys_api(request: HttpRequest) -> HttpResponse:
     checked = deploy_form.check_text(text, sources)
     if checked["problems"]:
         return api_error(400, *checked["problems"])
+    refused = _may_not_build(request, checked)
+    if refused:
+        return api_error(403, refused)
     try:
         task_id = start(request, text, sources, checked)
     except (deploy_form.LaunchError, history.StoreError) as e:

@@ -21,8 +21,8 @@ class ServicesError(Exception):
 
 
 def _table(query: str | None) -> dict[str, t.Any]:
-    """The table over the history store when it exists (without history columns when it does not). Raises
-    ServicesError (400 for a bad query, 503 for a tree or store that cannot be read)."""
+    """The table over the history store. Raises ServicesError (400 for a bad query, 503 for a tree or store that
+    cannot be read, or a store that does not exist: as the task pages, never a table without its history)."""
     from noops_cli.services import table_for
     from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import TagError
     from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import TreeError
@@ -30,8 +30,6 @@ def _table(query: str | None) -> dict[str, t.Any]:
     if query and len(query) > MAX_QUERY:
         raise ServicesError(400, "query: %d characters: at most %d" % (len(query), MAX_QUERY))
     try:
-        if history.missing_store():
-            return table_for(query)
         with history.open_store() as store:
             return table_for(query, store=store)
     except TagError as e:

@@ -173,3 +173,21 @@ def test_session_post_without_csrf_token_is_refused(users, make_task, store):
     response = client.post("/api/v1/tasks/%d/pause" % task_id, HTTP_X_CSRFTOKEN=str(token))
     assert response.status_code == 200, response.content
     assert store.get_task(task_id)["control"] == "pause"
+
+
+def test_a_task_that_failed_before_any_host_shows_why(login, make_task, store):
+    """A run refused on the controller (its deploy lock held by another run) records no host: the task's own
+    error is in the API answer and on the page, as ``noops tasks show`` prints it."""
+    why = "deploy lock hello is held by task 3 (pid 4242, since 10:00:00): wait for it or cancel it"
+    failed = make_task(status="failed", message=why, ended_at=1001.0)
+    logged = make_task(status="failed", ended_at=1001.0)
+    store.write_batch(logged, None, [], [{"host": None, "at": 1000.5, "task_name": "odin_prepare",
+                                          "status": "failed", "message": "cluster.yml: hello.batch: 0: bad"}])
+    fine = make_task(hosts={"h1": "success"}, status="success")
+    client = login("viewer")
+    assert client.get("/api/v1/tasks/%d" % failed).json()["error"] == why
+    assert client.get("/api/v1/tasks/%d" % logged).json()["error"] == "cluster.yml: hello.batch: 0: bad"
+    assert client.get("/api/v1/tasks/%d" % fine).json()["error"] is None
+    page = client.get("/tasks/%d" % failed).content.decode()
+    assert why in page and "No host recorded yet." not in page
+    assert "cluster.yml: hello.batch: 0: bad" in client.get("/tasks/%d" % logged).content.decode()

@@ -72,6 +72,12 @@ def test_download_and_csrf(users):
     assert "db_passwd: s3cret-value" in response.content.decode()
 
 
+def test_the_download_is_never_cached(login):
+    response = login("operator").post("/deploy", dict(_good(), action="download"))
+    assert response.status_code == 200 and "s3cret-value" in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+
+
 def _yml(**block):
     import yaml
     doc = {"cluster": {"name": "hello", "version": "1.0.0", "env": "production", "jobs": [JOB]},
@@ -125,3 +131,79 @@ def test_compile_and_deploy_from_the_page(login, monkeypatch):
     assert response.status_code == 302 and response["Location"] == "/tasks/7"
     bad = login("operator").post("/deploy", dict(_good(), batch="0", action="deploy"))
     assert bad.status_code == 400 and b"1 problem" in bad.content
+
+
+# --- a build from code: nothing the user supplied runs before an accepted launch, and only admins launch one ---
+
+
+@pytest.fixture
+def code_repo(tmp_path):
+    """A git repository to build from, and the file its build command would create."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("x\n")
+    env = dict(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+               HOME=str(tmp_path), PATH=__import__("os").environ["PATH"])
+    for args in (["init", "-q"], ["add", "README"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git"] + args, cwd=repo, env=env, check=True)
+    return str(repo), tmp_path / "MARKER"
+
+
+def _code(repo, marker, **more):
+    form = dict(_good(), code_url=repo, build_command="touch %s" % marker, **more)
+    form.pop("pkg_url")
+    return form
+
+
+def test_a_dry_run_builds_nothing_and_says_when_the_package_is_built(login, code_repo):
+    repo, marker = code_repo
+    for role in ("operator", "admin"):
+        response = login(role).post("/deploy", dict(_code(repo, marker), action="check"))
+        assert response.status_code == 200, response.content.decode()[:2000]
+        page = response.content.decode()
+        assert "when the deploy runs" in page and "builds and runs nothing" in page
+    assert not marker.exists()
+
+
+def test_a_refused_launch_builds_nothing(login, code_repo, store, monkeypatch):
+    repo, marker = code_repo
+    started = []
+    monkeypatch.setattr(deploy_form, "launch", lambda *a, **k: started.append(a) or 1)
+    client = login("admin")
+    text = _yml(code_url=repo, build_command="touch %s" % marker, batch=0).replace("pkg_url", "unused_pkg_url")
+    response = client.post("/api/v1/deploys", {"cluster_yml": text}, content_type="application/json")
+    assert response.status_code == 400 and "cluster.yml: hello.batch: 0: must be an integer >= 1" in \
+        response.json()["errors"]
+    bad = client.post("/deploy", dict(_code(repo, marker), batch="0", action="deploy"))
+    assert bad.status_code == 400
+    assert not marker.exists() and started == [] and store.list_tasks() == []
+
+
+def _code_yml(repo, marker):
+    import yaml
+    doc = yaml.safe_load(_yml())
+    del doc["hello"]["pkg_url"]
+    doc["hello"].update(code_url=repo, build_command="touch %s" % marker)
+    return yaml.safe_dump(doc)
+
+
+def test_a_build_from_code_is_launched_by_admins_only_and_audited(login, code_repo, monkeypatch):
+    from noops_console.models import AuditEntry
+
+    repo, marker = code_repo
+    calls = []
+    monkeypatch.setattr(deploy_form, "launch", lambda text, sources, user, dsn, folder, **k: calls.append(user) or 9)
+    refused = login("operator").post("/api/v1/deploys", {"cluster_yml": _code_yml(repo, marker)},
+                                     content_type="application/json")
+    assert refused.status_code == 403 and "admin" in refused.json()["errors"][0]
+    page = login("operator").post("/deploy", dict(_code(repo, marker), action="deploy"))
+    assert page.status_code == 403 and b"admin" in page.content
+    assert calls == [] and not AuditEntry.objects.filter(action="task.launch").exists()
+    accepted = login("admin").post("/api/v1/deploys", {"cluster_yml": _code_yml(repo, marker)},
+                                   content_type="application/json")
+    assert accepted.status_code == 201 and accepted.json() == {"task": 9} and calls == ["admin1"]
+    entry = AuditEntry.objects.get(action="task.launch")
+    assert entry.username == "admin1" and "touch %s" % marker in entry.detail and repo in entry.detail
+    assert not marker.exists()  # the console itself built nothing: the launched noops deploy builds

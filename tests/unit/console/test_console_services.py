@@ -58,6 +58,19 @@ def test_services_api_is_the_same_table(login, make_task, fleet):
     assert client.get("/api/v1/services?query=!").status_code == 400
 
 
+def test_services_answer_503_when_the_history_store_is_gone(login, fleet, settings):
+    import os
+
+    os.remove(settings.NOOPS_HISTORY_DSN)  # deleted while the console runs: as the task pages, no table without it
+    client = login("viewer")
+    api = client.get("/api/v1/services")
+    assert api.status_code == 503
+    assert api.json() == {"errors": ["history store %s does not exist" % settings.NOOPS_HISTORY_DSN]}
+    page = client.get("/services")
+    assert page.status_code == 503 and b"does not exist" in page.content
+    assert not os.path.exists(settings.NOOPS_HISTORY_DSN)  # and none was created
+
+
 def test_services_need_a_login(client, fleet):
     assert client.get("/api/v1/services").status_code == 401
     assert client.get("/services").status_code == 302

@@ -50,7 +50,8 @@ def test_a_good_form_gives_the_hosts_and_the_plan(inventory):
     ("pause_step", "x", 'hello.pause_step: "x": must be an integer >= 0'),
     ("path", "home/work/hello", 'hello.path: "home/work/hello": must be an absolute path'),
     ("env", "base", 'cluster.env: "base": \'base\' is merged into every env'),
-    ("env", "preview", 'cluster.env: "preview": hello.tar.gz/release/deploy/config.template.yml has no section for it'),
+    # What the package needs is checked when the deploy runs: the dry run does not fetch the package.
+    ("env", "preview", None),
     ("service", "job.hello_service", "cluster.jobs[0]: malformed tag"),
     ("service", "job.nothing_service.none", "cluster.jobs: no host selected"),
     ("pkg_url", "gopher://x/y.tgz", 'hello.pkg_url: "gopher://x/y.tgz": scheme must be http, https, ftp or file'),
@@ -60,7 +61,7 @@ def test_a_good_form_gives_the_hosts_and_the_plan(inventory):
     ("name", "bad name", 'cluster.name: "bad name": must match'),
     ("values", "port: 18080\ncountry: NO\ndb_passwd: x", "hello.country: NO: YAML 1.1 reads this as the boolean"),
     ("values", "port: [18080\ndb_passwd: x", "YAML error line"),
-    ("values", "port: 18080", "hello.db_passwd: missing: the package needs $<db_passwd>"),
+    ("values", "port: 18080", None),
     ("start_action", "", None),
 ])
 def test_a_bad_value_is_shown_next_to_its_field(inventory, field, value, says):
