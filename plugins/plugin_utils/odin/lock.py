@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import getpass
 import hashlib
 import json
@@ -175,10 +176,17 @@ def acquire(key: str, pid: int, playbook: str | None = None, break_stale: bool =
     stale = is_stale(current)
     if not break_stale or (not stale and current.get("host") == holder["host"] and not current.get("unreadable")):
         raise LockHeld(_held_message(key, current, stale, path), current, stale)
-    broken = _break(path, current)
-    if broken is None or not _link_new(path, holder):
-        now = read(key, directory) or current
-        raise LockHeld(_held_message(key, now, is_stale(now), path), now, is_stale(now))
+    # Breakers take turns (an flock on the locks folder, no file left behind): each one looks again at what it is
+    # about to remove, so a lock another breaker has just taken is never moved aside, even for a moment.
+    turn = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        broken = _break(path, current)
+        if broken is None or not _link_new(path, holder):
+            now = read(key, directory) or current
+            raise LockHeld(_held_message(key, now, is_stale(now), path), now, is_stale(now))
+    finally:
+        os.close(turn)
     return holder, True, broken
 
 
@@ -214,9 +222,18 @@ def _break(path: str, seen: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
     """Remove the lock if it still is the one judged breakable; None when another run replaced it meanwhile."""
     aside = "%s.broken-%d" % (path, os.getpid())
     try:
-        os.rename(path, aside)          # only one breaker gets the file
+        with open(path, encoding="utf-8") as f:
+            now = json.load(f)
     except FileNotFoundError:
         return dict(seen)               # gone already: free to take
+    except (OSError, ValueError):
+        now = {"key": seen.get("key"), "unreadable": True}
+    if now != dict(seen) and not (seen.get("unreadable") and now.get("unreadable")):
+        return None                     # another run took the lock since it was judged breakable
+    try:
+        os.rename(path, aside)          # only one breaker gets the file
+    except FileNotFoundError:
+        return dict(seen)
     try:
         with open(aside, encoding="utf-8") as f:
             taken = json.load(f)
