@@ -100,8 +100,9 @@ def _task_or_fail(store: HistoryStore, task_id: int) -> dict[str, t.Any]:
 
 
 def _console() -> Console:
-    # Piped output (less, grep, CI logs) keeps whole rows instead of rich's 80-column default.
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    # A terminal crops to its width; a pipe or file (less, grep, CI logs) gets whole lines, as `noops tree` and
+    # `noops services` do (Rich would otherwise assume 80 columns and wrap a long host message).
+    return Console() if sys.stdout.isatty() else Console(width=4096)
 
 
 def _styled(status: str | None) -> Text:

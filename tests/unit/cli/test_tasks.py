@@ -227,3 +227,12 @@ def test_show_cluster_yml_masks_every_secret_of_older_records(store_dsn, capsys)
         for secret in ("Pem-Body", "Flow-Pw-3", "Env-Pw-4"):
             assert secret not in out, (argv, out)
     assert "private_key: ********" in out and "name: API_TOKEN" in out
+
+
+def test_piped_show_keeps_a_long_host_message_on_one_line(store_dsn, capsys):
+    why = "command: /srv/h/bin/run.sh; exit status 3; " + " | ".join("log line %d of the program" % i for i in range(12))
+    with HistoryStore(store_dsn) as store:
+        store.write_batch(2, None, [{"host": "lg-mc-fe0.bj", "status": "failed", "message": why}], [])
+    assert main(["tasks", "show", "2"]) == 0  # stdout is not a terminal here: a pipe gets whole lines
+    out = capsys.readouterr().out
+    assert why in out, out
