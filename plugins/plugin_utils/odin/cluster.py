@@ -871,6 +871,11 @@ def _package(cluster: Cluster, result: dict, problems: list[str], cache_dir: str
         path, sha, label = fetched.path, fetched.sha256, cluster.pkg_url
         result["fetch"] = dict(origin=fetched.origin, verified_by=fetched.checksum_from)
     elif cluster.code_url and not cluster.pkg_url:
+        if problems:
+            # The build runs the file's build command on this machine: never for a request refused already.
+            problems.append(problem(source, "%s.code_url" % name, "not built: the build command runs only for a "
+                                    "cluster.yml without problems (fix the ones above)", cluster.code_url))
+            return None, version
         field_value = dict(code_url=cluster.code_url, branch=cluster.branch, relative_path=cluster.relative_path,
                            build_command=cluster.build_command)
         try:

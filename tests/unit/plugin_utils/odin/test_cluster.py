@@ -447,3 +447,22 @@ def test_a_deploy_unpacks_the_package_once(tmp_path, monkeypatch):
     assert deploy()["thor_package_tree"] == thor["thor_package_tree"]
     assert len(opened) == 1, opened
     assert os.stat(thor["thor_package_tree"]).st_ino == tree.st_ino
+
+
+def test_a_refused_cluster_yml_is_not_built(tmp_path, monkeypatch):
+    """A build runs the cluster.yml's build command: a file with problems already is refused without running it,
+    and says so next to the code_url."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin import cluster as cluster_mod
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built a refused cluster.yml")
+
+    monkeypatch.setattr(cluster_mod, "build_from_git", no_build)
+    doc = variant({"dch.pkg_url": DELETE, "dch.code_url": "https://git.example.com/dch.git", "dch.batch": 0,
+                   "dch.host": ["lg1"]})
+    path = tmp_path / "cluster.yml"
+    path.write_text(yaml.safe_dump(doc))
+    problems = prepare(str(path), [InventoryHost("lg1", None, ())], cache_dir=str(tmp_path / "c")).problems
+    assert any("dch.batch: 0" in p for p in problems), problems
+    assert any(p.startswith('%s: dch.code_url: "https://git.example.com/dch.git": not built' % path) for p in problems), \
+        problems
