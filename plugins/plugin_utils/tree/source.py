@@ -72,6 +72,15 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> t.NoReturn:
+    # Python's json reads NaN, Infinity and -Infinity, which JSON (RFC 8259) does not have.
+    raise _NotJsonConstant(name)
+
+
 def _unique_object(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
@@ -83,12 +92,29 @@ def loads_json(text: str, source: str) -> t.Any:
     """json.loads that refuses a key repeated in one object (a machine listed twice).
 
     :raises json.JSONDecodeError: for text that is not JSON.
-    :raises SourceError: ``source:line:column: invalid JSON: found duplicate key 'a1' (first at line 2)``.
+    :raises SourceError: ``source:line:column: invalid JSON: found duplicate key 'a1' (first at line 2)``, or
+        ``source:line:column: invalid JSON: NaN is not a JSON value`` (also Infinity, -Infinity).
     """
     try:
-        return json.loads(text, object_pairs_hook=_unique_object)
+        return json.loads(text, object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
     except _DuplicateKey:
         raise SourceError(_json_duplicate(text, source)) from None
+    except _NotJsonConstant as e:
+        raise SourceError(_json_constant(text, str(e), source)) from None
+
+
+def _json_constant(text: str, name: str, source: str) -> str:
+    """Where the first ``name`` (NaN, Infinity, -Infinity) outside a string of ``text`` is."""
+    i, end = 0, len(text)
+    while i < end:
+        if text[i] == '"':
+            i = json.decoder.scanstring(text, i + 1)[1]
+            continue
+        if text.startswith(name, i):
+            line, column = _line_column(text, i)
+            return "%s:%d:%d: invalid JSON: %s is not a JSON value" % (source, line, column, name)
+        i += 1
+    return "%s: invalid JSON: %s is not a JSON value" % (source, name)
 
 
 def _json_duplicate(text: str, source: str) -> str:

@@ -13,7 +13,7 @@ import yaml
 
 import noops_cli
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.source import (
-    SourceError, display_source, load_source, read_source,
+    SourceError, display_source, load_source, parse_json, read_source,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tree import TreeError
 from noops_cli.main import main
@@ -173,3 +173,15 @@ def test_cli_reads_a_url_but_never_edits_it(server, capsys):
     assert "badtag.json: machine a: tag" in capsys.readouterr().err
     assert main(["tree", "remove-machine", "hh-zk01.bj", "--source", server + "/tree.json"]) == 2
     assert "a URL source is read-only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"machines": {"a": {"vars": {"weight": NaN}}}}', "t.json:1:40: invalid JSON: NaN is not a JSON value"),
+    ('{"machines":\n {"a": {"vars": {"w": Infinity}}}}', "t.json:2:23: invalid JSON: Infinity is not a JSON value"),
+    ('{"m": "NaN", "w": -Infinity}', "t.json:1:19: invalid JSON: -Infinity is not a JSON value"),
+])
+def test_json_has_no_nan_or_infinity(text, message):
+    with pytest.raises(SourceError) as err:
+        parse_json(text, "t.json")
+    assert str(err.value) == message
+    assert parse_json('{"m": "NaN Infinity"}', "t.json") == {"m": "NaN Infinity"}
