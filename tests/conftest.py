@@ -5,11 +5,12 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 
 import pytest
+
+from servers import free_port
 
 _counter = itertools.count()
 
@@ -34,12 +35,6 @@ def _install_postgresql():
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=300)
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"], env=env,
                    check=False, capture_output=True, timeout=600)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +66,7 @@ def pg_server():
     data = os.path.join(base, "data")
     if owner is not None:
         os.chown(base, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+    port = free_port()
     log = os.path.join(base, "server.log")
     try:
         subprocess.run(prefix + [os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust",

@@ -5,15 +5,13 @@ Without /usr/bin/chromium or the playwright package the browser tests are skippe
 """
 
 import os
-import re
-import shutil
-import socket
-import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+
+from servers import running_console
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,17 +52,6 @@ else:
     def browser_type_launch_args(chromium, browser_type_launch_args):
         """pytest-playwright launches this chromium, headless, never a downloaded one."""
         return dict(browser_type_launch_args, executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-
-
-def _noops():
-    found = os.path.join(os.path.dirname(sys.executable), "noops")
-    return found if os.path.exists(found) else shutil.which("noops")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fleet(base):
@@ -117,39 +104,11 @@ def live_console(tmp_path):
                                    control_by="bob", control_at=now - 500, control_reason="pause_step 2")
         store.write_batch(paused, None, [{"host": hosts[0], "status": "success", "release": "1.0.0"},
                                          {"host": hosts[1], "status": "pending"}], ())
-    port = _free_port()
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
                NOOPS_TREE=str(tmp_path / "tree.yml"))
     for name in ("NOOPS_CONSOLE_DB", "NOOPS_CLUSTERS", "NOOPS_HISTORY_DSN"):
         env.pop(name, None)
-    proc = subprocess.Popen([_noops(), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
-    lines = []
-    try:
-        deadline = time.monotonic() + 60
-        password = None
-        while password is None:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "noops console ended:\n" + "".join(lines)
-            lines.append(line)
-            m = re.search(r"created user admin with password (\S+) ", line)
-            if m:
-                password = m.group(1)
-            assert time.monotonic() < deadline, "no admin password printed:\n" + "".join(lines)
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "not listening:\n" + "".join(lines)
-                time.sleep(0.1)
-        yield {"url": "http://127.0.0.1:%d" % port, "password": password, "dsn": dsn, "hosts": hosts,
+    with running_console(["--dsn", dsn], env, cwd=str(tmp_path)) as run:
+        yield {"url": run["url"], "password": run["password"], "dsn": dsn, "hosts": hosts,
                "tasks": {"running": running, "paused": paused, "done": done},
                "inventory": str(tmp_path / "fleet.noops.yml")}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

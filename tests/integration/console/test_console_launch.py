@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "collections"))
 from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
 from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
 from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
+from servers import running_console  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,12 +32,6 @@ pytestmark = [
                        reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
 ]
 HELLO = os.path.join(ROOT, "examples", "packages", "hello")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -63,34 +57,13 @@ def fleet_console():
     for name in ("ANSIBLE_CONFIG", "NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
         env.pop(name, None)
     dsn = os.path.join(base, "history.db")
-    port = _free_port()
-    proc = subprocess.Popen([os.path.join(BIN, "noops"), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=base)
     try:
-        lines = []
-        deadline = time.monotonic() + 60
-        while not any("created user admin" in line for line in lines):
-            line = proc.stdout.readline()
-            assert line and time.monotonic() < deadline, "no admin created:\n" + "".join(lines)
-            lines.append(line)
-        token = subprocess.run([os.path.join(BIN, "noops"), "console", "token", "add", "admin"], env=env,
-                               capture_output=True, text=True, check=True).stdout.strip().split()[-1]
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "not listening"
-                time.sleep(0.1)
-        yield {"url": "http://127.0.0.1:%d" % port, "token": token, "doc": doc, "hosts": hosts, "base": base,
-               "inventory": os.path.join(base, fleetlib.INVENTORY_FILE), "dsn": dsn}
+        with running_console(["--dsn", dsn], env, cwd=base) as run:
+            token = subprocess.run([os.path.join(BIN, "noops"), "console", "token", "add", "admin"], env=env,
+                                   capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+            yield {"url": run["url"], "token": token, "doc": doc, "hosts": hosts, "base": base,
+                   "inventory": os.path.join(base, fleetlib.INVENTORY_FILE), "dsn": dsn}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         for host in hosts:
             layout = instance_layout(host.root, "supervisord")
             if os.path.exists(layout["pidfile"]):

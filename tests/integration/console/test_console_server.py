@@ -4,7 +4,6 @@ import http.cookiejar
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,17 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 sys.path.insert(0, os.path.join(ROOT, "collections"))
 
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore  # noqa: E402
-
-
-def _noops():
-    found = os.path.join(os.path.dirname(sys.executable), "noops")
-    return found if os.path.exists(found) else shutil.which("noops")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from servers import free_port, noops_bin, running_console  # noqa: E402
 
 
 @pytest.fixture
@@ -42,39 +31,11 @@ def console(tmp_path):
                                     version="v7", status="running")
         store.write_batch(task_id, None, [{"host": "web1", "status": "success", "release": "v7"},
                                           {"host": "web2", "status": "pending"}], ())
-    port = _free_port()
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
     env.pop("NOOPS_CONSOLE_DB", None)
-    proc = subprocess.Popen([_noops(), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        deadline = time.monotonic() + 60
-        password = None
-        while password is None:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "noops console ended:\n" + "".join(lines)
-            lines.append(line)
-            m = re.search(r"created user admin with password (\S+) ", line)
-            if m:
-                password = m.group(1)
-            assert time.monotonic() < deadline, "no admin password printed:\n" + "".join(lines)
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "not listening:\n" + "".join(lines)
-                time.sleep(0.1)
-        yield {"url": "http://127.0.0.1:%d" % port, "password": password, "task": task_id, "dsn": dsn,
+    with running_console(["--dsn", dsn], env) as run:
+        yield {"url": run["url"], "password": run["password"], "task": task_id, "dsn": dsn,
                "db": tmp_path / "data" / "noops" / "console.db", "env": env}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _opener():
@@ -108,7 +69,7 @@ def test_console_login_and_pages_over_http(console):
     assert body["progress"] == {"done": 1, "total": 2} and [h["host"] for h in body["hosts"]] == ["web1", "web2"]
     assert opener.open(url + "/static/django_htmx/htmx-2.min.js", timeout=10).status == 200
     # A token made on the command line works against the running console; pause reaches the store.
-    made = subprocess.run([_noops(), "console", "--dsn", console["dsn"], "token", "add", "admin"],
+    made = subprocess.run([noops_bin(), "console", "--dsn", console["dsn"], "token", "add", "admin"],
                           env=console["env"], capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     request = urllib.request.Request(url + "/api/v1/tasks/%d/pause" % console["task"], method="POST",
@@ -120,7 +81,7 @@ def test_console_login_and_pages_over_http(console):
 
 def test_console_refuses_a_public_bind_without_tls(tmp_path):
     pytest.importorskip("django", reason="noops console needs the console extra")
-    done = subprocess.run([_noops(), "console", "--bind", "0.0.0.0:%d" % _free_port()],
+    done = subprocess.run([noops_bin(), "console", "--bind", "0.0.0.0:%d" % free_port()],
                           env=dict(os.environ, XDG_DATA_HOME=str(tmp_path)), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2
@@ -140,10 +101,10 @@ def _this_machines_address():
 
 def test_every_address_bind_answers_by_ip_and_logs_a_bad_host_in_one_line(tmp_path):
     pytest.importorskip("django", reason="noops console needs the console extra")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path))
     env.pop("NOOPS_CONSOLE_DB", None)
-    proc = subprocess.Popen([_noops(), "console", "--bind", "0.0.0.0:%d" % port, "--insecure-bind",
+    proc = subprocess.Popen([noops_bin(), "console", "--bind", "0.0.0.0:%d" % port, "--insecure-bind",
                              "--dsn", str(tmp_path / "history.db")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -184,7 +145,7 @@ def test_first_starts_at_once_and_owner_only_files(tmp_path):
     db = tmp_path / "shared" / "console.db"
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path))
     env.pop("NOOPS_CONSOLE_DB", None)
-    procs = [subprocess.Popen(["sh", "-c", "umask 022; exec \"$0\" \"$@\"", _noops(), "console", "user", "list",
+    procs = [subprocess.Popen(["sh", "-c", "umask 022; exec \"$0\" \"$@\"", noops_bin(), "console", "user", "list",
                                "--db", str(db)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]

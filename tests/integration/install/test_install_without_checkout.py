@@ -11,17 +11,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
-import urllib.error
 import urllib.request
 
 import pytest
 import yaml
+
+from servers import running_console
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.dirname(sys.executable)
@@ -70,12 +69,6 @@ def test_the_collection_tarball_holds_what_users_need_and_no_development_files(t
                      "pyproject.toml", "build", "dist", ".git", ".gitignore", ".ansible-lint", ".pytest_cache"):
         assert left_out not in top, "%s should not be in %s" % (left_out, TARBALL)
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".egg-info"))]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -154,27 +147,14 @@ def test_demo_tasks_and_console_run_from_an_empty_folder(fresh):
     assert "failed" not in listed.stdout
 
     # The console's templates and static files come with the package.
-    port = _free_port()
-    server = subprocess.Popen([noops, "console", "--bind", "127.0.0.1:%d" % port,
-                               "--db", os.path.join(ctx["base"], "console.db")], env=env, cwd=ctx["work"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with running_console(["--db", os.path.join(ctx["base"], "console.db")], env, cwd=ctx["work"],
+                         command=[noops]) as run:
         pages = {}
-        deadline = time.monotonic() + 60
         for page in ("login", "static/console/console.css"):
-            while True:
-                try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (port, page), timeout=5) as r:
-                        pages[page] = (r.status, r.read().decode())
-                    break
-                except (urllib.error.URLError, ConnectionError):
-                    assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
-                    time.sleep(0.3)
+            with urllib.request.urlopen("%s/%s" % (run["url"], page), timeout=5) as r:
+                pages[page] = (r.status, r.read().decode())
         assert pages["login"][0] == 200 and "<form" in pages["login"][1]
         assert pages["static/console/console.css"][0] == 200 and pages["static/console/console.css"][1].strip()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _cfg(folder, colls):

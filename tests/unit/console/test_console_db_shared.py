@@ -3,28 +3,15 @@ change takes effect (the CLI must not take the database's -wal/-shm files away f
 
 import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from servers import noops_bin, running_console
+
 PASSWORD = "Correct-Horse-Battery-7"
-
-
-def _noops():
-    found = os.path.join(os.path.dirname(sys.executable), "noops")
-    return found if os.path.exists(found) else shutil.which("noops")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _status(url, token):
@@ -44,7 +31,7 @@ def test_a_cli_command_beside_a_running_console_is_safe(tmp_path):
         env.pop(name, None)
 
     def cli(*args, stdin=None):
-        done = subprocess.run([_noops(), "console"] + list(args) + ["--db", db], env=env, input=stdin,
+        done = subprocess.run([noops_bin(), "console"] + list(args) + ["--db", db], env=env, input=stdin,
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -53,20 +40,8 @@ def test_a_cli_command_beside_a_running_console_is_safe(tmp_path):
     for name in ("ann", "bob"):
         cli("user", "add", name, "--role", "viewer", "--password-stdin", stdin=PASSWORD + "\n" + PASSWORD + "\n")
         tokens[name] = cli("token", "add", name).strip()
-    port = _free_port()
-    proc = subprocess.Popen([_noops(), "console", "--bind", "127.0.0.1:%d" % port, "--db", db,
-                             "--dsn", str(tmp_path / "history.db")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = "http://127.0.0.1:%d/api/v1/tasks" % port
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-                time.sleep(0.1)
+    with running_console(["--db", db, "--dsn", str(tmp_path / "history.db")], env, first_start=False) as run:
+        url = run["url"] + "/api/v1/tasks"
         assert _status(url, tokens["ann"]) == 200 and _status(url, tokens["bob"]) == 200
         # The files the console holds open: the CLI must leave these very files (not delete and make new ones).
         held = {suffix: os.stat(db + suffix).st_ino for suffix in ("-wal", "-shm")}
@@ -81,10 +56,3 @@ def test_a_cli_command_beside_a_running_console_is_safe(tmp_path):
             assert _status(url, tokens["bob"]) == 200
         assert {suffix: os.stat(db + suffix).st_ino for suffix in ("-wal", "-shm") if os.path.exists(db + suffix)} \
             == held
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
