@@ -2,14 +2,10 @@
 exactly as ``noops deploy`` does (same command, a process of its own), the console user is the history's
 initiator, and a bad cluster.yml starts nothing."""
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -17,59 +13,30 @@ import urllib.request
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, os.path.join(ROOT, "collections"))
+from localfleet import BIN, NEEDS_SUPERVISOR, build_hello, hello_cluster, make_fleet, remove_fleet
+from servers import running_console
 
-from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-from servers import running_console  # noqa: E402
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
-HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 
 
 @pytest.fixture
 def fleet_console():
     pytest.importorskip("django", reason="noops console needs the console extra")
-    base = tempfile.mkdtemp(prefix="ncl-", dir="/tmp")
-    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
-    with open(os.path.join(base, fleetlib.TREE_FILE), "w") as f:
-        yaml.safe_dump(fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix), f)
-    with open(os.path.join(base, fleetlib.INVENTORY_FILE), "w") as f:
-        f.write(fleetlib.inventory_source())
-    package = os.path.join(base, "hello-1.0.0.tar.gz")
-    build_package(HELLO, package, version="1.0.0")
-    with open(package, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    doc = {"cluster": {"name": "hello", "version": "1.0.0", "env": "production",
-                       "jobs": fleetlib.jobs_of(hosts, "hello")},
-           "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
-                     "port": 8080, "db_passwd": "launch-test-secret", "batch": 1}}
-    env = dict(os.environ, XDG_DATA_HOME=os.path.join(base, "data"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"),
-               NOOPS_TREE=os.path.join(base, fleetlib.TREE_FILE))
-    for name in ("ANSIBLE_CONFIG", "NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
+    ctx = make_fleet("ncl-")
+    build_hello(ctx, "1.0.0")
+    doc = hello_cluster(ctx, "1.0.0", secret="launch-test-secret", batch=1)
+    env = dict(ctx["env"], XDG_DATA_HOME=os.path.join(ctx["base"], "data"), NOOPS_TREE=ctx["tree"])
+    for name in ("NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
         env.pop(name, None)
-    dsn = os.path.join(base, "history.db")
+    dsn = os.path.join(ctx["base"], "history.db")
     try:
-        with running_console(["--dsn", dsn], env, cwd=base) as run:
+        with running_console(["--dsn", dsn], env, cwd=ctx["base"]) as run:
             token = subprocess.run([os.path.join(BIN, "noops"), "console", "token", "add", "admin"], env=env,
                                    capture_output=True, text=True, check=True).stdout.strip().split()[-1]
-            yield {"url": run["url"], "token": token, "doc": doc, "hosts": hosts, "base": base,
-                   "inventory": os.path.join(base, fleetlib.INVENTORY_FILE), "dsn": dsn}
+            yield {"url": run["url"], "token": token, "doc": doc, "hosts": ctx["hosts"], "base": ctx["base"],
+                   "inventory": ctx["inventory"], "dsn": dsn}
     finally:
-        for host in hosts:
-            layout = instance_layout(host.root, "supervisord")
-            if os.path.exists(layout["pidfile"]):
-                subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"],
-                                "shutdown"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        remove_fleet(ctx)
 
 
 def _api(ctx, method, path, body=None):

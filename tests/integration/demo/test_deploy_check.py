@@ -9,6 +9,7 @@ import sys
 
 import json
 
+from localfleet import build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml
 from test_deploy_cli_runs import (  # noqa: F401
     BIN, ROOT, cluster, last_task, local_fleet, noops_deploy, pytestmark, served,
 )
@@ -86,3 +87,18 @@ def test_check_mode_changes_no_host_and_says_what_would_change(local_fleet):
     assert same.returncode == 0, same.stdout[-6000:] + same.stderr[-2000:]
     assert "check deploy 1.0.0: 2 host(s): 2 skipped" in same.stdout, same.stdout[-4000:]
     assert host_files(local_fleet) == before
+
+
+def test_check_mode_on_brand_new_hosts(tmp_path):
+    """Hosts that never had the service (no supervisord yet, no release): a check says every host would change
+    and leaves nothing behind."""
+    ctx = make_fleet("ndn-")
+    try:
+        build_hello(ctx, "1.0.0")
+        path = write_yaml(os.path.join(ctx["base"], "cluster.yml"), hello_cluster(ctx, "1.0.0"))
+        checked = noops_deploy(ctx, "-f", path, "--batch", "2", "--check", "--plain")
+        assert checked.returncode == 0, checked.stdout[-6000:] + checked.stderr[-2000:]
+        assert "check deploy 1.0.0: 2 host(s): 2 would change" in checked.stdout, checked.stdout[-4000:]
+        assert host_files(ctx) == {}, host_files(ctx)
+    finally:
+        remove_fleet(ctx)

@@ -3,7 +3,6 @@ request changes nothing and exits 2; a deploy exits 0; a broken release fails it
 the previous release), stops the rollout (max_fail 0: the other host is not reached) and exits 1; Ctrl-C during a
 pause cancels the rollout before its next batch."""
 
-import hashlib
 import json
 import os
 import re
@@ -12,40 +11,24 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, os.path.join(ROOT, "collections"))
+from localfleet import (
+    BIN, HELLO, NEEDS_SUPERVISOR, ROOT, build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml,
+)
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
+from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
 
-from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag  # noqa: E402
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
-HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 
 
 @pytest.fixture(scope="module")
 def local_fleet():
-    base = tempfile.mkdtemp(prefix="ndc-", dir="/tmp")
-    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
-    doc = fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix)
-    with open(os.path.join(base, fleetlib.TREE_FILE), "w") as f:
-        yaml.safe_dump(doc, f)
-    with open(os.path.join(base, fleetlib.INVENTORY_FILE), "w") as f:
-        f.write(fleetlib.inventory_source())
-    broken = os.path.join(base, "broken")
+    ctx = make_fleet("ndc-")
+    broken = os.path.join(ctx["base"], "broken")
     shutil.copytree(HELLO, broken)
     with open(os.path.join(broken, "release", "target", "bin", "run.sh"), "w") as f:
         # The program says why it cannot start, and leaks the database password doing so.
@@ -53,34 +36,14 @@ def local_fleet():
                 "exit 3\n")
     os.chmod(os.path.join(broken, "release", "target", "bin", "run.sh"), 0o755)
     for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken)):
-        build_package(src, os.path.join(base, "hello-%s.tar.gz" % version), version=version)
-    # Private history, package cache, staging and deploy locks: other runs on this machine deploy the same service.
-    env = dict(os.environ, NOOPS_HISTORY_DSN=os.path.join(base, "history.db"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"))
-    env.pop("ANSIBLE_CONFIG", None)
-    ctx = {"base": base, "hosts": hosts, "env": env, "inventory": os.path.join(base, fleetlib.INVENTORY_FILE)}
+        build_hello(ctx, version, src)
     yield ctx
-    for host in hosts:
-        layout = instance_layout(host.root, "supervisord")
-        if os.path.exists(layout["pidfile"]):
-            subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"], "shutdown"],
-                           capture_output=True, timeout=60)
-    shutil.rmtree(base, ignore_errors=True)
+    remove_fleet(ctx)
 
 
 def cluster(ctx, version, jobs=None, **changes):
-    package = os.path.join(ctx["base"], "hello-%s.tar.gz" % version)
-    with open(package, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    doc = {"cluster": {"name": "hello", "version": version, "env": "production",
-                       "jobs": jobs or fleetlib.jobs_of(ctx["hosts"], "hello")},
-           "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
-                     "port": 8080, "db_passwd": "cli-test-secret"}}
-    doc["hello"].update(changes)
-    path = os.path.join(ctx["base"], "cluster-%s.yml" % version)
-    with open(path, "w") as f:
-        yaml.safe_dump(doc, f)
-    return path
+    return write_yaml(os.path.join(ctx["base"], "cluster-%s.yml" % version),
+                      hello_cluster(ctx, version, jobs, secret="cli-test-secret", **changes))
 
 
 def noops_deploy(ctx, *args, background=False):

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
+from localfleet import NEEDS_SUPERVISOR
 from test_deploy_cli_runs import BIN, ROOT, cluster, local_fleet, served  # noqa: F401 (local_fleet: a fixture)
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 
 
 def locks_left(ctx, wait=10.0):

@@ -10,16 +10,13 @@ import subprocess
 
 import pytest
 
+from localfleet import NEEDS_SUPERVISOR
 from test_deploy_cli_runs import BIN, cluster, local_fleet, noops_deploy, served, served_tag  # noqa: F401
 from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(BIN, "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 RECAP = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 
 

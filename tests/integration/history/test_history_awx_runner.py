@@ -4,31 +4,16 @@ to env/extravars and passed with -e @, as AWX does) and ansible-runner's own std
 callback records who launched each run (a user, or the schedule) and the AWX job, and ansible-runner's event
 stream stays whole beside it."""
 
-import hashlib
 import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, os.path.join(ROOT, "collections"))
+from localfleet import BIN, NEEDS_SUPERVISOR, ROOT, build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
 
-from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
-HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 # A project as AWX checks it out: the job templates' playbooks import the installed collection's.
 PROJECT_PLAYBOOKS = {name: "---\n- name: noops %s\n  ansible.builtin.import_playbook: noops.platform.%s\n" % (name, name)
                      for name in ("deploy", "rollback", "control")}
@@ -52,45 +37,30 @@ def awx_vars(job_id, template, user=None, schedule=None, workflow_schedule=None)
 
 @pytest.fixture(scope="module")
 def awx_fleet():
-    base = tempfile.mkdtemp(prefix="nawx-", dir="/tmp")
-    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
-    project = os.path.join(base, "project")
+    # A project as AWX checks it out: playbooks, the tree and its inventory source, cluster.yml files.
+    ctx = make_fleet("nawx-", subfolder="project")
+    project = os.path.join(ctx["base"], "project")
     os.makedirs(os.path.join(project, "clusters"))
     for name, text in PROJECT_PLAYBOOKS.items():
         with open(os.path.join(project, name + ".yml"), "w") as f:
             f.write(text)
-    with open(os.path.join(project, fleetlib.TREE_FILE), "w") as f:
-        yaml.safe_dump(fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix), f)
-    with open(os.path.join(project, fleetlib.INVENTORY_FILE), "w") as f:
-        f.write(fleetlib.inventory_source())
     for version in ("1.0.0", "2.0.0"):
-        package = os.path.join(base, "hello-%s.tar.gz" % version)
-        build_package(HELLO, package, version=version)
-        with open(package, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        doc = {"cluster": {"name": "hello", "version": version, "env": "production",
-                           "jobs": fleetlib.jobs_of(hosts, "hello")},
-               "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
-                         "port": 8080, "db_passwd": "awx-test-secret"}}
-        with open(os.path.join(project, "clusters", "hello-%s.yml" % version), "w") as f:
-            yaml.safe_dump(doc, f)
-    env = {
+        build_hello(ctx, version)
+        write_yaml(os.path.join(project, "clusters", "hello-%s.yml" % version),
+                   hello_cluster(ctx, version, secret="awx-test-secret"))
+    ctx["env"] = {
         "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "noops.platform.history",
         "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-        "NOOPS_HISTORY_DSN": os.path.join(base, "history.db"),
+        "NOOPS_HISTORY_DSN": ctx["env"]["NOOPS_HISTORY_DSN"],
         "NOOPS_USER": "not-the-awx-user",
-        "XDG_CACHE_HOME": os.path.join(base, "c"), "NOOPS_STAGING": os.path.join(base, "staging"),
-        "NOOPS_LOCK_DIR": os.path.join(base, "locks"),
+        "XDG_CACHE_HOME": ctx["env"]["XDG_CACHE_HOME"], "NOOPS_STAGING": ctx["env"]["NOOPS_STAGING"],
+        "NOOPS_LOCK_DIR": ctx["env"]["NOOPS_LOCK_DIR"],
     }
-    yield {"base": base, "hosts": hosts, "project": project, "env": env}
-    for host in hosts:
-        layout = instance_layout(host.root, "supervisord")
-        if os.path.exists(layout["pidfile"]):
-            subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"], "shutdown"],
-                           capture_output=True, timeout=60)
-    shutil.rmtree(base, ignore_errors=True)
+    ctx["project"] = project
+    yield ctx
+    remove_fleet(ctx)
 
 
 def run_as_awx(ctx, playbook, extravars):
