@@ -66,8 +66,21 @@ class Backend:
 
     kind = ""
 
+    # Check mode only: why the supervisor instance does not answer (not started yet: a first deploy, whose
+    # supervisor role is checked too). It then counts as an instance without processes.
+    not_running = None
+
     def fail(self, msg, **extra):
         raise FriggaError(msg, **extra)
+
+    def not_running_in_check_mode(self, why):
+        """Outside check mode: fail with ``why``. In check mode: warn once and take the instance as one without
+        processes (what a check of a first deploy finds before the supervisor is started)."""
+        if not getattr(self.module, "check_mode", False):
+            self.fail(why)
+        if self.not_running is None:
+            self.not_running = why
+            self.module.warn("%s; check mode: taken as having no process (a deploy starts it first)" % why)
 
     def config(self, name):
         return os.path.join(self.layout["conf_dir"], name + self.ext)
@@ -218,7 +231,8 @@ class God(Backend):
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command([self.bin, "-p", str(self.port)] + list(args))
         if "server is not available" in out:
-            self.fail("god on port %d is not running: %s" % (self.port, out.strip()))
+            self.not_running_in_check_mode("god on port %d is not running: %s" % (self.port, out.strip()))
+            return rc, ""
         if check and rc != 0:
             self.fail("god -p %d %s failed (rc %d): %s" % (self.port, " ".join(args), rc, (err or out).strip()))
         return rc, out
@@ -318,7 +332,7 @@ class Supervisord(Backend):
         try:
             self.rpc = rpc.Supervisord(*rpc.server_address(self.conf, layout.get("socket", "")))
         except rpc.RpcUnavailable as exc:
-            self.fail("supervisord for %s is not running: %s" % (self.conf, exc))
+            self.not_running_in_check_mode("supervisord for %s is not running: %s" % (self.conf, exc))
 
     def describe(self):
         return "supervisord for %s" % self.conf
@@ -335,11 +349,15 @@ class Supervisord(Backend):
                       % (self.conf, method, " ".join(map(str, args)), fault.faultString))
 
     def status(self):
+        if self.not_running:
+            return {}
         return {rpc.process_name(info): (info["statename"], info["pid"] or None)
                 for info in self.call("getAllProcessInfo") if info["name"] != LISTENER}
 
     def pending(self):
         """Programs whose file is new or changed since supervisord read it (``reread``)."""
+        if self.not_running:
+            return set()
         added, changed, _removed = self.call("reloadConfig")[0]
         return set(added) | set(changed)
 
