@@ -383,3 +383,48 @@ def test_systemd_only_when_pid1():
         pytest.skip("PID 1 is %s, not systemd: systemd units are checked by the Molecule scenarios" % init)
     result = run(["systemctl", "is-system-running"])
     assert result.stdout.strip() in ("running", "degraded", "starting")
+
+
+def _supervisord_pids(conf):
+    """Pids of the supervisord processes started with ``conf``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"supervisord") for a in argv[:2]) and conf.encode() in argv:
+            found.append(int(pid))
+    return found
+
+
+def test_a_moved_socket_reaches_the_running_supervisord(lab):
+    """An instance started when its socket was elsewhere (an older release, a shorter path): the role must make
+    that very supervisord listen where the config now says, never start a second one beside it."""
+    need("supervisord")
+    root = lab.hosts["s2"]["noops_root"]
+    conf = os.path.join(root, "etc/noops/supervisor/supervisord/supervisord.conf")
+    with open(conf, encoding="utf-8") as handle:
+        text = handle.read()
+    socket_now = [line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith("file = ")][0]
+    before = lab.status("s2")
+    assert before["state"] == "running" and _supervisord_pids(conf), before
+    old_socket = os.path.join(root, "old.sock")
+    ctl = [os.path.join(BIN, "supervisorctl"), "-c", conf]
+    # Put the running daemon on another socket, as if its config had said so when it started.
+    with open(conf, "w", encoding="utf-8") as handle:
+        handle.write(text.replace(socket_now, old_socket))
+    assert run(ctl + ["-s", "unix://" + socket_now, "reload"]).returncode == 0
+    deadline = time.time() + 30
+    while not os.path.exists(old_socket) or os.path.exists(socket_now):
+        assert time.time() < deadline, "supervisord did not move to %s" % old_socket
+        time.sleep(0.2)
+    with open(conf, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    daemon = _supervisord_pids(conf)
+    assert len(daemon) == 1, daemon
+    lab.playbook("up.yml")
+    assert _supervisord_pids(conf) == daemon  # the same daemon, and only it
+    after = lab.wait_for("s2", lambda p: p["state"] == "running", "running again")
+    assert after["state"] == "running", after
