@@ -257,6 +257,7 @@ def ensure_ee_image(image: str, tarball: Path, work: Path) -> str:
     if image_recipe(image) == recipe:
         return "cached"
     ensure_ee_base_image()
+    old = run(["podman", "image", "inspect", "--format", "{{ .Id }}", image], check=False).stdout.strip()
     builder = os.path.join(os.path.dirname(sys.executable), "ansible-builder")
     proc = run([builder, "build", "-f", str(EE_FILE), "-c", str(work / "context"), "-t", image,
                 "--container-runtime", "podman", f"--extra-build-cli-args=--pull=never --label={RECIPE_LABEL}={recipe}",
@@ -264,6 +265,10 @@ def ensure_ee_image(image: str, tarball: Path, work: Path) -> str:
     if proc.returncode != 0:
         raise HostsError(f"ansible-builder build {image}: exit {proc.returncode}: "
                          f"{(proc.stdout + proc.stderr)[-6000:]}")
+    new = run(["podman", "image", "inspect", "--format", "{{ .Id }}", image], check=False).stdout.strip()
+    if old and old != new:
+        # The image this build replaced, now without a name (its layers stay as the build cache).
+        run(["podman", "rmi", old], check=False)
     return "built"
 
 
