@@ -77,6 +77,9 @@ def register(subparsers: t.Any) -> None:
     prune = sub.add_parser("prune", help="delete ended tasks older than some days")
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     prune.set_defaults(handler=run_prune)
+    # --dsn also after the action (``noops tasks list --dsn ...``); given there, it wins over one before it.
+    for action_parser in sub.choices.values():
+        action_parser.add_argument("--dsn", default=argparse.SUPPRESS, help="history store (as noops tasks --dsn)")
 
 
 # --- store and helpers -------------------------------------------------------------------------------

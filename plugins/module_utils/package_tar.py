@@ -94,18 +94,29 @@ def unpack_target(tar_path: str, dest: str) -> list[str]:
     try:
         with tarfile.open(tar_path) as tar:
             chosen = _target_members(tar, tar_path)
-            if hasattr(tarfile, "data_filter"):
-                # Every member through the filter before the first is written: a refusal leaves ``dest`` as it was.
-                for member in chosen:
-                    tarfile.data_filter(member, dest)
-                tar.extractall(dest, members=chosen, filter="data")
-            else:  # Python < 3.11.4 on the host: check_tar_members above is the guard
-                tar.extractall(dest, members=chosen)  # noqa: S202
-    except getattr(tarfile, "FilterError", ()) as e:
-        raise PackageError(tar_path, "unsafe member refused on unpacking: %s" % e) from None
+            extract_members(tar, tar_path, dest, chosen)
     except (tarfile.TarError, EOFError) as e:
         raise PackageError(tar_path, "not a readable tarball: %s" % e) from None
     return [m.name for m in chosen]
+
+
+def extract_members(tar: tarfile.TarFile, tar_path: str, dest: str, members: t.Sequence[tarfile.TarInfo]) -> None:
+    """Write ``members`` (already passed by ``check_tar_members``) of the open ``tar`` into ``dest``.
+
+    Where Python has tarfile's "data" extraction filter (3.12, and 3.11.4 / 3.10.12 on), every member goes through
+    it before the first is written (a refusal writes nothing: ``PackageError`` naming ``tar_path``), and it guards
+    the extraction again. On older Pythons (Debian 12's 3.11.2, a controller in an execution environment or a
+    host) ``check_tar_members`` is the guard. Raises ``tarfile.TarError`` / ``OSError`` from the extraction.
+    """
+    if not hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, members=members)  # noqa: S202 - check_tar_members is the guard
+        return
+    try:
+        for member in members:
+            tarfile.data_filter(member, dest)
+        tar.extractall(dest, members=members, filter="data")
+    except tarfile.FilterError as e:
+        raise PackageError(tar_path, "unsafe member refused on unpacking: %s" % e) from None
 
 
 # --------------------------------------------------------------------------- tar members

@@ -29,7 +29,7 @@ import traceback
 import typing as t
 
 from ansible_collections.noops.platform.plugins.module_utils.package_tar import (
-    ERROR, RELEASE_DIR, TARGET_DIR, WARNING, PackageError, Problem, check_tar_members, is_root_entry,
+    ERROR, RELEASE_DIR, TARGET_DIR, WARNING, PackageError, Problem, check_tar_members, extract_members, is_root_entry,
 )
 from ansible_collections.noops.platform.plugins.module_utils.redact import is_secret_name, mask_urls
 from ansible_collections.noops.platform.plugins.plugin_utils import yaml_file
@@ -429,10 +429,11 @@ def unpack_package(tar_path: str, dest: str) -> list[Problem]:
             problems = check_tar_members(members)
             bad = {p.path for p in problems if p.level == ERROR}
             good = [m for m in members if m.name not in bad and not is_root_entry(m)]
-            # The "data" filter is a second guard with the same intent (no escapes, no devices, sane modes).
-            tar.extractall(dest, members=good, filter="data")
-    except tarfile.FilterError as e:
-        return [Problem(ERROR, tar_path, "unsafe member refused on unpacking: %s" % e)]
+            # The "data" filter, where Python has it, is a second guard with the same intent (no escapes, no
+            # devices, sane modes).
+            extract_members(tar, tar_path, dest, good)
+    except PackageError as e:
+        return [Problem(ERROR, e.path, e.message)]
     except (tarfile.TarError, OSError, EOFError) as e:
         return [Problem(ERROR, tar_path, "not a readable tarball: %s" % e)]
     return [Problem(p.level, "%s/%s" % (tar_path, p.path.lstrip("/")), p.message) for p in problems]

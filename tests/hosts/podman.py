@@ -14,12 +14,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from .common import HostsError, cache_dir, is_root, missing_programs, run
+from .common import REPO_ROOT, HostsError, cache_dir, is_root, missing_programs, run
 
 BASE_IMAGE = "localhost/noops-base"
 SYSTEMD_IMAGE = "localhost/noops-systemd"
@@ -46,6 +47,7 @@ DRIVER_COLLECTIONS = ("containers/podman", "ansible/posix")
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 CONF_MARKER = "# written by noops tests/hosts/podman.py"
 CGROUP_V2_CONTROLLERS = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+MQUEUE = Path("/dev/mqueue")
 
 
 def base_recipe_hash() -> str:
@@ -101,6 +103,11 @@ def setup_engine() -> list[str]:
                 target.mkdir(exist_ok=True)
                 run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)])
                 changed.append(f"mounted cgroup v1 {controller}")
+    # ansible-navigator (and ansible-runner's --ipc=host) want the POSIX message queue filesystem on /dev/mqueue.
+    if not os.path.ismount(MQUEUE):
+        MQUEUE.mkdir(exist_ok=True)
+        run(["mount", "-t", "mqueue", "mqueue", str(MQUEUE)])
+        changed.append(f"mounted mqueue on {MQUEUE}")
     want = containers_conf_text()
     current = CONTAINERS_CONF.read_text() if CONTAINERS_CONF.exists() else None
     if current is None or (current.startswith(CONF_MARKER) and current != want):
@@ -208,6 +215,60 @@ def ensure_ee_base_image() -> str:
         run(["tar", "-rf", str(tar), "-C", "/"] + [str(p.relative_to("/")) for p in cas]
             + [str(SYSTEM_CA_BUNDLE.relative_to("/"))], timeout=600)
         import_rootfs(["cat", str(tar)], EE_BASE_IMAGE, ee_base_recipe_hash())
+    return "built"
+
+
+# The execution environment image (execution-environment.yml) and what it is built from besides the collection.
+EE_FILE = REPO_ROOT / "execution-environment.yml"
+EE_INPUTS = ("execution-environment.yml", "ee/apt-pkgmgr", "ee/pip-check")
+EE_COLLECTIONS = REPO_ROOT / "ee" / "collections"
+
+
+def collection_tarball(out_dir: Path = EE_COLLECTIONS) -> Path:
+    """``ansible-galaxy collection build`` of the checkout into ``out_dir`` (by default the folder
+    execution-environment.yml copies the tarball from); returns the tarball's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    galaxy = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
+    run([galaxy, "collection", "build", "--force", "--output-path", str(out_dir), str(REPO_ROOT)], timeout=300,
+        cwd=REPO_ROOT)
+    [tarball] = [p for p in out_dir.iterdir() if p.name.startswith("noops-platform-") and p.name.endswith(".tar.gz")]
+    return tarball
+
+
+def ee_recipe_hash(tarball: Path) -> str:
+    """What the EE image is made of: the base image's recipe, the EE definition and its helper scripts, and the
+    collection's content (its MANIFEST.json holds the checksum of FILES.json, which holds every file's)."""
+    digest = hashlib.sha256(ee_base_recipe_hash().encode())
+    for rel in EE_INPUTS:
+        digest.update(rel.encode() + b"\0" + (REPO_ROOT / rel).read_bytes())
+    with tarfile.open(tarball) as tf:
+        member = tf.extractfile("MANIFEST.json")
+        if member is None:
+            raise HostsError(f"{tarball}: no MANIFEST.json")
+        digest.update(member.read())
+    return digest.hexdigest()[:16]
+
+
+def ensure_ee_image(image: str, tarball: Path, work: Path) -> str:
+    """``image`` built with ansible-builder and podman (never a registry: ``--pull=never``) from the EE definition
+    and ``tarball`` (in EE_COLLECTIONS) when it is missing or its recipe changed: 'cached' or 'built'.
+    The build context goes to ``work``; HostsError with the build's last output when it fails."""
+    recipe = ee_recipe_hash(tarball)
+    if image_recipe(image) == recipe:
+        return "cached"
+    ensure_ee_base_image()
+    old = run(["podman", "image", "inspect", "--format", "{{ .Id }}", image], check=False).stdout.strip()
+    builder = os.path.join(os.path.dirname(sys.executable), "ansible-builder")
+    proc = run([builder, "build", "-f", str(EE_FILE), "-c", str(work / "context"), "-t", image,
+                "--container-runtime", "podman", f"--extra-build-cli-args=--pull=never --label={RECIPE_LABEL}={recipe}",
+                "-v", "3"], check=False, timeout=3600, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        raise HostsError(f"ansible-builder build {image}: exit {proc.returncode}: "
+                         f"{(proc.stdout + proc.stderr)[-6000:]}")
+    new = run(["podman", "image", "inspect", "--format", "{{ .Id }}", image], check=False).stdout.strip()
+    if old and old != new:
+        # The image this build replaced, now without a name (its layers stay as the build cache).
+        run(["podman", "rmi", old], check=False)
     return "built"
 
 

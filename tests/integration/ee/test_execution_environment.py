@@ -4,7 +4,6 @@ podman import, the rootfs kept in the harness cache) without any registry, and h
 Python and system packages (the collection's meta/execution-environment.yml, requirements.txt, bindep.txt)."""
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -21,17 +20,7 @@ from hosts.common import missing_programs  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 EE_FILE = os.path.join(ROOT, "execution-environment.yml")
-IMAGE = "localhost/noops-ee:test"
 pytestmark = pytest.mark.slow
-
-
-def collection_tarball(out_dir):
-    """``ansible-galaxy collection build`` into the folder execution-environment.yml copies the tarball from."""
-    proc = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--force", "--output-path",
-                           str(out_dir), ROOT], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    [tarball] = [p for p in os.listdir(out_dir) if p.startswith("noops-platform-") and p.endswith(".tar.gz")]
-    return os.path.join(out_dir, tarball)
 
 
 def offline():
@@ -58,9 +47,7 @@ def test_the_collection_declares_its_dependencies():
 
 
 def test_builder_create_works_offline(tmp_path):
-    ee_dir = os.path.join(ROOT, "ee", "collections")
-    os.makedirs(ee_dir, exist_ok=True)
-    collection_tarball(ee_dir)
+    podman.collection_tarball()
     context = tmp_path / "context"
     proc = subprocess.run(offline() + [os.path.join(BIN, "ansible-builder"), "create", "-f", EE_FILE, "-c",
                                        str(context), "--output-filename", "Containerfile"],
@@ -77,28 +64,13 @@ def test_builder_create_works_offline(tmp_path):
         {"name": "/build/collections/noops-platform.tar.gz", "type": "file"}]
 
 
-@pytest.fixture(scope="module")
-def ee_base():
-    reason = podman.unusable_reason()
-    if reason is None and missing_programs("debootstrap"):
-        reason = "debootstrap is not installed (apt-get install debootstrap)"
-    if reason:
-        pytest.skip(reason)
-    podman.setup_engine()
-    return podman.ensure_ee_base_image()  # a HostsError here is a failure of the recipe, not a missing capability
-
-
-def test_image_builds_without_a_registry(ee_base, tmp_path):
-    ee_dir = os.path.join(ROOT, "ee", "collections")
-    os.makedirs(ee_dir, exist_ok=True)
-    collection_tarball(ee_dir)
-    proc = subprocess.run([os.path.join(BIN, "ansible-builder"), "build", "-f", EE_FILE, "-c", str(tmp_path / "ctx"),
-                           "-t", IMAGE, "--container-runtime", "podman", "--extra-build-cli-args=--pull=never",
-                           "-v", "3"], capture_output=True, text=True, timeout=3600, cwd=ROOT)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-8000:]
+def test_image_builds_without_a_registry(ee_image):
+    # Built by the session's ee_image (conftest.py) with --pull=never from the debootstrapped base, or kept from an
+    # earlier run when nothing it is made of changed.
+    image = ee_image.name
 
     def in_image(*cmd):
-        return subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", IMAGE, *cmd],
+        return subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", image, *cmd],
                               capture_output=True, text=True, timeout=300)
 
     shown = in_image("ansible-galaxy", "collection", "list", "noops.platform")
@@ -115,5 +87,4 @@ def test_image_builds_without_a_registry(ee_base, tmp_path):
                      "noops.platform.plugins.plugin_utils.history.store import HistoryStore; "
                      "print(HistoryStore(\"/tmp/h.db\").schema_version())'")
     assert store.returncode == 0 and store.stdout.strip().isdigit(), store.stderr
-    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
-    shutil.rmtree(tmp_path / "ctx", ignore_errors=True)
+    assert podman.image_recipe(image) == podman.ee_recipe_hash(podman.collection_tarball())

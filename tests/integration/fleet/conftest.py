@@ -2,14 +2,9 @@
 steps: in a module with `FLEET_STEPS = True`, a failed test skips the ones after it (each starts from the state
 the previous one left)."""
 
-import os
-import shutil
-import tempfile
-
 import pytest
 
-from fleetctl import HOST_PRIVATE_EXTRA, SUPERVISOR_VENV, Controller, supervisor_venv
-from hosts import netns
+from fleetctl import Controller, prepared_fleet
 
 
 def pytest_runtest_makereport(item, call):
@@ -27,29 +22,5 @@ def pytest_runtest_setup(item):
 @pytest.fixture(scope="module")
 def controller(netns_usable, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fleet")
-    # /tmp is private on the hosts: what they share with the controller lives under /var/tmp.
-    shared = tempfile.mkdtemp(prefix="noops-fleet-", dir="/var/tmp")
-    # Mount points for the hosts' private folders: empty folders on the real machine (as the harness makes /data),
-    # removed afterwards when this run made them and they are still empty.
-    mounts = dict(HOST_PRIVATE_EXTRA)
-    made = [d for d in [*mounts, SUPERVISOR_VENV] if not os.path.exists(d)]
-    fleet = netns.Fleet(4, tmp / "hosts")
-    try:
-        venv = supervisor_venv(shared)
-        for d in made:
-            os.makedirs(d)
-        fleet.up()
-        for host in fleet.hosts:
-            binds = [f"mkdir -p {src} && mount --bind {src} {mnt}" for mnt, src in mounts.items()]
-            binds.append(f"mount --bind {venv} {SUPERVISOR_VENV}")
-            fleet.run(host, " && ".join(binds))
+    with prepared_fleet(4, tmp) as fleet:
         yield Controller(fleet, tmp)
-    finally:
-        # The hosts' pid namespaces (supervisors, services) and mount namespaces end with their launchers.
-        fleet.down()
-        for d in reversed(made):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-        shutil.rmtree(shared, ignore_errors=True)

@@ -9,14 +9,19 @@ The hosts use a real host's layout (empty `noops_root`). On top of the harness's
   see (a pyenv under the real /root), so the fleet gets one made from /usr/bin/python3 under /var/tmp.
 """
 
+import contextlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
+
+from hosts import netns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.dirname(sys.executable)
@@ -165,3 +170,35 @@ def supervisor_venv(shared: str) -> str:
         pytest.skip(f"cannot make a {SUPERVISOR_SPEC} venv of /usr/bin/python3 for the hosts: "
                     f"{(proc.stderr or proc.stdout).strip()[-300:]}")
     return venv
+
+
+@contextlib.contextmanager
+def prepared_fleet(n: int, tmp):
+    """A started fleet of `n` namespace hosts prepared as above (private /etc/noops and /var/log/noops, the
+    supervisor venv), under `tmp`; torn down on exit."""
+    # /tmp is private on the hosts: what they share with the controller lives under /var/tmp.
+    shared = tempfile.mkdtemp(prefix="noops-fleet-", dir="/var/tmp")
+    # Mount points for the hosts' private folders: empty folders on the real machine (as the harness makes /data),
+    # removed afterwards when this run made them and they are still empty.
+    mounts = dict(HOST_PRIVATE_EXTRA)
+    made = [d for d in [*mounts, SUPERVISOR_VENV] if not os.path.exists(d)]
+    fleet = netns.Fleet(n, tmp / "hosts")
+    try:
+        venv = supervisor_venv(shared)
+        for d in made:
+            os.makedirs(d)
+        fleet.up()
+        for host in fleet.hosts:
+            binds = [f"mkdir -p {src} && mount --bind {src} {mnt}" for mnt, src in mounts.items()]
+            binds.append(f"mount --bind {venv} {SUPERVISOR_VENV}")
+            fleet.run(host, " && ".join(binds))
+        yield fleet
+    finally:
+        # The hosts' pid namespaces (supervisors, services) and mount namespaces end with their launchers.
+        fleet.down()
+        for d in reversed(made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        shutil.rmtree(shared, ignore_errors=True)

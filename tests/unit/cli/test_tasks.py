@@ -236,3 +236,16 @@ def test_piped_show_keeps_a_long_host_message_on_one_line(store_dsn, capsys):
     assert main(["tasks", "show", "2"]) == 0  # stdout is not a terminal here: a pipe gets whole lines
     out = capsys.readouterr().out
     assert why in out, out
+
+
+@pytest.mark.parametrize("argv", [
+    ["tasks", "--dsn", "{dsn}", "list", "--json"],
+    ["tasks", "list", "--json", "--dsn", "{dsn}"],
+    ["tasks", "show", "2", "--json", "--dsn", "{dsn}"],
+    ["tasks", "--dsn", "{other}", "log", "2", "--json", "--dsn", "{dsn}"],   # the action's own wins
+], ids=["before-action", "after-list", "after-show", "both"])
+def test_dsn_before_or_after_the_action(store_dsn, tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.setenv("NOOPS_HISTORY_DSN", str(tmp_path / "not-this.db"))
+    assert main([a.format(dsn=store_dsn, other=tmp_path / "nor-this.db") for a in argv]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert not (tmp_path / "not-this.db").exists() and not (tmp_path / "nor-this.db").exists()

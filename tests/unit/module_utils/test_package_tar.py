@@ -183,3 +183,40 @@ def test_lint_open_and_host_unpack_agree(tmp_path, case):
     assert unpacked == (case in ("dot-root", "inner-link"))
     if not unpacked:
         assert list(dest.iterdir()) == [], "a refused package must leave nothing written"
+
+
+# -- Pythons before 3.11.4 (Debian 12's 3.11.2, an execution environment's controller): tarfile has no extraction
+# filters; check_tar_members is then the guard, on the controller as on the host -----------------------------
+
+@pytest.fixture
+def python_without_extraction_filters(monkeypatch):
+    for name in ("data_filter", "tar_filter", "FilterError"):
+        monkeypatch.delattr(tarfile, name, raising=False)
+    plain = tarfile.TarFile.extractall
+
+    def extractall(self, path=".", members=None, *, numeric_owner=False, **kwargs):
+        assert not kwargs, "extractall() got an unexpected keyword argument %r" % sorted(kwargs)[0]
+        return plain(self, path, members, numeric_owner=numeric_owner)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", extractall)
+
+
+def unpack_controller(tar, dest):
+    """The controller's unpack of a whole package (open_package, as odin_prepare and lint use it)."""
+    with open_package(tar) as package:
+        return sorted(os.path.relpath(os.path.join(d, f), package.root) for d, _, fs in os.walk(package.root)
+                      for f in fs)
+
+
+@pytest.mark.parametrize("unpack", [unpack_target, unpack_controller], ids=["host", "controller"])
+def test_unpack_on_a_python_without_extraction_filters(tmp_path, python_without_extraction_filters, unpack):
+    built = str(tmp_path / "hello.tar.gz")
+    build_package(HELLO, built, version="7.0")
+    dest = tmp_path / "rel"
+    dest.mkdir()
+    written = unpack(built, str(dest))
+    assert "VERSION" in written or "release/target/VERSION" in written, written
+    evil = write_tar(tmp_path / "evil.tar.gz", [(member("release/target/a"), b"a"),
+                                                  (member("release/target/s", SYM, "/etc"), None)])
+    with pytest.raises(PackageError, match="symlink to absolute path /etc escapes release/target/"):
+        unpack(evil, str(dest))
