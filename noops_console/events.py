@@ -48,6 +48,16 @@ def encode(event: Event) -> bytes:
 
 
 async def _stream(poll: Poll, since: int, first: tuple[list[Event], bool] | None, interval: float,
+                  keepalive: float, lifetime: float, close: t.Callable[[], None] | None) -> t.AsyncIterator[bytes]:
+    try:
+        async for chunk in _events(poll, since, first, interval, keepalive, lifetime):
+            yield chunk
+    finally:  # also when the client went away (the server cancels the response)
+        if close is not None:
+            await asyncio.to_thread(close)
+
+
+async def _events(poll: Poll, since: int, first: tuple[list[Event], bool] | None, interval: float,
                   keepalive: float, lifetime: float) -> t.AsyncIterator[bytes]:
     yield ("retry: %d\n\n" % RETRY).encode("ascii")
     started = last_sent = time.monotonic()
@@ -71,14 +81,16 @@ async def _stream(poll: Poll, since: int, first: tuple[list[Event], bool] | None
 
 
 def stream(poll: Poll, since: int, first: tuple[list[Event], bool] | None = None, interval: float | None = None,
-           keepalive: float | None = None, lifetime: float | None = None) -> StreamingHttpResponse:
+           keepalive: float | None = None, lifetime: float | None = None,
+           close: t.Callable[[], None] | None = None) -> StreamingHttpResponse:
     """A ``text/event-stream`` response of ``poll``'s events after ``since`` (``first``: the answer of a poll the
     caller already made). ``poll`` runs in a worker thread, one call at a time. ``interval``, ``keepalive`` and
-    ``lifetime`` (seconds) default to POLL_INTERVAL, KEEPALIVE and LIFETIME."""
+    ``lifetime`` (seconds) default to POLL_INTERVAL, KEEPALIVE and LIFETIME. ``close`` is called once the stream
+    is over, however it ends (the client gone included)."""
     interval = POLL_INTERVAL if interval is None else interval
     keepalive = KEEPALIVE if keepalive is None else keepalive
     lifetime = LIFETIME if lifetime is None else lifetime
-    response = StreamingHttpResponse(_stream(poll, since, first, interval, keepalive, lifetime),
+    response = StreamingHttpResponse(_stream(poll, since, first, interval, keepalive, lifetime, close),
                                      content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"

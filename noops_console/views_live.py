@@ -34,19 +34,11 @@ class _TaskFollower:
             return [events.Event(since, "error", str(e))], True
         if changes is None:
             return [events.Event(since, "error", "no task %d" % self.task_id)], True
-        done = False
-        out = []
-        if changes["seq"] > since:
-            out.append(self.render_event(self.store, changes))
-        task = changes["task"] or {}
-        status = task.get("status") if changes["task"] else None
-        if status is None:
-            status = (self.store.get_task(self.task_id) or {}).get("status")
-        if status not in ACTIVE:
-            done = True
-        if done:
-            self.store.close()
-        return out, done
+        out = [self.render_event(self.store, changes)] if changes["seq"] > since else []
+        return out, changes["status"] not in ACTIVE
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def _follow(task_id: int, since: int, render_event: t.Callable[[t.Any, dict[str, t.Any]], events.Event],
@@ -58,8 +50,9 @@ def _follow(task_id: int, since: int, render_event: t.Callable[[t.Any, dict[str,
     first = follower(since)
     if not first[0] and first[1]:
         # An ended task and nothing after the client's last event: 204 tells EventSource not to reconnect.
+        follower.close()
         return HttpResponse(status=204)
-    return events.stream(follower, since, first=first)
+    return events.stream(follower, since, first=first, close=follower.close)
 
 
 @methods("GET")
@@ -113,7 +106,7 @@ def task_list_events(request: HttpRequest) -> HttpResponse:
         return [events.Event(max(int(r["seq"]) for r in rows), "changed",
                              " ".join(str(r["id"]) for r in rows))], False
 
-    return events.stream(poll, since)
+    return events.stream(poll, since, close=store.close)
 
 
 # --- the task page's context ----------------------------------------------------------------------------------

@@ -599,8 +599,8 @@ class HistoryStore:
 
     def task_changes(self, task_id: int, since: int = 0) -> dict[str, t.Any] | None:
         """What changed in a task after change number ``since``: ``{"seq": the task's newest change number,
-        "task": the task row (without its cluster.yml) or None when it did not change, "hosts": the host rows that
-        changed, oldest first}``; None when there is no such task. Raises StoreError."""
+        "status": the task's status, "task": the task row (without its cluster.yml) or None when it did not change,
+        "hosts": the host rows that changed, oldest first}``; None when there is no such task. Raises StoreError."""
         cols = ", ".join(["id", "seq"] + [c for c in TASK_FIELDS if c != "cluster_yml"])
         rows = self._read("cannot read task %d" % task_id, "SELECT %s FROM noops_tasks WHERE id = ?" % cols,
                           (task_id,))
@@ -610,8 +610,8 @@ class HistoryStore:
         hosts = self._read("cannot read the hosts of task %d" % task_id,
                            "SELECT %s, seq FROM noops_task_hosts WHERE task_id = ? AND seq > ? ORDER BY seq, "
                            "started_at IS NULL, started_at, host" % ", ".join(HOST_FIELDS), (task_id, int(since)))
-        return {"seq": int(task["seq"] or 0), "task": task if int(task["seq"] or 0) > since else None,
-                "hosts": hosts}
+        return {"seq": int(task["seq"] or 0), "status": task["status"],
+                "task": task if int(task["seq"] or 0) > since else None, "hosts": hosts}
 
     def tasks_changed(self, since: int, limit: int = 200) -> list[dict[str, t.Any]]:
         """Tasks (without their cluster.yml) changed after change number ``since``, oldest change first, at most

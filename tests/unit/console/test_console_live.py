@@ -294,3 +294,26 @@ def test_the_host_table_has_labels_for_its_cards(login, make_task):
     task = make_task({"h1": "success"}, status="success")
     page = login("viewer").get("/tasks/%d" % task).content.decode()
     assert '<table class="hosts cards">' in page and 'data-label="Status"' in page
+
+
+# --- the generic stream -----------------------------------------------------------------------------------------------
+
+
+def test_a_stream_ends_after_its_lifetime_and_closes_what_it_polled(monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(events, "KEEPALIVE", 0.1)
+    closed, calls = [], []
+
+    def poll(since):
+        calls.append(since)
+        return ([events.Event(7, "x", "a\nb")], False) if since < 7 else ([], False)
+    response = events.stream(poll, 3, close=lambda: closed.append(1))
+
+    async def read():
+        return b"".join([chunk async for chunk in response.streaming_content])
+    body = asyncio.run(read())
+    assert body.startswith(b"retry: 1000\n\n") and b"id: 7\nevent: x\ndata: a\ndata: b\n\n" in body
+    assert b": keepalive" in body and b"event: end" not in body  # the lifetime ended it, not the task
+    assert calls[0] == 3 and set(calls[1:]) == {7} and closed == [1]
+    assert events.parse(body) == [{"id": "7", "event": "x", "data": "a\nb"}]

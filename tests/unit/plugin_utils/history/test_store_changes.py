@@ -29,7 +29,8 @@ def test_every_change_gets_a_higher_number_and_readers_get_what_changed_after_th
         assert [(h["host"], h["status"]) for h in changes["hosts"]] == [("a", "deploying")]
         assert changes["task"]["id"] == task
         assert [h["host"] for h in store.task_changes(task, since=0)["hosts"]] == ["b", "a"]
-        assert store.task_changes(task, since=deploying) == {"seq": deploying, "task": None, "hosts": []}
+        assert store.task_changes(task, since=deploying) == {"seq": deploying, "status": "running", "task": None,
+                                                             "hosts": []}
         # control, status, log rows and kept texts are changes of the task too
         for change in (lambda: store.request_control(task, "pause", by="ann"),
                        lambda: store.set_status(task, "paused"),
