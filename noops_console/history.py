@@ -199,6 +199,7 @@ def task_detail(store: HistoryStore, task_id: int) -> dict[str, t.Any] | None:
         "hosts": [host_row(h) for h in hosts],
     })
     out.update(live_facts(task, hosts))
+    out["seq"] = int(task.get("seq") or 0)  # the store's change number of the task's last change
     out["retries"] = [int(r["id"]) for r in store.retries_of(task_id)]
     from noops_console.tasklogs import log_kinds
 

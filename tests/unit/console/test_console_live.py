@@ -119,6 +119,7 @@ def test_the_host_at_work_how_long_and_the_percentage(login, make_task, store):
     task = make_task({"a": "success", "b": "failed", "c": "pending", "d": "pending"})
     store.write_batch(task, None, [{"host": "c", "status": "deploying", "started_at": time.time() - 75}], [])
     detail = login("viewer").get("/api/v1/tasks/%d" % task).json()
+    assert detail["seq"] == store.change_seq()
     assert detail["progress"] == {"done": 2, "total": 4, "percent": 50}
     [working] = detail["working"]
     assert working["host"] == "c" and 74 <= working["seconds"] <= 80
