@@ -31,3 +31,21 @@ document.addEventListener("click", function (event) {
     }
   });
 })();
+
+// Durations still running (data-since="ISO time"): counted on every second between two updates of the page.
+(function () {
+  var format = function (secs) {
+    secs = Math.max(0, Math.round(secs));
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (secs < 60) { return secs + "s"; }
+    if (secs < 3600) { return Math.floor(secs / 60) + "m" + pad(secs % 60) + "s"; }
+    return Math.floor(secs / 3600) + "h" + pad(Math.floor(secs % 3600 / 60)) + "m";
+  };
+  window.setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll("[data-since]").forEach(function (elt) {
+      var since = Date.parse(elt.getAttribute("data-since"));
+      if (!isNaN(since)) { elt.textContent = format((now - since) / 1000) + (elt.getAttribute("data-suffix") || ""); }
+    });
+  }, 1000);
+})();
