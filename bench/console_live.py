@@ -81,7 +81,7 @@ def follow(port: int, token: str, task_id: int, seen: dict[tuple[str, str], floa
         raise SystemExit("events: HTTP %d %s" % (response.status, response.read()[:200]))
     event, data = None, []
     while True:
-        line = response.fp.readline()
+        line = response.readline()
         if not line:
             break
         line = line.decode("utf-8").rstrip("\n")
