@@ -385,11 +385,14 @@ class LaunchError(Exception):
     """The deploy could not be started, or its task did not appear in the history store; the message says why."""
 
 
-def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str, wait: float = 90.0) -> int:
+def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str, wait: float = 90.0,
+           limit: str | None = None) -> int:
     """Start the deploy of a checked cluster.yml exactly as ``noops deploy -f FILE [-i SOURCE ...] --plain`` does
     (the same command, in a session of its own so that it outlives the request and the console), with
     ``NOOPS_USER`` = ``user`` (the history's initiator) and the console's history store. The file is kept in
-    ``folder`` (mode 0600: it holds the template values), its output beside it (``.log``).
+    ``folder`` (mode 0600: it holds the template values), its output beside it (``.log``), and the inventory
+    sources beside it (``.inventory``, one a line) for a retry. ``limit`` (an Ansible host pattern) is passed as
+    ``--limit``.
 
     Returns the task id once the history store has the run's task (within ``wait`` seconds). Raises LaunchError.
     """
@@ -408,8 +411,14 @@ def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str
     # The noops command of this Python (as its console script runs it, without a PATH lookup).
     command = [sys.executable, "-c", "import sys; from noops_cli.main import main; sys.exit(main())",
                "deploy", "-f", path, "--plain"]
+    sources = [os.path.abspath(source) if os.path.exists(source) else source for source in sources]
     for source in sources:
-        command += ["-i", os.path.abspath(source) if os.path.exists(source) else source]
+        command += ["-i", source]
+    if limit:
+        command += ["--limit", limit]
+    with open(os.open(path[:-len(".yml")] + ".inventory", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w",
+              encoding="utf-8") as f:
+        f.write("".join(source + "\n" for source in sources))
     env = dict(os.environ, NOOPS_USER=user, NOOPS_HISTORY_DSN=dsn)
     log_path = path[:-len(".yml")] + ".log"
     with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as log:

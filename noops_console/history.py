@@ -10,12 +10,13 @@ import datetime
 import math
 import os
 import re
+import time
 import typing as t
 
 from django.conf import settings
 
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
-    FINAL_HOST_STATUSES, TASK_STATUSES, ControlError,
+    FINAL_HOST_STATUSES, HOST_STATUSES, TASK_STATUSES, ControlError,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
@@ -24,6 +25,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.history.store impor
 )
 
 CONTROL_ACTIONS = ("pause", "resume", "cancel")
+RETRY_HOST_STATUSES = ("failed", "unreachable")  # the hosts a retry deploys again
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000
 MAX_REASON = 500  # characters
@@ -194,13 +196,52 @@ def task_detail(store: HistoryStore, task_id: int) -> dict[str, t.Any] | None:
         "incomplete": bool(task.get("incomplete")),
         "cluster_file": task.get("cluster_file"),
         "error": task.get("message") or "\n".join(store.controller_failures(task_id)) or None,
-        "hosts": [{"host": h["host"], "status": h["status"], "version": h.get("release"),
-                   "started": iso(h.get("started_at")), "ended": iso(h.get("ended_at")),
-                   "message": h.get("message")} for h in hosts],
+        "hosts": [host_row(h) for h in hosts],
     })
+    out.update(live_facts(task, hosts))
+    out["seq"] = int(task.get("seq") or 0)  # the store's change number of the task's last change
+    out["retries"] = [int(r["id"]) for r in store.retries_of(task_id)]
+    from noops_console.tasklogs import log_kinds
+
+    out["logs"] = log_kinds(store, task)
     out = masker.mask(out)
     out["cluster_yml"] = cluster_yml
     return out
+
+
+def host_row(h: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A host of a task as pages and the API show it (not masked: the caller masks)."""
+    return {"host": h["host"], "status": h["status"], "version": h.get("release"), "started": iso(h.get("started_at")),
+            "ended": iso(h.get("ended_at")), "message": h.get("message")}
+
+
+def live_facts(task: t.Mapping[str, t.Any], hosts: t.Sequence[t.Mapping[str, t.Any]],
+               now: float | None = None) -> dict[str, t.Any]:
+    """What a task page shows beside the task's status: ``progress`` with ``percent`` (hosts done of the hosts the
+    run selected — every batch's hosts are recorded, pending, when the rollout starts — rounded down, so 100 only
+    when all are done), ``host_counts`` (hosts per host status, in HOST_STATUSES order), ``working`` (the hosts
+    being deployed now, each with ``since`` and ``seconds`` so far; empty once the task ended), ``failed_hosts``
+    (failed or unreachable: what a retry deploys again), the AWX job (``awx_job_id``, ``awx_job_template``; None
+    when not run under AWX) and ``retry_of`` (the task this one retries, or None)."""
+    now = time.time() if now is None else now
+    counts: dict[str, int] = {}
+    for h in hosts:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    done = progress(counts)
+    done["percent"] = (100 * done["done"] // done["total"]) if done["total"] else 0
+    active = task.get("status") in ("running", "paused")
+    working = [{"host": h["host"], "since": iso(h.get("started_at")),
+                "seconds": max(0, int(now - float(h["started_at"]))) if h.get("started_at") else None}
+               for h in hosts if active and h["status"] == "deploying"]
+    return {
+        "progress": done,
+        "host_counts": [{"status": s, "count": counts[s]} for s in HOST_STATUSES if counts.get(s)],
+        "working": working,
+        "failed_hosts": [h["host"] for h in hosts if h["status"] in RETRY_HOST_STATUSES],
+        "awx_job_id": task.get("awx_job_id"),
+        "awx_job_template": task.get("awx_job_template"),
+        "retry_of": task.get("retry_of"),
+    }
 
 
 def control_task(store: HistoryStore, task_id: int, action: str, by: str,
@@ -214,3 +255,35 @@ def control_task(store: HistoryStore, task_id: int, action: str, by: str,
         raise ControlError("unknown action %r (one of %s)" % (action, ", ".join(CONTROL_ACTIONS)))
     store.request_control(task_id, action, by=by, reason=reason)
     return task_detail(store, task_id) or {}
+
+
+def retry_plan(store: HistoryStore, task_id: int) -> dict[str, t.Any]:
+    """What a retry of a deploy task launches: ``{"cluster_file", "cluster_yml" (the file's text, secrets
+    included), "hosts" (the failed and unreachable hosts: the ``--limit``), "sources" (the inventory sources the
+    console launched it with; empty: the one ansible.cfg names)}``.
+
+    Raises KeyError (no such task), ControlError (still running or paused, not a deploy, no failed host, the
+    cluster.yml it deployed cannot be read), StoreError.
+    """
+    task = store.get_task(task_id)
+    if task is None:
+        raise KeyError(task_id)
+    if task["status"] in ("running", "paused"):
+        raise ControlError("task %d is %s: retry its failed hosts once it ended" % (task_id, task["status"]))
+    if task.get("playbook") != "deploy.yml":
+        raise ControlError("task %d ran %s: only a deploy's failed hosts are retried" % (task_id, task.get("playbook")))
+    hosts = [h["host"] for h in store.task_hosts(task_id) if h["status"] in RETRY_HOST_STATUSES]
+    if not hosts:
+        raise ControlError("task %d has no failed or unreachable host: nothing to retry" % task_id)
+    path = task.get("cluster_file") or ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ControlError("cluster_file: %s: cannot be read (%s): a retry deploys that cluster.yml again"
+                           % (path or "-", e.strerror or e)) from None
+    sources: list[str] = []
+    if path.endswith(".yml") and os.path.isfile(path[:-len(".yml")] + ".inventory"):
+        with open(path[:-len(".yml")] + ".inventory", encoding="utf-8") as f:
+            sources = [line.strip() for line in f if line.strip()]
+    return {"cluster_file": path, "cluster_yml": text, "hosts": hosts, "sources": sources}

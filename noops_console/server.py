@@ -240,7 +240,9 @@ def serve(sock: socket.socket, certfile: str | None = None, keyfile: str | None 
                                                                         os.environ[config.DB_ENV]), flush=True)
     settings = uvicorn.Config("noops_console.asgi:application", host=host, port=port, ssl_certfile=certfile,
                               ssl_keyfile=keyfile, proxy_headers=False, lifespan="off", log_level="warning",
-                              access_log=False, server_header=False)
+                              access_log=False, server_header=False,
+                              # open event streams (task pages) would hold a stop until they end: 5 s, then closed
+                              timeout_graceful_shutdown=5)
     uvicorn.Server(settings).run(sockets=[sock])
 
 

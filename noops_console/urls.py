@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from noops_console import api, history, views, views_deploy, views_services
+from noops_console import api, history, views, views_deploy, views_live, views_services
 
 
 class TaskId:
@@ -26,9 +26,16 @@ urlpatterns = [
     path("logout", views.logout),
     path("tasks", views.task_list),
     path("tasks/<task_id:task_id>", views.task_page),
+    path("tasks/events", views_live.task_list_events),
+    path("tasks/<task_id:task_id>/events", views_live.task_events),
+    path("tasks/<task_id:task_id>/log", views_live.task_log),
+    path("tasks/<task_id:task_id>/retry", views_live.task_retry),
     path("tasks/<task_id:task_id>/<str:action>", views.task_control),
     path("api/v1/tasks", api.tasks),
     path("api/v1/tasks/<task_id:task_id>", api.task),
+    path("api/v1/tasks/<task_id:task_id>/events", views_live.task_events_api),
+    path("api/v1/tasks/<task_id:task_id>/log", views_live.task_log_api),
+    path("api/v1/tasks/<task_id:task_id>/retry", views_live.task_retry_api),
     path("api/v1/tasks/<task_id:task_id>/<str:action>", api.task_control),
     path("services", views_services.services_page),
     path("deploy", views_deploy.deploy_page),

@@ -56,3 +56,9 @@ def basename(path: str | None) -> str:
     import os
 
     return os.path.basename(path or "")
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """A number of seconds as ``42s``, ``3m05s`` or ``2h03m``; "-" when unset."""
+    return "-" if value is None else duration(float(value))

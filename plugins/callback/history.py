@@ -150,7 +150,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import pr
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.record import (
-    HostProgress, Recorder, launch_fields, summarize_result,
+    HostProgress, Recorder, build_texts, launch_fields, summarize_result,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, history_dsn
 
@@ -509,6 +509,8 @@ class CallbackModule(CallbackBase):
         no_log = bool(getattr(task, "no_log", False))
         message, output = summarize_result(data, no_log, self._tail, self._masker)
         progress = self._is_progress_task(task)
+        for name, text in build_texts(data, self._masker).items():  # a build from code: its logs, kept
+            rec.text(name, text)
         if self._on_controller(task, data):
             # The run's own work: logged without a host, and no host moves; its first failure (a refused request,
             # a lock held, the rollout's own end) is the task's message.

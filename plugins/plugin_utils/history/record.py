@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import typing as t
@@ -121,6 +122,41 @@ def summarize_result(result: t.Mapping[str, t.Any], no_log: bool, tail: int, mas
     output = _tail("\n".join(str(p) for p in parts), tail) if parts and tail > 0 else None
     # str(): results may carry str subclasses (Ansible's tagged values); the store gets plain strings.
     return str(masker.scrub(message) or "")[:max(tail, 200)], (str(output) if output else None)
+
+
+_BUILD_LOGS = re.compile(r"\(logs: ([^,()]*build\.log), ([^,()]*build-error\.log)\)|\(logs: ([^,()]*build-error\.log)\)")
+
+
+def build_texts(result: t.Mapping[str, t.Any], masker: Masker, limit: int = 4 * 1024 * 1024) -> dict[str, str]:
+    """The build logs a result names, read and masked: ``{"build": build.log, "build-error": build-error.log}``.
+
+    ``odin_prepare`` returns their paths under ``build`` (``log``, ``error_log``) when it built from code; a failed
+    build names them in its message (``(logs: …/build.log, …/build-error.log)``). A file that cannot be read is left
+    out; of a long one the last ``limit`` characters are kept."""
+    paths: dict[str, str] = {}
+    build = result.get("build")
+    if isinstance(build, t.Mapping):
+        for name, key in (("build", "log"), ("build-error", "error_log")):
+            if isinstance(build.get(key), str) and build[key]:
+                paths[name] = build[key]
+    message = result.get("msg")
+    if not paths and isinstance(message, str) and "build" in message:
+        found = _BUILD_LOGS.search(message)
+        if found:
+            log, error_log, only_error = found.groups()
+            paths = {"build": log, "build-error": error_log} if log else {"build-error": only_error}
+    out = {}
+    for name, path in paths.items():
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > limit:
+                    f.seek(size - limit)
+                text = f.read()
+        except OSError:
+            continue
+        out[name] = str(masker.scrub(text))
+    return out
 
 
 class _Host:
@@ -357,6 +393,7 @@ class Recorder:
         self._create: dict[str, t.Any] | None = None
         self._hosts: dict[str, dict[str, t.Any]] = {}
         self._logs: list[dict[str, t.Any]] = []
+        self._texts: dict[str, str] = {}
         self._store: HistoryStore | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -399,6 +436,12 @@ class Recorder:
             else:
                 self.dropped += 1
                 self.incomplete = True
+
+    def text(self, name: str, text: str) -> None:
+        """A text to keep with the task (``HistoryStore.put_text``: ``build``, ``build-error``), masked by the
+        caller; a later one of the same name replaces it."""
+        with self._cond:
+            self._texts[name] = text
 
     def kick(self) -> None:
         """Flush soon rather than at the next interval (a batch ended: operators look at it now)."""
@@ -448,13 +491,13 @@ class Recorder:
 
     def flush(self) -> bool:
         with self._cond:
-            fields, hosts, logs = self._fields, self._hosts, self._logs
-            self._fields, self._hosts, self._logs = {}, {}, []
+            fields, hosts, logs, texts = self._fields, self._hosts, self._logs, self._texts
+            self._fields, self._hosts, self._logs, self._texts = {}, {}, [], {}
             closing = self._closing
         if self._heartbeat and not closing and time.monotonic() - self._last_beat >= self._heartbeat:
             fields.setdefault("heartbeat_at", time.time())
             self._last_beat = time.monotonic()
-        if not (fields or hosts or logs or self._create):
+        if not (fields or hosts or logs or texts or self._create):
             return True
         with self._io_lock:
             try:
@@ -468,6 +511,11 @@ class Recorder:
                 if self.incomplete:
                     fields["incomplete"] = 1
                 self._store.write_batch(self.task_id, fields, hosts.values(), logs)
+                fields, hosts, logs = {}, {}, []
+                while texts:
+                    name = next(iter(texts))
+                    self._store.put_text(self.task_id, name, texts[name])
+                    del texts[name]
                 return True
             except (StoreError, ValueError) as e:
                 self._failed(e)
@@ -482,6 +530,8 @@ class Recorder:
             self._fields = fields
             hosts.update(self._hosts)
             self._hosts = hosts
+            texts.update(self._texts)
+            self._texts = texts
             room = max(0, self._max - len(self._logs))
             self.dropped += max(0, len(logs) - room)
             self._logs = logs[:room] + self._logs

@@ -212,6 +212,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (6, "a run finds its own task: by its controller and ansible-playbook process", [
         "CREATE INDEX noops_tasks_run ON noops_tasks (pid, controller)",
     ]),
+    (7, "a change sequence live readers follow, the task a retry repeats, texts kept with a task (build logs)", [
+        # One counter row: a writer takes the next number under the row's lock, so numbers commit in order and a
+        # reader that has seen N has seen every change up to N.
+        "CREATE TABLE noops_seq (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)",
+        "INSERT INTO noops_seq (id, value) VALUES (1, 0)",
+        "ALTER TABLE noops_tasks ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE noops_task_hosts ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE noops_tasks ADD COLUMN retry_of BIGINT",
+        "CREATE INDEX noops_tasks_seq ON noops_tasks (seq)",
+        "CREATE INDEX noops_tasks_retry ON noops_tasks (retry_of)",
+        """CREATE TABLE noops_task_texts (
+            task_id INTEGER NOT NULL REFERENCES noops_tasks (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            at {real} NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (task_id, name)
+        )""",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -223,7 +241,10 @@ _TYPES = {
 TASK_FIELDS = ("playbook", "initiator", "service", "cluster", "version", "status", "started_at", "ended_at",
                "incomplete", "cluster_file", "cluster_yml", "controller", "pid",
                "control", "control_by", "control_at", "control_reason", "message", "pid_start", "heartbeat_at",
-               "awx_job_id", "awx_job_template")
+               "awx_job_id", "awx_job_template", "retry_of")
+# Texts kept with a task (``put_text``): the build command's standard output and standard error.
+TEXT_NAMES = ("build", "build-error")
+MAX_TEXT = 4 * 1024 * 1024  # characters of a kept text (the last ones are kept)
 # A host's recap, as Ansible's PLAY RECAP prints it; NULL for a host Ansible has no stats for.
 RECAP_FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 HOST_FIELDS = ("host", "status", "started_at", "ended_at", "release", "message") + RECAP_FIELDS
@@ -412,12 +433,13 @@ class HistoryStore:
         fields.setdefault("status", "running")
         fields.setdefault("started_at", time.time())
         cols = _check_fields(fields, TASK_FIELDS)
-        sql = "INSERT INTO noops_tasks (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols)))
+        sql = "INSERT INTO noops_tasks (%s, seq) VALUES (%s, ?)" % (", ".join(cols), ", ".join("?" * len(cols)))
         with self._write("cannot create a task"):
+            values = [fields[c] for c in cols] + [self._next_seq()]
             if self.engine == "sqlite":
-                task_id = self._execute(sql, [fields[c] for c in cols]).lastrowid
+                task_id = self._execute(sql, values).lastrowid
             else:
-                task_id = self._execute(sql + " RETURNING id", [fields[c] for c in cols]).fetchone()["id"]
+                task_id = self._execute(sql + " RETURNING id", values).fetchone()["id"]
         return int(task_id)
 
     def update_task(self, task_id: int, **fields: t.Any) -> None:
@@ -426,18 +448,23 @@ class HistoryStore:
     def write_batch(self, task_id: int, task_fields: t.Mapping[str, t.Any] | None,
                     hosts: t.Iterable[t.Mapping[str, t.Any]], logs: t.Iterable[t.Mapping[str, t.Any]]) -> None:
         """Task fields, host rows (upserted by host) and log rows of one task, in one transaction."""
-        host_rows = [tuple([task_id] + [h.get(f) for f in HOST_FIELDS]) for h in hosts]
+        hosts = list(hosts)
+        logs = list(logs)
         log_rows = [tuple([task_id] + [_LOG_DEFAULTS.get(f) if row.get(f) is None else row.get(f) for f in LOG_FIELDS])
                     for row in logs]
         cols = _check_fields(task_fields or {}, TASK_FIELDS)
+        if not (cols or hosts or log_rows):
+            return
         with self._write("cannot record task %d" % task_id):
-            if cols:
-                self._execute("UPDATE noops_tasks SET %s WHERE id = ?" % ", ".join("%s = ?" % c for c in cols),
-                              [task_fields[c] for c in cols] + [task_id])
+            seq = self._next_seq()  # the task and the hosts written here carry this change's number
+            host_rows = [tuple([task_id] + [h.get(f) for f in HOST_FIELDS] + [seq]) for h in hosts]
+            self._execute("UPDATE noops_tasks SET %s WHERE id = ?"
+                          % ", ".join(["%s = ?" % c for c in cols] + ["seq = ?"]),
+                          [task_fields[c] for c in cols] + [seq, task_id])
             self._executemany(
-                "INSERT INTO noops_task_hosts (task_id, %s) VALUES (?, %s) ON CONFLICT (task_id, host) DO UPDATE "
-                "SET %s" % (", ".join(HOST_FIELDS), ", ".join("?" * len(HOST_FIELDS)),
-                            ", ".join("%s = excluded.%s" % (f, f) for f in HOST_FIELDS[1:])),
+                "INSERT INTO noops_task_hosts (task_id, %s, seq) VALUES (?, %s, ?) ON CONFLICT (task_id, host) DO "
+                "UPDATE SET %s" % (", ".join(HOST_FIELDS), ", ".join("?" * len(HOST_FIELDS)),
+                                   ", ".join("%s = excluded.%s" % (f, f) for f in HOST_FIELDS[1:] + ("seq",))),
                 host_rows)
             self._executemany("INSERT INTO noops_task_log (task_id, %s) VALUES (?, %s)"
                               % (", ".join(LOG_FIELDS), ", ".join("?" * len(LOG_FIELDS))), log_rows)
@@ -452,8 +479,8 @@ class HistoryStore:
             if gone:
                 raise ControlError("task %d is interrupted: %s; nothing to %s" % (task_id, gone, action))
             control = control_request(task_id, task["status"], task["control"], action)
-            self._execute("UPDATE noops_tasks SET control = ?, control_by = ?, control_at = ?, control_reason = ? "
-                          "WHERE id = ?", (control, by, time.time(), reason, task_id))
+            self._execute("UPDATE noops_tasks SET control = ?, control_by = ?, control_at = ?, control_reason = ?, "
+                          "seq = ? WHERE id = ?", (control, by, time.time(), reason, self._next_seq(), task_id))
         return self.get_task(task_id) or {}
 
     def set_status(self, task_id: int, status: str) -> bool:
@@ -461,9 +488,29 @@ class HistoryStore:
         if status not in ACTIVE_STATUSES:
             raise ValueError("set_status is for running/paused, not %r" % status)
         with self._write("cannot set the status of task %d" % task_id):
-            cur = self._execute("UPDATE noops_tasks SET status = ? WHERE id = ? AND status IN ('running', 'paused')",
-                                (status, task_id))
+            cur = self._execute("UPDATE noops_tasks SET status = ?, seq = ? WHERE id = ? AND status IN ('running', "
+                                "'paused')", (status, self._next_seq(), task_id))
             return bool(cur.rowcount)
+
+    def _next_seq(self) -> int:
+        """The next change number, inside a write transaction: the counter row stays locked until the commit, so
+        changes commit in the order of their numbers."""
+        self._execute("UPDATE noops_seq SET value = value + 1 WHERE id = 1")
+        return int(self._execute("SELECT value FROM noops_seq WHERE id = 1").fetchone()["value"])
+
+    def put_text(self, task_id: int, name: str, text: str) -> None:
+        """Keep a text with a task (one of TEXT_NAMES: ``build``, ``build-error``), replacing one of that name; only
+        its last MAX_TEXT characters are kept. The caller masks it. Raises ValueError for another name."""
+        if name not in TEXT_NAMES:
+            raise ValueError("unknown text %r (one of %s)" % (name, ", ".join(TEXT_NAMES)))
+        text = str(text)
+        if len(text) > MAX_TEXT:
+            text = "…" + text[-MAX_TEXT:]
+        with self._write("cannot keep the %s text of task %d" % (name, task_id)):
+            self._execute("INSERT INTO noops_task_texts (task_id, name, at, text) VALUES (?, ?, ?, ?) ON CONFLICT "
+                          "(task_id, name) DO UPDATE SET at = excluded.at, text = excluded.text",
+                          (task_id, name, time.time(), text))
+            self._execute("UPDATE noops_tasks SET seq = ? WHERE id = ?", (self._next_seq(), task_id))
 
     def prune(self, older_than: float, now: float | None = None) -> int:
         """Delete ended tasks that started more than ``older_than`` seconds ago; returns how many."""
@@ -477,6 +524,7 @@ class HistoryStore:
                 marks = ", ".join("?" * len(chunk))
                 # Children first: SQLite only cascades when foreign keys are on for that connection.
                 self._execute("DELETE FROM noops_task_log WHERE task_id IN (%s)" % marks, chunk)
+                self._execute("DELETE FROM noops_task_texts WHERE task_id IN (%s)" % marks, chunk)
                 self._execute("DELETE FROM noops_task_hosts WHERE task_id IN (%s)" % marks, chunk)
                 self._execute("DELETE FROM noops_tasks WHERE id IN (%s)" % marks, chunk)
         return len(ids)
@@ -543,6 +591,51 @@ class HistoryStore:
             rows = self._read("cannot read the host progress", sql, chunk)
             out.update((int(r["task_id"]), (int(r["done"] or 0), int(r["selected"]))) for r in rows)
         return out
+
+    def change_seq(self) -> int:
+        """The number of the newest change committed to the store (0: none yet)."""
+        rows = self._read("cannot read the change sequence", "SELECT value FROM noops_seq WHERE id = 1")
+        return int(rows[0]["value"]) if rows else 0
+
+    def task_changes(self, task_id: int, since: int = 0) -> dict[str, t.Any] | None:
+        """What changed in a task after change number ``since``: ``{"seq": the task's newest change number,
+        "status": the task's status, "task": the task row (without its cluster.yml) or None when it did not change,
+        "hosts": the host rows that changed, oldest first}``; None when there is no such task. Raises StoreError."""
+        cols = ", ".join(["id", "seq"] + [c for c in TASK_FIELDS if c != "cluster_yml"])
+        rows = self._read("cannot read task %d" % task_id, "SELECT %s FROM noops_tasks WHERE id = ?" % cols,
+                          (task_id,))
+        if not rows:
+            return None
+        task = rows[0]
+        hosts = self._read("cannot read the hosts of task %d" % task_id,
+                           "SELECT %s, seq FROM noops_task_hosts WHERE task_id = ? AND seq > ? ORDER BY seq, "
+                           "started_at IS NULL, started_at, host" % ", ".join(HOST_FIELDS), (task_id, int(since)))
+        return {"seq": int(task["seq"] or 0), "status": task["status"],
+                "task": task if int(task["seq"] or 0) > since else None, "hosts": hosts}
+
+    def tasks_changed(self, since: int, limit: int = 200) -> list[dict[str, t.Any]]:
+        """Tasks (without their cluster.yml) changed after change number ``since``, oldest change first, at most
+        ``limit``. Raises StoreError."""
+        cols = ", ".join(["id", "seq"] + [c for c in TASK_FIELDS if c != "cluster_yml"])
+        return self._read("cannot read the changed tasks", "SELECT %s FROM noops_tasks WHERE seq > ? ORDER BY seq "
+                          "LIMIT %d" % (cols, int(limit)), (int(since),))
+
+    def retries_of(self, task_id: int) -> list[dict[str, t.Any]]:
+        """The tasks that retry ``task_id`` (id, status), oldest first. Raises StoreError."""
+        return self._read("cannot read the retries of task %d" % task_id,
+                          "SELECT id, status FROM noops_tasks WHERE retry_of = ? ORDER BY id", (task_id,))
+
+    def task_text_names(self, task_id: int) -> list[str]:
+        """The names of the texts kept with a task. Raises StoreError."""
+        rows = self._read("cannot read the texts of task %d" % task_id,
+                          "SELECT name FROM noops_task_texts WHERE task_id = ? ORDER BY name", (task_id,))
+        return [r["name"] for r in rows]
+
+    def task_texts(self, task_id: int) -> dict[str, str]:
+        """The texts kept with a task (``put_text``): {name: text}. Raises StoreError."""
+        rows = self._read("cannot read the texts of task %d" % task_id,
+                          "SELECT name, text FROM noops_task_texts WHERE task_id = ? ORDER BY name", (task_id,))
+        return {r["name"]: r["text"] for r in rows}
 
     def task_log(self, task_id: int, host: str | None = None) -> list[dict[str, t.Any]]:
         sql = "SELECT %s FROM noops_task_log WHERE task_id = ?" % ", ".join(("id",) + LOG_FIELDS)

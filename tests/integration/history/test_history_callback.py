@@ -286,3 +286,31 @@ def test_locked_store_marks_the_record_incomplete(runner):
     assert (task["status"], task["incomplete"]) == ("success", 1)
     assert {r["status"] for r in rows.values()} == {"success"}
     assert len(log) == 4  # buffered while locked, written once the lock was gone
+
+
+BUILD = """\
+- name: A build's result, as odin_prepare returns it after building from code
+  hosts: all
+  gather_facts: false
+  vars:
+    build: {log: "%(dir)s/build.log", error_log: "%(dir)s/build-error.log"}
+  tasks:
+    - name: Prepare
+      ansible.builtin.debug:
+        var: build
+      run_once: true
+      delegate_to: localhost
+"""
+
+
+def test_a_builds_logs_are_kept_with_the_task_masked(runner):
+    (runner.tmp / "build.log").write_text("$ make release\nfetching with password=Bld-Pw-3\nbuilt\n")
+    (runner.tmp / "build-error.log").write_text("warning: deprecated flag\n")
+    proc = runner.run(runner.playbook(BUILD % {"dir": runner.tmp}), hosts=1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    task, _, _ = runner.only_task()
+    with runner.store() as store:
+        texts = store.task_texts(task["id"])
+    assert texts["build"].startswith("$ make release\n") and "built" in texts["build"]
+    assert "Bld-Pw-3" not in texts["build"] and MASK in texts["build"]
+    assert texts["build-error"] == "warning: deprecated flag\n"

@@ -65,7 +65,7 @@ def test_task_detail_shape(login, make_task):
     task_id = make_task({"b1": "success", "b2": "deploying"}, status="running")
     body = login("viewer").get("/api/v1/tasks/%d" % task_id).json()
     assert TASK_KEYS <= set(body)
-    assert body["progress"] == {"done": 1, "total": 2}
+    assert body["progress"] == {"done": 1, "total": 2, "percent": 50}
     assert [set(h) for h in body["hosts"]] == [HOST_KEYS, HOST_KEYS]
     assert body["hosts"][0] == {"host": "b1", "status": "success", "version": "v1", "started": "1970-01-01T00:16:40Z",
                                 "ended": "1970-01-01T00:16:45Z", "message": "success on b1"}

@@ -19,7 +19,7 @@ def test_task_list_page(login, make_task):
     assert 'href="/tasks/%d"' % mine in page and 'href="/tasks/%d"' % other in page
     assert "1/2" in page and 'name="viewport"' in page
     assert re.search(r'<script src="/static/django_htmx/htmx-2\.min\.js', page), "htmx comes from django-htmx"
-    assert 'hx-trigger="every 3s"' in page
+    assert 'hx-trigger="every 3s, sse:changed"' in page
     only_mine = client.get("/tasks?mine=1").content.decode()
     assert 'href="/tasks/%d"' % mine in only_mine and 'href="/tasks/%d"' % other not in only_mine
     failed = client.get("/tasks?status=failed").content.decode()
