@@ -199,8 +199,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="%s; the rollout stops before its next batch" % lost)
             return result
         if warned:
-            display.display("the deploy lock of %s is confirmed again after %.0f s" % (holder["name"],
-                                                                                      result["waited_seconds"]))
+            display.display("the deploy lock of %s is confirmed again after %.0f s"
+                            % (holder["name"], result["waited_seconds"]))
         result["msg"] = "the deploy lock of %s is this run's" % holder["name"]
         return result
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import math
 import os
 import socket
 import time
@@ -91,7 +92,7 @@ def _seconds(where: str, value: t.Any) -> float:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = float("nan")
-    if not seconds >= MIN_EXPIRY or seconds == float("inf"):
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < MIN_EXPIRY:
         raise ValueError("%s: must be a number of seconds >= %g, got %r" % (where, MIN_EXPIRY, value))
     return seconds
 
