@@ -23,6 +23,7 @@ from ansible_collections.noops.platform.plugins.module_utils.redact import Maske
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     RECAP_FIELDS, HistoryStore, StoreError,
 )
+from ansible_collections.noops.platform.plugins.plugin_utils.odin.store_lock import takeovers_of_task
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.query import TreeIndex, parse_query
 from ansible_collections.noops.platform.plugins.module_utils.redact import mask_urls
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag, TagError
@@ -217,6 +218,7 @@ def run_show(args: argparse.Namespace) -> int:
     with open_history(args) as store:
         task = with_shown_status(_task_or_fail(store, args.task_id))
         hosts = store.task_hosts(args.task_id)
+        takeovers = takeovers_of_task(store, args.task_id)
     # Masked again when shown, as the console does: records written by an older history hold more in clear.
     masker = Masker()
     if task.get("cluster_yml"):  # first, so the secrets it holds are scrubbed from the host messages as well
@@ -225,7 +227,7 @@ def run_show(args: argparse.Namespace) -> int:
         if h.get("message"):
             h["message"] = masker.scrub(h["message"])
     if args.json:
-        return _json({"task": task, "hosts": hosts})
+        return _json({"task": task, "hosts": hosts, "lock_takeovers": takeovers})
     console = _console()
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -253,6 +255,9 @@ def run_show(args: argparse.Namespace) -> int:
         head.add_row(label, value)
     if task.get("awx_job_id") is not None:
         head.add_row("awx job", "%s (job template %s)" % (task["awx_job_id"], task.get("awx_job_template") or "?"))
+    for took in takeovers:
+        # The deploy lock taken over from a dead holder (several controllers sharing a PostgreSQL store).
+        head.add_row("lock", lock_takeover_line(took, args.task_id))
     if task.get("message"):
         # The run's own failure, on the controller (a refused request, a lock held): no host is to blame.
         head.add_row("error", Text(task["message"], style="red"))
@@ -275,6 +280,20 @@ def run_show(args: argparse.Namespace) -> int:
         console.print(Text("cluster.yml (%s)" % (task.get("cluster_file") or "?"), style="bold"))
         console.print(Text(task["cluster_yml"]))
     return 0
+
+
+def lock_takeover_line(took: t.Mapping[str, t.Any], task_id: int) -> str:
+    """One takeover of a deploy lock as ``noops tasks show`` prints it, from the side of task ``task_id``."""
+    def run(controller: t.Any, pid: t.Any, task: t.Any, user: t.Any) -> str:
+        return "controller %s pid %s (task %s, user %s)" % (controller, pid, "-" if task is None else task, user or "?")
+
+    taker = run(took["controller"], took["pid"], took["task_id"], took["user_name"])
+    loser = run(took["from_controller"], took["from_pid"], took["from_task_id"], took["from_user"])
+    if took.get("task_id") == task_id:
+        return "took the deploy lock of %s over from %s at %s: %s" % (took["name"], loser, format_time(took["at"]),
+                                                                     took["reason"])
+    return "its deploy lock of %s was taken over by %s at %s: %s" % (took["name"], taker, format_time(took["at"]),
+                                                                    took["reason"])
 
 
 def run_log(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import pytest
 from servers import free_port
 
 _counter = itertools.count()
+# Admin DSN -> how its server was started (run-as prefix, bindir, data folder, log, options), for pg_ctl.
+_SERVERS = {}
 
 # -- a private PostgreSQL server on loopback, for the history store (unit tests, integration tests, benchmarks).
 # The PostgreSQL server is a real one: Debian's ``postgresql`` package (installed here when root and missing),
@@ -78,11 +80,13 @@ def pg_server():
         detail = getattr(e, "stderr", b"") or b""
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip("could not start a private PostgreSQL server: %s %s" % (e, detail.decode(errors="replace")[-300:]))
+    dsn = "postgresql://postgres@127.0.0.1:%d/postgres" % port
+    _SERVERS[dsn] = (prefix, bindir, data, log, opts)
     try:
-        yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
+        yield dsn
     finally:
         subprocess.run(prefix + [os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+                       check=False, capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -95,3 +99,34 @@ def pg_dsn(pg_server):
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute("CREATE DATABASE %s" % name)
     yield pg_server.rsplit("/", 1)[0] + "/" + name
+
+
+class PgControl:
+    """Stop and start the private server (``pg_ctl stop`` / ``start``), as an outage and its end; the server's
+    databases stay. A test that stops it starts it again (``start`` waits until it accepts connections)."""
+
+    def __init__(self, dsn):
+        self.dsn = dsn
+        self._prefix, self._bindir, self._data, self._log, self._opts = _SERVERS[dsn]
+
+    def stop(self, mode="fast"):
+        subprocess.run(self._prefix + [os.path.join(self._bindir, "pg_ctl"), "-D", self._data, "-m", mode, "-w",
+                                       "stop"], check=True, capture_output=True, timeout=120)
+
+    def start(self):
+        subprocess.run(self._prefix + [os.path.join(self._bindir, "pg_ctl"), "-D", self._data, "-l", self._log, "-o",
+                                       self._opts, "-w", "-t", "60", "start"], check=True, capture_output=True,
+                       timeout=120)
+
+    def running(self):
+        return subprocess.run(self._prefix + [os.path.join(self._bindir, "pg_ctl"), "-D", self._data, "status"],
+                              check=False, capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.fixture
+def pg_control(pg_server):
+    """``PgControl`` of the private server; the server is running again after the test."""
+    control = PgControl(pg_server)
+    yield control
+    if not control.running():
+        control.start()

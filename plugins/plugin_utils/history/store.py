@@ -230,6 +230,38 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             PRIMARY KEY (task_id, name)
         )""",
     ]),
+    (8, "deploy locks shared by several controllers (plugin_utils/odin/store_lock.py) and their takeovers", [
+        """CREATE TABLE noops_locks (
+            name TEXT PRIMARY KEY,
+            controller TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            pid_start TEXT,
+            task_id INTEGER,
+            user_name TEXT,
+            playbook TEXT,
+            since {real} NOT NULL,
+            heartbeat_at {real} NOT NULL,
+            expiry {real} NOT NULL
+        )""",
+        """CREATE TABLE noops_lock_takeovers (
+            id {pk},
+            name TEXT NOT NULL,
+            at {real} NOT NULL,
+            controller TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            task_id INTEGER,
+            user_name TEXT,
+            from_controller TEXT NOT NULL,
+            from_pid INTEGER NOT NULL,
+            from_task_id INTEGER,
+            from_user TEXT,
+            from_since {real},
+            from_heartbeat_at {real},
+            reason TEXT
+        )""",
+        "CREATE INDEX noops_lock_takeovers_task ON noops_lock_takeovers (task_id)",
+        "CREATE INDEX noops_lock_takeovers_from ON noops_lock_takeovers (from_task_id)",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

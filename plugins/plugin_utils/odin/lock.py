@@ -264,19 +264,25 @@ def release(key: str, pid: int, directory: str | None = None) -> tuple[bool, dic
 
 # --------------------------------------------------------------------------- the guard
 
-def wait_for_end(pid: int, start: str | None, poll: float = 0.5) -> None:
-    """Return when the process ``pid`` (started at ``start``) has ended: at once through a pidfd where the
-    system has one, else by polling every ``poll`` seconds."""
+def wait_for_end(pid: int, start: str | None, poll: float = 0.5, timeout: float | None = None) -> bool:
+    """Wait until the process ``pid`` (started at ``start``) has ended: at once through a pidfd where the system has
+    one, else by polling every ``poll`` seconds. Returns True when it has ended, False when ``timeout`` seconds
+    (None: no limit) passed first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     fd = None
     with contextlib.suppress(AttributeError, OSError):
         fd = os.pidfd_open(pid)
     try:
         while pid_alive(pid, start):
+            left = 60.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
             if fd is not None:
                 with contextlib.suppress(InterruptedError):
-                    select.select([fd], [], [], 60.0)
+                    select.select([fd], [], [], min(60.0, left))
             else:
-                time.sleep(poll)
+                time.sleep(min(poll, left))
+        return True
     finally:
         if fd is not None:
             os.close(fd)
@@ -292,6 +298,13 @@ def guard(key: str, pid: int, directory: str | None = None) -> int | None:
     Returns the guard's pid, or None when it could not be started (the lock then stays until released or broken).
     """
     start = process_start(pid)
+    return spawn_guard(lambda: _guard_main(key, pid, start, directory))
+
+
+def spawn_guard(main: t.Callable[[], None]) -> int | None:
+    """Run ``main`` in a small detached process (holding none of the caller's files, deaf to SIGINT, SIGTERM and
+    SIGHUP, the caller's process group's) and return its pid, or None when it could not be started. The guards of
+    the deploy locks (``guard`` here, ``store_lock.guard``) run this way."""
     rfd, wfd = os.pipe()
     try:
         child = os.fork()
@@ -314,21 +327,21 @@ def guard(key: str, pid: int, directory: str | None = None) -> int | None:
             os.write(wfd, str(grandchild).encode())
             os._exit(0)
         os.close(wfd)
-        _guard_main(key, pid, start, directory)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        # Hold none of the caller's files: a runner waiting for the end of the run's output must not wait for us.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 65536)
+        with contextlib.suppress(Exception):
+            main()
     finally:
         os._exit(0)
 
 
 def _guard_main(key: str, pid: int, start: str | None, directory: str | None) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
-    # Hold none of the caller's files: a runner waiting for the end of the run's output must not wait for us.
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.closerange(3, 65536)
-    with contextlib.suppress(Exception):
-        wait_for_end(pid, start)
-        holder = read(key, directory)
-        if holder and holder.get("pid") == pid and (start is None or holder.get("pid_start") in (None, start)):
-            release(key, pid, directory)
+    wait_for_end(pid, start)
+    holder = read(key, directory)
+    if holder and holder.get("pid") == pid and (start is None or holder.get("pid_start") in (None, start)):
+        release(key, pid, directory)

@@ -249,3 +249,29 @@ def test_dsn_before_or_after_the_action(store_dsn, tmp_path, monkeypatch, capsys
     assert main([a.format(dsn=store_dsn, other=tmp_path / "nor-this.db") for a in argv]) == 0
     assert json.loads(capsys.readouterr().out)
     assert not (tmp_path / "not-this.db").exists() and not (tmp_path / "nor-this.db").exists()
+
+
+def test_show_names_a_deploy_lock_takeover_on_both_tasks(tmp_path, monkeypatch, capsys, pg_dsn):
+    """Several controllers on a PostgreSQL store: the task that took a dead run's lock over and the task it was taken
+    from both show who took it from whom, when and why."""
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin import store_lock
+
+    monkeypatch.setenv("NOOPS_HISTORY_DSN", pg_dsn)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "none.cfg"))
+    with HistoryStore(pg_dsn) as store:
+        first = store.create_task(playbook="deploy.yml", initiator="ann", status="running", controller="ctl-1", pid=41)
+        second = store.create_task(playbook="deploy.yml", initiator="bob", status="running", controller="ctl-2", pid=42)
+        base = dict(name="hello", pid_start=None, user_name="ann", playbook=None, expiry=5.0)
+        store_lock.acquire(store, dict(base, controller="ctl-1", pid=41, task_id=first))
+        store._execute("UPDATE noops_locks SET heartbeat_at = heartbeat_at - 60")
+        store_lock.acquire(store, dict(base, controller="ctl-2", pid=42, task_id=second, user_name="bob"))
+    assert main(["tasks", "show", str(second)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"lock took the deploy lock of hello over from controller ctl-1 pid 41 \(task %d, user ann\) at "
+                     r"20\S+ \S+: no heartbeat for 6\d s \(expiry 5 s\)" % first, out), out
+    assert main(["tasks", "show", str(first)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"lock its deploy lock of hello was taken over by controller ctl-2 pid 42 \(task %d, user bob\)"
+                     % second, out), out
+    took = _json(capsys, ["tasks", "show", str(first), "--json"])["lock_takeovers"]
+    assert [(t["from_task_id"], t["task_id"]) for t in took] == [(first, second)]
