@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -78,13 +79,26 @@ def _fleet(base):
     (base / "clusters" / "hello.yml").write_text(textwrap.dedent("""\
         cluster: {name: hello, version: 1.0.0, env: production, jobs: [%s]}
         hello:
-          pkg_url: %s
+          pkg_url: https://packages.example.org/hello/hello-1.0.0.tar.gz
           path: /home/work/hello
           batch: 2
           port: 18080
           db_passwd: hello-demo-not-a-secret
-        """ % (JOB, os.path.join(ROOT, "examples", "packages", "hello"))))
+        """ % JOB))
     return [name for room, name in rooms]
+
+
+def _neutral(folder):
+    """``folder`` under a path that reads as any fleet's (``<tmp>/fleet``, a symlink to it) when that name is free:
+    the pages show the tree and clusters paths, and docs/images keeps their screenshots. Returns (the path to
+    use, the symlink made or None)."""
+    link = os.path.join(tempfile.gettempdir(), "fleet")
+    if os.path.islink(link):
+        os.unlink(link)  # left by an earlier run (the browser tests run one at a time, under the heavy lock)
+    if os.path.lexists(link):
+        return str(folder), None
+    os.symlink(str(folder), link)
+    return link, link
 
 
 @pytest.fixture
@@ -98,6 +112,7 @@ def live_console(tmp_path):
     from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
     hosts = _fleet(tmp_path)
+    base, link = _neutral(tmp_path)
     dsn = str(tmp_path / "history.db")
     now = time.time()
     with HistoryStore(dsn) as store:
@@ -119,7 +134,7 @@ def live_console(tmp_path):
                                          {"host": hosts[1], "status": "pending"}], ())
     port = _free_port()
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               NOOPS_TREE=str(tmp_path / "tree.yml"))
+               NOOPS_TREE=os.path.join(base, "tree.yml"))
     for name in ("NOOPS_CONSOLE_DB", "NOOPS_CLUSTERS", "NOOPS_HISTORY_DSN"):
         env.pop(name, None)
     proc = subprocess.Popen([_noops(), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn], env=env,
@@ -145,8 +160,10 @@ def live_console(tmp_path):
                 time.sleep(0.1)
         yield {"url": "http://127.0.0.1:%d" % port, "password": password, "dsn": dsn, "hosts": hosts,
                "tasks": {"running": running, "paused": paused, "done": done},
-               "inventory": str(tmp_path / "fleet.noops.yml")}
+               "inventory": os.path.join(base, "fleet.noops.yml")}
     finally:
+        if link and os.path.islink(link):
+            os.unlink(link)
         proc.terminate()
         try:
             proc.wait(timeout=15)
