@@ -87,7 +87,7 @@ def pg_server():
         yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
     finally:
         subprocess.run(prefix + [os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 
