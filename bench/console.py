@@ -127,7 +127,7 @@ class PrivatePostgres:
 
     def __exit__(self, *exc: object) -> None:
         subprocess.run(self.prefix + [os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
-                                      "stop"], capture_output=True, timeout=60)
+                                      "stop"], capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
