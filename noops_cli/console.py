@@ -38,7 +38,8 @@ def register(subparsers: t.Any) -> None:
     add = user.add_parser("add", parents=[common],
                           help="add a user with a role (password from a prompt or --password-stdin)")
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", required=True, choices=("viewer", "operator", "admin"), help=role_help)
+    # No argparse choices: a bad role is named together with the password's problems (accounts.add_user).
+    add.add_argument("--role", required=True, metavar="ROLE", help=role_help)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(handler=run_user_add)
     ulist = user.add_parser("list", parents=[common], help="list the users: role, active, tokens, last login")
@@ -136,8 +137,13 @@ def run_user_add(args: argparse.Namespace) -> int:
 
     try:
         new = server.read_password(args.password_stdin)
+    except server.ConsoleError as e:
+        # No password to check: still name every other problem (the role, the name) with this one.
+        others = accounts.user_problems(args.name, args.role)
+        raise CliError("; ".join(others + [str(e)])) from e
+    try:
         accounts.add_user(args.name, args.role, new, by="noops console user add")
-    except (server.ConsoleError, accounts.AccountError) as e:
+    except accounts.AccountError as e:
         raise CliError(str(e)) from e
     print("user %s added with role %s" % (args.name, args.role))
     return 0

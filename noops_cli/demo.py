@@ -153,6 +153,32 @@ class Demo:
                + yaml.safe_dump(doc, sort_keys=False, width=200))
         return path
 
+    def write_services_cluster(self, cluster_file: str) -> str:
+        """The cluster.yml of the version the fleet runs now, as ``fleet/clusters/hello.yml``: the clusters folder
+        beside the fleet's tree, where ``noops services`` and the console's Services page look. Returns the
+        folder."""
+        folder = os.path.join(self.fleet_dir, "clusters")
+        os.makedirs(folder, exist_ok=True)
+        with open(cluster_file, encoding="utf-8") as f:
+            _write(os.path.join(folder, "%s.yml" % SERVICE), f.read())
+        return folder
+
+    def console_lines(self, clusters: str) -> tuple[str, ...]:
+        """How to open the web console on the demo's fleet: the command (the demo's history store, its tree and
+        clusters folder) and the URL."""
+        import shlex
+
+        from noops_cli.runner import history_dsn
+        from ansible_collections.noops.platform.plugins.plugin_utils.history.store import redact_dsn
+
+        tree = os.path.join(self.fleet_dir, fleetlib.TREE_FILE)
+        return (
+            "NOOPS_TREE=%s noops console --dsn %s   # the web console over the demo's history store and fleet "
+            "(pip install 'noops-platform[console]')" % (shlex.quote(tree), shlex.quote(redact_dsn(history_dsn()))),
+            "  then open http://127.0.0.1:8642/ as admin (the console prints its password at its first start); "
+            "Services shows %s" % os.path.join(clusters, "%s.yml" % SERVICE),
+        )
+
     # -- running the playbooks
 
     def auto_resume(self, operator: Operator, task_id: int | None) -> None:
@@ -274,9 +300,10 @@ class Demo:
         if not self.check_served(v1):
             return 1
 
+        clusters = self.write_services_cluster(cluster1)
         self.step("Done in %.0f s. Where to look next" % (time.monotonic() - started))
         tasks = " ".join(str(x) for x in self.tasks)
-        for line in (
+        for line in self.console_lines(clusters) + (
             "noops tasks list                          # the deploy history (tasks %s)" % tasks,
             "noops tasks show %-24s # one rollout, host by host" % (self.tasks[0] if self.tasks else "ID"),
             "noops tree show -i %s" % self.inventory,

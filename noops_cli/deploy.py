@@ -84,6 +84,9 @@ def register(subparsers: t.Any) -> None:
                         help="failed hosts tolerated before the rollout stops (default 0)")
     deploy.add_argument("--canary", metavar="N", help="a first batch of N hosts, then a pause")
     deploy.add_argument("--force", action="store_true", help="deploy also to hosts already running the version")
+    deploy.add_argument("--rebuild", action="store_true",
+                        help="build the package again (code_url), or download it again (pkg_url), even when the "
+                             "package cache holds it (force_rebuild)")
     deploy.add_argument("--break-lock", action="store_true", help="take the cluster's deploy lock even when a dead "
                                                                   "run left it")
     deploy.set_defaults(handler=run_deploy)
@@ -177,6 +180,8 @@ def _rollout_vars(args: argparse.Namespace) -> dict[str, t.Any]:
         raise CliError("\n".join(problems))
     if getattr(args, "force", False):
         extra["force"] = True
+    if getattr(args, "rebuild", False):
+        extra["force_rebuild"] = True
     if getattr(args, "break_lock", False):
         extra["odin_break_lock"] = True
     extra.update(dict(args.extra_var))

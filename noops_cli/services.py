@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import typing as t
 
@@ -71,18 +72,40 @@ def _path_of(tag: Tag) -> tuple[str, ...]:
     return tuple("%s.%s" % kv for kv in tag.path())
 
 
-def _read_cluster(path: str) -> tuple[t.Any, t.Any, list[str]]:
-    """(parsed Cluster or None, the document, problems) of one cluster.yml, checked by Odin's own parser."""
+def _read_cluster(path: str) -> tuple[t.Any, t.Any, list[str], list[Tag]]:
+    """(parsed Cluster or None, the document, problems, the jobs tags that could be read) of one cluster.yml,
+    checked by Odin's own parser. The jobs tags are the cluster's; for a file Odin cannot read as a cluster, the
+    well-formed ones of its ``jobs``, and for a file that is no YAML the job tags written in it (``_written_jobs``),
+    so that its row still sits at its tree node."""
     try:
         with open(path, "rb") as f:
             text = f.read()
     except OSError as e:
-        return None, None, ["%s: cannot read the cluster file: %s" % (path, e.strerror or e)]
+        return None, None, ["%s: cannot read the cluster file: %s" % (path, e.strerror or e)], []
     doc, problems = load_cluster_text(text, path)
     if doc is None:
-        return None, None, problems
+        return None, None, problems, _written_jobs(text)
     cluster, more = parse_cluster(doc, path, os.path.dirname(path))
-    return cluster, doc, problems + more
+    if cluster is not None:
+        return cluster, doc, problems + more, list(cluster.jobs)
+    asked = requested(doc)
+    return None, doc, problems + more, [Tag.parse(asked["service"])] if asked.get("service") else []
+
+
+_WRITTEN_JOB = re.compile(r"(?<![\w.\-])job\.[A-Za-z0-9_.\-]+")
+
+
+def _written_jobs(text: bytes) -> list[Tag]:
+    """The well-formed job tags (``job.x_service.y_...``) written in a cluster.yml that is no YAML, in order."""
+    found: list[Tag] = []
+    for m in _WRITTEN_JOB.finditer(text.decode("utf-8", "replace")):
+        try:
+            tag = Tag.parse(m.group(0))
+        except TagError:
+            continue
+        if tag not in found:
+            found.append(tag)
+    return found
 
 
 def service_table(tree: "Tree", cluster_files: t.Sequence[str], store: "HistoryStore | None" = None,
@@ -109,11 +132,8 @@ def service_table(tree: "Tree", cluster_files: t.Sequence[str], store: "HistoryS
     row_tags: list[list[Tag]] = []
     covered: set[tuple[str, ...]] = set()
     for path in cluster_files:
-        cluster, doc, problems = _read_cluster(path)
+        cluster, doc, problems, jobs = _read_cluster(path)
         asked = requested(doc)
-        jobs = list(cluster.jobs) if cluster is not None else []
-        if not jobs and asked.get("service"):
-            jobs = [Tag.parse(asked["service"])]
         hosts: list[str] = []
         if cluster is not None and (cluster.jobs or cluster.hosts is not None):
             hosts, dummy, host_problems = select_hosts(cluster, inventory)
@@ -292,7 +312,9 @@ def print_table(table: dict[str, t.Any], out: t.TextIO) -> None:
         task = row["last_task"]
         shown.add_row(
             " > ".join(row["node"][1:] if len(row["node"]) > 1 else row["node"]) or "-",
-            "\n".join(row["jobs"]) or "(no cluster.yml)",
+            "\n".join(row["jobs"] + (["(problems below: %s)" % os.path.basename(row["cluster_file"])]
+                                     if row["problems"] and row["cluster_file"] else []))
+            or ("-" if row["cluster_file"] else "(no cluster.yml)"),
             row["url"] or "-", row["path"] or "-",
             "%s/%d" % ("-" if running is None else running, row["instances"]["total"]),
             "-" if row["deploys"] is None else str(row["deploys"]),

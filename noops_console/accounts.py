@@ -29,11 +29,8 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_user(name: str, role: str, password: str, by: str = "") -> t.Any:
-    """Create user ``name`` with ``role`` (viewer, operator, admin) and ``password``; audited as done by ``by``.
-
-    Raises AccountError naming every problem (bad name, unknown role, existing user, weak password) at once.
-    """
+def user_problems(name: str, role: str) -> list[str]:
+    """The problems of a new user's ``name`` (bad, taken) and ``role`` (not viewer, operator or admin), as lines."""
     User = get_user_model()
     problems = []
     if not _NAME.match(name or ""):
@@ -42,6 +39,16 @@ def add_user(name: str, role: str, password: str, by: str = "") -> t.Any:
         problems.append("user name %r: already exists" % name)
     if role not in roles.ROLE_NAMES:
         problems.append("role %r: one of %s" % (role, ", ".join(roles.ROLE_NAMES)))
+    return problems
+
+
+def add_user(name: str, role: str, password: str, by: str = "") -> t.Any:
+    """Create user ``name`` with ``role`` (viewer, operator, admin) and ``password``; audited as done by ``by``.
+
+    Raises AccountError naming every problem (bad name, unknown role, existing user, weak password) at once.
+    """
+    User = get_user_model()
+    problems = user_problems(name, role)
     try:
         validate_password(password or "", User(username=name))
     except ValidationError as e:

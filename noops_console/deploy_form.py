@@ -295,9 +295,11 @@ def build_source(doc: t.Any) -> dict[str, str] | None:
             for key in ("code_url", "branch", "relative_path", "build_command")}
 
 
-def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any]:
+def check_text(text: str, inventory_sources: t.Sequence[str], inventory_refused: str | None = None
+               ) -> dict[str, t.Any]:
     """Check a cluster.yml's text as the deploy's first step does (``cluster.prepare``: the file, the hosts, the
-    rollout), with the hosts of ``inventory_sources`` (none: ansible.cfg's inventory). The package is neither
+    rollout), with the hosts of ``inventory_sources`` (none: ansible.cfg's inventory; not read when
+    ``inventory_refused``, a problem line, is given). The package is neither
     fetched nor built here (nor any build command run): the launched deploy does that, and checks the package and
     the values it needs then.
 
@@ -305,11 +307,14 @@ def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any
     (``build``: ``build_source``'s answer); ``hosts`` and ``plan`` are empty when there is a problem.
     """
     problems: list[str] = []
-    try:
-        inventory = load_inventory(inventory_sources)
-    except InventoryError as e:
-        inventory = []
-        problems.append("inventory: %s" % e)
+    inventory: list[InventoryHost] = []
+    if inventory_refused:  # not read at all: reading an inventory may run it
+        problems.append(inventory_refused)
+    else:
+        try:
+            inventory = load_inventory(inventory_sources)
+        except InventoryError as e:
+            problems.append("inventory: %s" % e)
     inventory_failed = bool(problems)
     folder = tempfile.mkdtemp(prefix="noops-form-")
     try:
@@ -338,41 +343,119 @@ def check_text(text: str, inventory_sources: t.Sequence[str]) -> dict[str, t.Any
     return out
 
 
+KNOWN_INVENTORIES_ENV = "NOOPS_CONSOLE_INVENTORIES"  # more inventory sources operators may choose (os.pathsep)
+
+
+def configured_inventories() -> list[str]:
+    """The inventory sources an operator may choose: the configured one (``$ANSIBLE_INVENTORY``, else the
+    ``inventory`` of the ansible.cfg the runs use, relative to its folder) and ``$NOOPS_CONSOLE_INVENTORIES``."""
+    import configparser
+
+    from noops_cli.runner import ansible_config_path
+
+    config = ansible_config_path()
+    listed = os.environ.get("ANSIBLE_INVENTORY")
+    base = os.getcwd()
+    if not listed:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(config)
+            listed = parser.get("defaults", "inventory", fallback="")
+        except configparser.Error:
+            listed = ""
+        base = os.path.dirname(os.path.abspath(config))
+    sources = [os.path.join(base, os.path.expanduser(s)) if not os.path.isabs(os.path.expanduser(s)) and
+               "://" not in s else s for s in (x.strip() for x in (listed or "").split(",")) if s]
+    sources += [s for s in os.environ.get(KNOWN_INVENTORIES_ENV, "").split(os.pathsep) if s]
+    return sources
+
+
+def _same_source(source: str) -> str:
+    return os.path.realpath(source) if os.path.exists(source) else source
+
+
+def unknown_inventories(sources: t.Sequence[str]) -> list[str]:
+    """The ``sources`` that are not among ``configured_inventories`` (compared as real paths where they exist)."""
+    known = {_same_source(s) for s in configured_inventories()}
+    return [s for s in sources if _same_source(s) not in known]
+
+
+INVENTORY_ROLE = "admin"  # reading an inventory may run it on the console's host
+
+
+def inventory_refusal(sources: t.Sequence[str], user: str, role: str | None) -> str | None:
+    """The problem line for an inventory ``user`` (of ``role``) may not choose, or None: a source other than the
+    configured ones may be an executable inventory (or an inventory plugin) that reading it runs on the console's
+    host, so only the admin role may choose one."""
+    unknown = unknown_inventories(sources)
+    if not unknown or role == INVENTORY_ROLE:
+        return None
+    known = configured_inventories()
+    return ("inventory: %s: not a configured inventory source: reading an inventory can run a program on the "
+            "console's host, so choosing another one needs the %s role (user %s has role %s); choose among: %s "
+            "(or leave the field empty for ansible.cfg's)" % (", ".join(unknown), INVENTORY_ROLE, user,
+                                                             role or "none", ", ".join(known) or "-"))
+
+
 def inventory_sources(value: str | None) -> list[str]:
     """The inventory field: sources separated by blanks or commas."""
     return [s for s in re.split(r"[\s,]+", value or "") if s]
 
 
-def check(form: t.Mapping[str, str]) -> dict[str, t.Any]:
-    """Render the form's cluster.yml and check it (``check_text``).
+def check(form: t.Mapping[str, str], inventory_refused: str | None = None) -> dict[str, t.Any]:
+    """Render the form's cluster.yml and check it (``check_text``): every problem at once, each next to its field.
 
-    Returns ``check_text``'s answer with ``"cluster_yml"`` (the text), ``"errors": {field: [lines]}`` and
+    A field that cannot be checked with the rest (longer than ``MAX_FIELD``, template values that are no YAML, a
+    missing or bad name) gets its problem next to it, and the rest of the form is checked without it (under a
+    stand-in name), so that it hides no other problem. ``inventory_refused``: a problem line for the inventory
+    field that keeps the inventory from being read at all (a source the user may not choose).
+
+    Returns ``check_text``'s answer with ``"cluster_yml"`` (the text as typed), ``"errors": {field: [lines]}`` and
     ``"general"`` (the lines that name no field).
     """
-    too_long = ["%s: %s: %d characters, at most %d" % (SOURCE, field, len(form.get(field) or ""), MAX_FIELD)
-                for field in FIELD_NAMES if len(form.get(field) or "") > MAX_FIELD]
     text, where = render(form)
-    if too_long:
-        return {"cluster_yml": text, "problems": too_long, "errors": {}, "general": too_long, "hosts": [],
-                "plan": [], "rollout": {}, "service": None, "version": None, "build": None}
-    name = cluster_name(form)
-    checked, checked_where = text, where
+    own: dict[str, list[str]] = {}  # problems found here, by field, before Odin's
+    checked_form = dict(form)
+    for field in FIELD_NAMES:
+        if len(form.get(field) or "") > MAX_FIELD:
+            own.setdefault(field, []).append("%s: %s: %d characters, at most %d" % (
+                SOURCE, field, len(form.get(field) or ""), MAX_FIELD))
+            checked_form[field] = ""  # the rest is checked without it
+    checked, checked_where = render(checked_form)
+    doc, yaml_problems = load_cluster_text(checked, SOURCE)
+    if doc is None and (checked_form.get("values") or "").strip():
+        # Only the template values are free YAML (every other field is written quoted): they broke the file.
+        # Their error goes next to them; the rest is checked without them.
+        own.setdefault("values", []).extend(yaml_problems)
+        checked_form["values"] = ""
+        checked, checked_where = render(checked_form)
+        doc = load_cluster_text(checked, SOURCE)[0]
+    name = cluster_name(checked_form)
     first: list[str] = []
-    if not name:
-        # Odin stops at a missing name; check the rest under a stand-in name so that every other problem shows too.
-        doc, first = load_cluster_text(text, SOURCE)
-        first += parse_cluster(doc, SOURCE)[1]
+    cluster, head_problems = parse_cluster(doc, SOURCE) if doc is not None else (None, [])
+    if cluster is None and (not name or any(p.startswith("%s: cluster.name" % SOURCE) for p in head_problems)):
+        # Odin stops at a missing or bad name; check the rest under a stand-in name so that every other problem
+        # shows too.
+        first = head_problems if doc is not None else []
         name = PLACEHOLDER
-        checked, checked_where = render(dict(form, name=name))
-    out = check_text(checked, inventory_sources(form.get("inventory")))
-    out["problems"] = first + out["problems"]
+        checked, checked_where = render(dict(checked_form, name=name))
+    if inventory_refused:
+        out = check_text(checked, [], inventory_refused=inventory_refused)
+    else:
+        out = check_text(checked, inventory_sources(form.get("inventory")))
+    problems = [p for p in first if p not in out["problems"]] + out["problems"]
     out.update(cluster_yml=text, errors={}, general=[])
-    for line in out["problems"]:
+    for field, lines in own.items():
+        out["errors"].setdefault(field, []).extend(lines)
+    for line in problems:
         field = "inventory" if line.startswith("inventory: ") else field_of(line, name, checked_where)
+        if field is None and line.startswith("%s: cluster.name" % SOURCE):
+            field = "name"
         if field:
             out["errors"].setdefault(field, []).append(line)
         else:
             out["general"].append(line)
+    out["problems"] = [line for lines in own.values() for line in lines] + problems
     if out["problems"]:
         out["hosts"], out["plan"] = [], []
     return out
@@ -386,9 +469,11 @@ class LaunchError(Exception):
 
 
 def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str, wait: float = 90.0,
-           limit: str | None = None) -> int:
-    """Start the deploy of a checked cluster.yml exactly as ``noops deploy -f FILE [-i SOURCE ...] --plain`` does
-    (the same command, in a session of its own so that it outlives the request and the console), with
+           limit: str | None = None, force: bool = False) -> int:
+    """Start the deploy of a checked cluster.yml exactly as ``noops deploy -f FILE [-i SOURCE ...] --plain
+    [--force --rebuild]`` does (the same command, in a session of its own so that it outlives the request and the
+    console; ``force``: build or download the package again even when the cache holds it, and deploy also to
+    hosts already running the version), with
     ``NOOPS_USER`` = ``user`` (the history's initiator) and the console's history store. The file is kept in
     ``folder`` (mode 0600: it holds the template values), its output beside it (``.log``), and the inventory
     sources beside it (``.inventory``, one a line) for a retry. ``limit`` (an Ansible host pattern) is passed as
@@ -410,7 +495,7 @@ def launch(text: str, sources: t.Sequence[str], user: str, dsn: str, folder: str
         f.write(text)
     # The noops command of this Python (as its console script runs it, without a PATH lookup).
     command = [sys.executable, "-c", "import sys; from noops_cli.main import main; sys.exit(main())",
-               "deploy", "-f", path, "--plain"]
+               "deploy", "-f", path, "--plain"] + (["--force", "--rebuild"] if force else [])
     sources = [os.path.abspath(source) if os.path.exists(source) else source for source in sources]
     for source in sources:
         command += ["-i", source]

@@ -21,7 +21,7 @@ from ansible_collections.noops.platform.plugins.plugin_utils.history.control imp
 from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    HistoryStore, StoreError, host_counts, parse_dsn, query_tasks,
+    HistoryStore, StoreError, host_counts, parse_dsn, query_tasks, task_services,
 )
 
 CONTROL_ACTIONS = ("pause", "resume", "cancel")
@@ -150,15 +150,17 @@ def list_tasks(store: HistoryStore, status: str | None = None, service: str | No
     ``noops tasks list --service``. Raises StoreError.
     """
     offset = (page - 1) * per_page
+    services = None
     if service:
         from noops_cli.tasks import select_by_service
 
-        rows, dummy = query_tasks(store, status=status, initiator=initiator)
-        rows = select_by_service(rows, service)
-        total = len(rows)
-        rows = rows[offset:offset + per_page]
-    else:
-        rows, total = query_tasks(store, status=status, initiator=initiator, limit=per_page, offset=offset)
+        # The query is matched against the distinct services (as noops tasks list --service matches a task's),
+        # then one page of their tasks is read: never every task.
+        known = task_services(store, status=status, initiator=initiator)
+        services = [s["service"] for s in select_by_service([{"id": i, "service": s} for i, s in enumerate(known)],
+                                                            service)]
+    rows, total = query_tasks(store, status=status, initiator=initiator, limit=per_page, offset=offset,
+                              services=services)
     counts = host_counts(store, [r["id"] for r in rows])
     masker = Masker()
     return {

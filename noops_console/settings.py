@@ -99,14 +99,17 @@ TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
 
-# Errors of the console itself (5xx) with their traceback; a refused request (bad Host, body too large) on one
-# line; other 4xx answers are the client's business and not logged.
+# Errors of the console itself (5xx) with their traceback; a refused request (bad Host, failed CSRF check, body too
+# large) on one line; other 4xx answers (401, 403, 404, 405, 409, 429, bad values) are the client's business and not
+# logged.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"one_line": {"()": "noops_console.logs.OneLineFormatter"}},
+    "filters": {"not_unauthenticated": {"()": "noops_console.logs.NotUnauthenticated"}},
     "handlers": {"console": {"class": "logging.StreamHandler"},
-                 "refused": {"class": "logging.StreamHandler", "formatter": "one_line"}},
+                 "refused": {"class": "logging.StreamHandler", "formatter": "one_line",
+                             "filters": ["not_unauthenticated"]}},
     "loggers": {"django": {"handlers": ["console"], "level": "WARNING"},
                 "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
                 "django.security": {"handlers": ["refused"], "level": "WARNING", "propagate": False}},

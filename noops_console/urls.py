@@ -38,6 +38,8 @@ urlpatterns = [
     path("api/v1/tasks/<task_id:task_id>/retry", views_live.task_retry_api),
     path("api/v1/tasks/<task_id:task_id>/<str:action>", api.task_control),
     path("services", views_services.services_page),
+    path("services/launch", views_services.services_launch),
+    path("services/add", views_services.service_add),
     path("deploy", views_deploy.deploy_page),
     path("api/v1/deploys", views_deploy.deploys_api),
     path("api/v1/services", views_services.services_api),

@@ -32,8 +32,9 @@ def _form(data: t.Mapping[str, str]) -> dict[str, str]:
 @page_view("launch_tasks")
 def deploy_page(request: HttpRequest) -> HttpResponse:
     """GET: the form (fields may be given as query parameters, e.g. from the Services page). POST: ``action=check``
-    (dry run), ``action=download`` or ``action=deploy`` (check, then launch as ``noops deploy`` does and go to the
-    task's page)."""
+    (dry run), ``action=download``, ``action=deploy`` (check, then launch as ``noops deploy`` does and go to the
+    task's page) or ``action=force`` (the same with ``--force --rebuild``: the package built or downloaded again
+    and deployed also to hosts already running the version)."""
     from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
     from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
 
@@ -46,15 +47,18 @@ def deploy_page(request: HttpRequest) -> HttpResponse:
         response["Content-Disposition"] = 'attachment; filename="%s"' % deploy_form.SOURCE
         response["Cache-Control"] = "no-store"  # it holds the template values as typed (passwords)
         return response
-    result = deploy_form.check(form)
-    refused = _may_not_build(request, result) if request.POST.get("action") == "deploy" else None
+    sources = deploy_form.inventory_sources(form["inventory"])
+    inventory_refused = _inventory_refusal(request, sources)
+    result = deploy_form.check(form, inventory_refused=inventory_refused)
+    launching = request.POST.get("action") in ("deploy", "force")
+    refused = _may_not_build(request, result) if launching else None
     if refused:
         result["problems"].append(refused)
         result["general"].append(refused)
-    elif request.POST.get("action") == "deploy" and not result["problems"]:
+    elif launching and not result["problems"]:
         try:
-            task_id = start(request, deploy_form.render(form)[0], deploy_form.inventory_sources(form["inventory"]),
-                            result)
+            task_id = start(request, deploy_form.render(form)[0], sources, result,
+                            force=request.POST.get("action") == "force")
         except (deploy_form.LaunchError, history.StoreError) as e:
             result["problems"].append(str(e))
             result["general"].append(str(e))
@@ -63,11 +67,22 @@ def deploy_page(request: HttpRequest) -> HttpResponse:
     context = {"fields": _fields(form, result["errors"]), "checked": True, "result": result,
                # The page shows the file with its secrets masked; the download holds them as typed.
                "cluster_yml": mask_document_text(result["cluster_yml"], Masker())}
-    status = 403 if refused else 400 if result["problems"] else 200
+    status = 403 if refused or inventory_refused else 400 if result["problems"] else 200
     return render(request, "console/deploy.html", context, status=status)
 
 
 BUILD_ROLE = "admin"  # a deploy built from code runs its build command on the console's host
+
+
+def _inventory_refusal(request: HttpRequest, sources: list[str]) -> str | None:
+    """Why the request's user may not have the console read these inventory ``sources`` (None: it may). An
+    admin's choice of a source other than the configured ones is audited (``inventory.use``) before it is read."""
+    refusal = deploy_form.inventory_refusal(sources, request.user.get_username(), roles.role_of(request.user))
+    unknown = [] if refusal else deploy_form.unknown_inventories(sources)
+    if unknown:
+        accounts.audit(request.user, "inventory.use", "inventory", "read inventory %s (not a configured source) "
+                       "on the console's host" % ", ".join(unknown), accounts.client_address(request))
+    return refusal
 
 
 def _may_not_build(request: HttpRequest, checked: t.Mapping[str, t.Any]) -> str | None:
@@ -80,10 +95,12 @@ def _may_not_build(request: HttpRequest, checked: t.Mapping[str, t.Any]) -> str 
             % (BUILD_ROLE, request.user.get_username(), roles.role_of(request.user) or "none"))
 
 
-def _launch_detail(checked: t.Mapping[str, t.Any]) -> str:
-    """The audit entry's detail of a launch: what, where, and for a build from code what runs on the console's
-    host."""
+def _launch_detail(checked: t.Mapping[str, t.Any], force: bool = False) -> str:
+    """The audit entry's detail of a launch: what, where, forced or not, and for a build from code what runs on
+    the console's host."""
     detail = "deploy %s %s to %d hosts" % (checked.get("service"), checked.get("version"), len(checked["hosts"]))
+    if force:
+        detail += " (forced: the package built or downloaded again, hosts already running the version too)"
     build = checked.get("build")
     if build:
         detail += "; built on the console's host from %s%s%s with: %s" % (
@@ -92,12 +109,14 @@ def _launch_detail(checked: t.Mapping[str, t.Any]) -> str:
     return detail
 
 
-def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str, t.Any]) -> int:
-    """Launch a checked cluster.yml as the request's user, audit it, return the task id. Raises LaunchError."""
+def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str, t.Any], force: bool = False
+          ) -> int:
+    """Launch a checked cluster.yml as the request's user (``force``: ``noops deploy --force --rebuild``), audit
+    it, return the task id. Raises LaunchError."""
     folder = os.path.join(os.path.dirname(settings.CONSOLE_DB), "deploys")
     user = request.user.get_username()
-    task_id = deploy_form.launch(text, sources, user, history.history_dsn(), folder)
-    accounts.audit(request.user, "task.launch", "task:%d" % task_id, _launch_detail(checked),
+    task_id = deploy_form.launch(text, sources, user, history.history_dsn(), folder, force=force)
+    accounts.audit(request.user, "task.launch", "task:%d" % task_id, _launch_detail(checked, force),
                    accounts.client_address(request))
     return task_id
 
@@ -105,7 +124,8 @@ def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str
 @methods("POST")
 @api_view("launch_tasks")
 def deploys_api(request: HttpRequest) -> HttpResponse:
-    """``POST /api/v1/deploys`` with ``{"cluster_yml": "<text>", "inventory": "<source>" or [sources]}``: 400
+    """``POST /api/v1/deploys`` with ``{"cluster_yml": "<text>", "inventory": "<source>" or [sources], "force":
+    false}``: 400
     ``{"errors": [...]}`` with every problem and nothing started, else 201 ``{"task": ID}``."""
     try:
         body = json.loads(request.body or b"null")
@@ -113,8 +133,10 @@ def deploys_api(request: HttpRequest) -> HttpResponse:
         return api_error(400, "body: not JSON")
     if not isinstance(body, dict):
         return api_error(400, "body: a JSON object with cluster_yml (and inventory)")
-    text, inventory = body.get("cluster_yml"), body.get("inventory")
+    text, inventory, force = body.get("cluster_yml"), body.get("inventory"), body.get("force", False)
     errors = []
+    if not isinstance(force, bool):
+        errors.append("force: %s: true or false" % json.dumps(force)[:80])
     if not isinstance(text, str) or not text.strip():
         shown = "missing" if text is None else json.dumps(text)[:80]
         errors.append("cluster_yml: %s: the cluster.yml's text" % shown)
@@ -126,14 +148,17 @@ def deploys_api(request: HttpRequest) -> HttpResponse:
         errors.append("inventory: %s: a source or a list of sources" % json.dumps(inventory)[:80])
     if errors:
         return api_error(400, *errors)
-    checked = deploy_form.check_text(text, sources)
+    inventory_refused = _inventory_refusal(request, sources)
+    checked = deploy_form.check_text(text, sources, inventory_refused=inventory_refused)
+    if inventory_refused:
+        return api_error(403, *checked["problems"])
     if checked["problems"]:
         return api_error(400, *checked["problems"])
     refused = _may_not_build(request, checked)
     if refused:
         return api_error(403, refused)
     try:
-        task_id = start(request, text, sources, checked)
+        task_id = start(request, text, sources, checked, force=force)
     except (deploy_form.LaunchError, history.StoreError) as e:
         return api_error(503, str(e))
     return JsonResponse({"task": task_id}, status=201)

@@ -54,7 +54,9 @@ options:
       - Extra vars that win over the cluster.yml's fields, each checked as the field is - the request's
         C(env), C(version), C(pkg_url) (another package; the file's C(pkg_sha256) and git settings are then not
         used), C(pkg_sha256), C(branch) (with a C(code_url) in the file) and the rollout settings C(batch),
-        C(sleep), C(pause_step), C(max_fail), C(canary), C(force). A null or empty value counts as not given.
+        C(sleep), C(pause_step), C(max_fail), C(canary), C(force), and C(force_rebuild) (build the package again
+        from C(code_url), or download C(pkg_url) again, even when the package cache holds it). A null or empty
+        value counts as not given.
         Strings such as C("2") or C("true") (what C(-e key=value) gives) are accepted.
     type: dict
     default: {}

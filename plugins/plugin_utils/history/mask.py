@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, Masker, is_secret_name
+from ansible_collections.noops.platform.plugins.module_utils.redact import MASK, Masker, is_secret_name, mask_text
 
 _LINE_SECRET = re.compile(r"^(\s*-?\s*[\"']?)([A-Za-z_][\w.-]*)([\"']?\s*[:=]\s*)(\S.*)$")
 # "key:" with no value on its line (a mapping or list follows, indented) or a block scalar header ("key: |-").
@@ -67,7 +67,7 @@ def mask_document_text(text: str, masker: Masker) -> str:
     text = text[len(bom):]
     spans = _secret_spans(text, masker)
     if spans is None:
-        return bom + _mask_lines(text, masker)
+        return bom + _mask_comments(_mask_lines(text, masker), masker)
     out = [bom]
     pos = 0
     for start, end, replacement in spans:
@@ -75,7 +75,52 @@ def mask_document_text(text: str, masker: Masker) -> str:
         out.append(replacement)
         pos = end
     out.append(text[pos:])
-    return masker.scrub("".join(out)) or ""
+    return masker.scrub(_mask_comments("".join(out), masker)) or ""
+
+
+# A secret name and its value in a comment: "# db_passwd: x", "# old password=x, ..." (the value: a quoted text or
+# what runs to the next blank, "," or ";").
+_COMMENT_PAIR = re.compile(r"(?<![\w.\-])([\"']?)([A-Za-z_][\w.\-]*)\1([ \t]*[:=][ \t]*)"
+                           r"('[^'\n]*'|\"[^\"\n]*\"|[^\s,;'\"]+)")
+
+
+def _comment_start(line: str) -> int:
+    """Where the YAML comment of ``line`` starts (its "#"), or -1: a "#" at the line's start or after a blank,
+    outside quotes."""
+    quote = ""
+    for i, c in enumerate(line):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'" and (i == 0 or line[i - 1] in " \t:[{,-"):
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            return i
+    return -1
+
+
+def _mask_comments(text: str, masker: Masker) -> str:
+    """``text`` with the value of every secret-named ``key: value`` or ``key=value`` written in a comment masked
+    (and learnt by ``masker``): a comment is text too, and "# db_passwd: old-one" holds a password."""
+    if "#" not in text:
+        return text
+    lines = text.splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        at = _comment_start(line)
+        if at < 0:
+            continue
+
+        def hide(m: re.Match[str]) -> str:
+            value = m.group(4)
+            inner = value[1:-1] if value[:1] in "'\"" else value
+            if not is_secret_name(m.group(2)) or not inner or inner == MASK or inner.lower() in _PLAIN_WORDS:
+                return m.group(0)
+            masker.add_secret(inner)
+            quote = value[0] if value[:1] in "'\"" else ""
+            return m.group(1) + m.group(2) + m.group(1) + m.group(3) + quote + MASK + quote
+
+        lines[n] = line[:at] + mask_text(_COMMENT_PAIR.sub(hide, line[at:]))
+    return "".join(lines)
 
 
 def _secret_spans(text: str, masker: Masker) -> list[tuple[int, int, str]] | None:

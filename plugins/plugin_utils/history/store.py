@@ -262,6 +262,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX noops_lock_takeovers_task ON noops_lock_takeovers (task_id)",
         "CREATE INDEX noops_lock_takeovers_from ON noops_lock_takeovers (from_task_id)",
     ]),
+    (9, "the task list's filters (service, status, initiator), newest first, without reading every task", [
+        "CREATE INDEX noops_tasks_service ON noops_tasks (service, id)",
+        "CREATE INDEX noops_tasks_status ON noops_tasks (status, id)",
+        "CREATE INDEX noops_tasks_initiator ON noops_tasks (initiator, id)",
+    ]),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -690,13 +695,7 @@ def open_store(dsn: str | None = None, lock_timeout: float = 5.0, config_dsn: st
     return HistoryStore(resolve_dsn(dsn, config_dsn), lock_timeout=lock_timeout)
 
 
-def query_tasks(store: HistoryStore, status: str | None = None, initiator: str | None = None,
-                limit: int | None = None, offset: int = 0) -> tuple[list[dict[str, t.Any]], int]:
-    """One page of tasks, newest first, without their cluster.yml text, and how many match in all.
-
-    ``status`` and ``initiator`` filter exactly (None: any); ``limit`` None returns every match from ``offset``.
-    Raises ValueError for an unknown status, StoreError when the store cannot be read.
-    """
+def _filters(status: str | None, initiator: str | None) -> tuple[list[str], list[t.Any]]:
     if status is not None and status not in TASK_STATUSES:
         raise ValueError("unknown status %r (one of %s)" % (status, ", ".join(TASK_STATUSES)))
     where, params = [], []  # type: list[str], list[t.Any]
@@ -704,6 +703,35 @@ def query_tasks(store: HistoryStore, status: str | None = None, initiator: str |
         if value is not None:
             where.append("%s = ?" % column)
             params.append(value)
+    return where, params
+
+
+def task_services(store: HistoryStore, status: str | None = None, initiator: str | None = None) -> list[str]:
+    """The distinct services of the tasks (with ``status`` and ``initiator``, None: any), sorted: what a service
+    query is matched against before one page of tasks is read (``query_tasks(services=...)``). Raises ValueError
+    for an unknown status, StoreError."""
+    where, params = _filters(status, initiator)
+    where.append("service IS NOT NULL")
+    rows = store._read("cannot list the tasks' services", "SELECT DISTINCT service FROM noops_tasks WHERE "
+                       + " AND ".join(where), params)
+    return sorted(str(r["service"]) for r in rows)
+
+
+def query_tasks(store: HistoryStore, status: str | None = None, initiator: str | None = None,
+                limit: int | None = None, offset: int = 0, services: t.Sequence[str] | None = None
+                ) -> tuple[list[dict[str, t.Any]], int]:
+    """One page of tasks, newest first, without their cluster.yml text, and how many match in all.
+
+    ``status`` and ``initiator`` filter exactly (None: any), ``services`` keeps the tasks of those services (None:
+    any; empty: none); ``limit`` None returns every match from ``offset``. The filters and the order are served by
+    the store's indexes. Raises ValueError for an unknown status, StoreError when the store cannot be read.
+    """
+    where, params = _filters(status, initiator)
+    if services is not None:
+        if not services:
+            return [], 0
+        where.append("service IN (%s)" % ", ".join("?" * len(services)))
+        params += list(services)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     total = store._read("cannot count tasks", "SELECT COUNT(*) AS n FROM noops_tasks" + clause, params)[0]["n"]
     cols = ", ".join(["id"] + [c for c in TASK_FIELDS if c != "cluster_yml"])

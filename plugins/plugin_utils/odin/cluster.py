@@ -306,6 +306,12 @@ def parse_cluster(doc: t.Any, source: str, base_dir: str = ".",
     relative_path = field(name, "relative_path", _relative_path, ".") or "."
     build_command = field(name, "build_command", _plain_str)
     force_rebuild = bool(field(name, "force_rebuild", as_bool, False))
+    rebuild = (overrides or {}).get("force_rebuild")
+    if rebuild is not None and rebuild != "":
+        try:
+            force_rebuild = bool(OVERRIDES["force_rebuild"].check(rebuild))
+        except ValueError as e:
+            problems.append(problem("extra vars", "force_rebuild", str(e), rebuild))
     include_offline = bool(field(name, "include_offline", as_bool, None) if "include_offline" in block
                            else field("cluster", "include_offline", as_bool, False))
     has_pkg, has_code = block.get("pkg_url") is not None, block.get("code_url") is not None
@@ -535,6 +541,8 @@ OVERRIDES: dict[str, Override] = {
     # Also true (one host) or false.
     "canary": Override("integer", ROLLOUT_CHECKS["canary"], ROLLOUT_MINIMUM["canary"]),
     "force": Override("boolean", ROLLOUT_CHECKS["force"]),
+    # Build the package again (code_url), or download it again (pkg_url), even when the cache holds it.
+    "force_rebuild": Override("boolean", as_bool),
 }
 _GIT_SETTINGS = ("code_url", "branch", "relative_path", "build_command", "force_rebuild")
 
@@ -864,7 +872,8 @@ def _package(cluster: Cluster, result: dict, problems: list[str], cache_dir: str
     if cluster.pkg_url and not cluster.code_url:
         field_value = dict(pkg_url=cluster.pkg_url, pkg_sha256=cluster.pkg_sha256)
         try:
-            fetched = fetch_package(cluster.pkg_url, cluster.base_dir, cluster.pkg_sha256, cache_dir)
+            fetched = fetch_package(cluster.pkg_url, cluster.base_dir, cluster.pkg_sha256, cache_dir,
+                                    refresh=cluster.force_rebuild)
         except FetchError as e:
             problems.append(problem(source, "%s.%s" % (name, e.field), e.message, field_value.get(e.field)))
             return None, version

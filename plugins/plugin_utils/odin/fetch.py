@@ -158,13 +158,17 @@ def _package_file_name(url_path: str) -> str:
 # --------------------------------------------------------------------------- pkg_url
 
 def fetch_package(url: str, base_dir: str, expected_sha256: str | None = None, cache_dir: str | None = None,
-                  timeout: float = DEFAULT_TIMEOUT) -> Fetched:
-    """The package ``url`` names, in the cache and verified against ``expected_sha256`` or ``<url>.sha256``."""
+                  timeout: float = DEFAULT_TIMEOUT, refresh: bool = False) -> Fetched:
+    """The package ``url`` names, in the cache and verified against ``expected_sha256`` or ``<url>.sha256``.
+
+    ``refresh``: download a remote package again even when the cache holds it (a forced rebuild); a local file or
+    folder is read afresh every time anyway. ``timeout`` is in seconds. Raises FetchError.
+    """
     cache = os.path.join(cache_dir or cache_root(), "packages")
     path = local_path(url, base_dir)
     if path is not None:
         return _fetch_local(path, cache, expected_sha256)
-    return _fetch_remote(url, cache, expected_sha256, timeout)
+    return _fetch_remote(url, cache, expected_sha256, timeout, refresh)
 
 
 def _fetch_local(path: str, cache: str, expected: str | None) -> Fetched:
@@ -219,7 +223,7 @@ def _pack_folder(path: str, cache: str, expected: str | None) -> Fetched:
     return Fetched(dest, actual, "folder", "pkg_sha256" if expected else None)
 
 
-def _fetch_remote(url: str, cache: str, expected: str | None, timeout: float) -> Fetched:
+def _fetch_remote(url: str, cache: str, expected: str | None, timeout: float, refresh: bool = False) -> Fetched:
     checksum_from = "pkg_sha256" if expected else None
     if not expected:
         expected = _remote_sha256(url, timeout)
@@ -228,7 +232,7 @@ def _fetch_remote(url: str, cache: str, expected: str | None, timeout: float) ->
     entry = os.path.join(cache, "%s-%s" % (url_key, expected.lower() if expected else "unverified"))
     dest = os.path.join(entry, _package_file_name(urllib.parse.urlsplit(url).path))
     with locked(entry + ".lock"):
-        if os.path.isfile(dest):
+        if os.path.isfile(dest) and not refresh:
             actual = sha256_file(dest)
             if not expected or actual == expected.lower():
                 return Fetched(dest, actual, "cache", checksum_from)

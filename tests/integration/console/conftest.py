@@ -6,6 +6,7 @@ Without /usr/bin/chromium or the playwright package the browser tests are skippe
 
 import os
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -65,13 +66,26 @@ def _fleet(base):
     (base / "clusters" / "hello.yml").write_text(textwrap.dedent("""\
         cluster: {name: hello, version: 1.0.0, env: production, jobs: [%s]}
         hello:
-          pkg_url: %s
+          pkg_url: https://packages.example.org/hello/hello-1.0.0.tar.gz
           path: /home/work/hello
           batch: 2
           port: 18080
           db_passwd: hello-demo-not-a-secret
-        """ % (JOB, os.path.join(ROOT, "examples", "packages", "hello"))))
+        """ % JOB))
     return [name for room, name in rooms]
+
+
+def _neutral(folder):
+    """``folder`` under a path that reads as any fleet's (``<tmp>/fleet``, a symlink to it) when that name is free:
+    the pages show the tree and clusters paths, and docs/images keeps their screenshots. Returns (the path to
+    use, the symlink made or None)."""
+    link = os.path.join(tempfile.gettempdir(), "fleet")
+    if os.path.islink(link):
+        os.unlink(link)  # left by an earlier run (the browser tests run one at a time, under the heavy lock)
+    if os.path.lexists(link):
+        return str(folder), None
+    os.symlink(str(folder), link)
+    return link, link
 
 
 @pytest.fixture
@@ -85,6 +99,7 @@ def live_console(tmp_path):
     from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
     hosts = _fleet(tmp_path)
+    base, link = _neutral(tmp_path)
     dsn = str(tmp_path / "history.db")
     now = time.time()
     with HistoryStore(dsn) as store:
@@ -105,10 +120,14 @@ def live_console(tmp_path):
         store.write_batch(paused, None, [{"host": hosts[0], "status": "success", "release": "1.0.0"},
                                          {"host": hosts[1], "status": "pending"}], ())
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               NOOPS_TREE=str(tmp_path / "tree.yml"))
+               NOOPS_TREE=os.path.join(base, "tree.yml"))
     for name in ("NOOPS_CONSOLE_DB", "NOOPS_CLUSTERS", "NOOPS_HISTORY_DSN"):
         env.pop(name, None)
-    with running_console(["--dsn", dsn], env, cwd=str(tmp_path)) as run:
-        yield {"url": run["url"], "password": run["password"], "dsn": dsn, "hosts": hosts,
-               "tasks": {"running": running, "paused": paused, "done": done},
-               "inventory": str(tmp_path / "fleet.noops.yml")}
+    try:
+        with running_console(["--dsn", dsn], env, cwd=str(tmp_path)) as run:
+            yield {"url": run["url"], "password": run["password"], "dsn": dsn, "hosts": hosts,
+                   "tasks": {"running": running, "paused": paused, "done": done},
+                   "inventory": os.path.join(base, "fleet.noops.yml")}
+    finally:
+        if link and os.path.islink(link):
+            os.unlink(link)

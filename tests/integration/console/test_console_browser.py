@@ -88,7 +88,7 @@ def test_services_page(page, live_console, tmp_path):
     row = page.locator("table.services-table tbody tr").filter(has_text=JOB)
     assert row.count() == 1
     text = row.inner_text()
-    assert "/home/work/hello" in text and "examples/packages/hello" in text
+    assert "/home/work/hello" in text and "packages.example.org/hello" in text
     assert "4/4" in text and "#%d" % live_console["tasks"]["paused"] in text and "0.9.0" in text
     _shot(page, tmp_path, "console-services.png")
     page.click('nav.tree a:has-text("cluster.production-hh")')
@@ -104,7 +104,8 @@ def test_deploy_form_inline_errors_then_a_dry_run(page, live_console, tmp_path):
     page.fill("#id-service", JOB)
     page.fill("#id-env", "production")
     page.fill("#id-version", "1.1.0")
-    page.fill("#id-pkg_url", os.path.join(ROOT, "examples", "packages", "hello"))
+    # A package URL of any fleet's (the dry run fetches nothing), so the screenshot shows no path of this machine.
+    page.fill("#id-pkg_url", "https://packages.example.org/hello/hello-1.1.0.tar.gz")
     page.fill("#id-path", "home/work/hello")           # not absolute
     page.fill("#id-batch", "0")                        # at least 1
     page.fill("#id-max_fail", "lots")

@@ -97,6 +97,8 @@ def test_demo_twice_then_clean(demo):
         # The process list step printed this host's hello with its pid and version.
         assert re.search(r"%s\s+success\s.*hello running \d+ 1\.0\.0" % re.escape(name), out)
 
+    console_started_on_the_demo(demo, out)
+
     recorded = tasks(demo["dsn"])
     assert [t["playbook"] for t in recorded] == ["deploy.yml", "control.yml", "deploy.yml", "rollback.yml"]
     assert all(t["status"] == "success" for t in recorded), recorded
@@ -117,3 +119,59 @@ def test_demo_twice_then_clean(demo):
     for hvars in hosts.values():
         with pytest.raises(OSError):
             served(hvars["noops_port"])
+
+
+def console_started_on_the_demo(demo, out):
+    """The demo ends with how to open the console on its fleet: the command, run as printed (on a free port),
+    serves the demo's history store, tree and cluster.yml at the URL printed."""
+    import shlex
+    import socket
+    import time
+
+    pytest.importorskip("django", reason="noops console needs the console extra")
+    after = out.split("Where to look next", 1)[1]
+    line = next(ln.strip() for ln in after.splitlines() if " noops console --dsn " in ln)
+    assert "http://127.0.0.1:8642/" in after
+    words = shlex.split(line.split("#", 1)[0])
+    env_words = [w for w in words if "=" in w and not w.startswith("-")][:1]
+    command = words[len(env_words):]
+    assert command[:3] == ["noops", "console", "--dsn"] and command[3] == demo["dsn"], line
+    tree = env_words[0].split("=", 1)[1]
+    assert tree == os.path.join(demo["dir"], "fleet", "tree.yml")
+    assert os.path.isfile(os.path.join(demo["dir"], "fleet", "clusters", "hello.yml"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tempfile.mkdtemp(prefix="nd-console-")
+    env = dict(demo["env"], NOOPS_TREE=tree, XDG_DATA_HOME=home)
+    env.pop("NOOPS_HISTORY_DSN")
+    proc = subprocess.Popen([os.path.join(BIN, "noops")] + command[1:] + ["--bind", "127.0.0.1:%d" % port], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        while not any("history store" in ln and "did not exist" not in ln for ln in seen):
+            seen.append(proc.stdout.readline())
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(seen)
+        assert any(ln.strip() == "noops console: history store %s" % demo["dsn"] for ln in seen), seen
+        password = re.search(r"created user admin with password (\S+) ", "".join(seen)).group(1)
+        token = subprocess.run([os.path.join(BIN, "noops"), "console", "token", "add", "admin"], env=env,
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+        assert password and token
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        get = urllib.request.Request("http://127.0.0.1:%d/api/v1/services" % port,
+                                     headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(get, timeout=30) as r:
+            services = json.load(r)["services"]
+        [hello] = [row for row in services if row["cluster_file"]]
+        assert hello["name"] == "hello" and hello["instances"] == {"running": 2, "total": 2}
+        assert hello["last_task"]["playbook"] == "rollback.yml"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)

@@ -28,9 +28,9 @@ def parse(*argv):
 @pytest.mark.parametrize("argv, playbook, extravars, limit, check, roles", [
     (["deploy", "-f", "{cf}"], "deploy.yml", {"cluster_file": "{cf}"}, None, False, {"thor"}),
     (["deploy", "-f", "{cf}", "--batch", "2", "--sleep", "5", "--pause-step", "2", "--max-fail", "10%",
-      "--canary", "1", "--force", "--break-lock", "-l", "idc_lg", "--check"], "deploy.yml",
+      "--canary", "1", "--force", "--rebuild", "--break-lock", "-l", "idc_lg", "--check"], "deploy.yml",
      {"cluster_file": "{cf}", "batch": 2, "sleep": 5, "pause_step": 2, "max_fail": "10%", "canary": 1,
-      "force": True, "odin_break_lock": True}, "idc_lg", True, {"thor"}),
+      "force": True, "force_rebuild": True, "odin_break_lock": True}, "idc_lg", True, {"thor"}),
     (["deploy", "-f", "{cf}", "-e", "odin_x=1", "-e", "batch=3"], "deploy.yml",
      {"cluster_file": "{cf}", "odin_x": "1", "batch": "3"}, None, False, {"thor"}),
     (["rollback", "-f", "{cf}", "--version", "1.0.0", "--batch", "4"], "rollback.yml",

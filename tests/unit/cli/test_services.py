@@ -152,3 +152,25 @@ def test_noops_services_missing_store_and_bad_query(fleet, tmp_path, capsys, mon
     assert not (tmp_path / "none").exists()  # a missing store is not created
     assert main(["services", "service.,"]) == 2
     assert "bad query" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, why", [
+    # the YAML is broken: the jobs tag is still read from its line
+    ("cluster: {name: web2, env: production, jobs: [%s]}\nweb2:\n  path: [/home/work/web2\n" % WEB_JOB, "YAML error"),
+    ("cluster:\n  name: web2\n  jobs:\n    - %s\nweb2:\n  path: /x\n  port: [1\n" % WEB_JOB, "YAML error"),
+    # a bad name: Odin stops at it, the jobs tag parses
+    ("cluster: {name: 'bad name', env: production, jobs: [%s]}\n" % WEB_JOB, "cluster.name"),
+])
+def test_a_broken_cluster_yml_row_shows_its_node_and_problems(fleet, capsys, text, why):
+    (fleet["dir"] / "clusters" / "broken.yml").write_text(text)
+    rows = [r for r in _table(fleet)["services"] if r["cluster_file"] and r["cluster_file"].endswith("broken.yml")]
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["node"] == ["cop.shop", "owt.sales", "pdl.store", "service.web", "cluster.prod-lg"]
+    assert row["jobs"] == [WEB_JOB] and any(why in p for p in row["problems"]), row["problems"]
+    assert main(["services", "service.web"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if WEB_JOB in ln]
+    assert len(rows) == 2 and all("service.web > cluster.prod-lg" in ln for ln in rows), out  # node, not "-"
+    assert "problems below: broken.yml" in out  # the row says it has problems
+    assert "problem: %s" % row["problems"][0] in out

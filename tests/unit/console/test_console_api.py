@@ -49,6 +49,31 @@ def test_task_list_filters_and_paging(login, make_task):
     assert got("?mine=1") == []  # viewer1 started none
 
 
+def test_task_list_by_service_reads_one_page_not_every_task(login, make_task, store, monkeypatch):
+    """A service filter is matched against the distinct services, then one page of tasks is read (at 10,000
+    tasks, reading them all took most of the request)."""
+    ids = [make_task(service="job.web_service.shop_cluster.%s" % ("prod" if i % 3 else "staging"), initiator="ann")
+           for i in range(30)]
+    make_task(service="not a tag", initiator="ann")
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
+
+    largest = []
+    read = HistoryStore._read
+
+    def spy(self, what, sql, params=()):
+        rows = read(self, what, sql, params)
+        if "FROM noops_tasks" in sql:
+            largest.append(len(rows))
+        return rows
+    monkeypatch.setattr(HistoryStore, "_read", spy)
+    body = login("viewer").get("/api/v1/tasks?service=cluster.prod&per_page=5&page=2").json()
+    prod = [i for n, i in enumerate(ids) if n % 3][::-1]
+    assert [t["id"] for t in body["tasks"]] == prod[5:10] and body["total"] == 20
+    assert max(largest) <= 5, largest
+    glob = login("viewer").get("/api/v1/tasks?service=not*").json()
+    assert glob["total"] == 1
+
+
 @pytest.mark.parametrize("query, error", [
     ("?status=done", "status: done: one of running, paused"),
     ("?page=0", "page: 0: a whole number from 1"),

@@ -126,6 +126,22 @@ def test_cli_user_add_and_token_add(db, tmp_path, monkeypatch, capsys):
     assert err.startswith("noops: password: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("stdin, also", [
+    ("short\n", "password: This password is too short"),
+    ("", "--password-stdin: standard input has no password line"),
+])
+def test_cli_user_add_names_the_role_and_the_password_problems_at_once(db, tmp_path, monkeypatch, capsys, stdin,
+                                                                          also):
+    monkeypatch.setenv("NOOPS_CONSOLE_DB", os.environ["NOOPS_CONSOLE_DB"])
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(stdin))
+    dsn = str(tmp_path / "h.db")
+    assert main(["console", "--dsn", dsn, "user", "add", "erin", "--role", "bad", "--password-stdin"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("noops: ") and err.count("\n") == 1, err
+    assert "role 'bad': one of viewer, operator, admin" in err and also in err, err
+    assert not get_user_model().objects.filter(username="erin").exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--bind", "0.0.0.0:8642"], "--bind 0.0.0.0 is not a loopback address: serve it over TLS"),
     (["--bind", "192.0.2.7:80"], "--bind 192.0.2.7 is not a loopback address"),

@@ -89,6 +89,7 @@ def _yml(**block):
 def test_api_deploys_refuses_a_bad_cluster_yml_and_starts_nothing(login, store, monkeypatch):
     started = []
     monkeypatch.setattr(deploy_form, "launch", lambda *a, **k: started.append(a) or 1)
+    monkeypatch.setenv("NOOPS_CONSOLE_INVENTORIES", "x.yml")  # a known source: operators may choose it
     client = login("operator")
     response = client.post("/api/v1/deploys", {"cluster_yml": _yml(batch=0, path="rel"), "inventory": "x.yml"},
                            content_type="application/json")
@@ -112,6 +113,7 @@ def test_api_deploys_launches_a_good_one_as_the_user(login, monkeypatch):
         calls.append((text, sources, user))
         return 42
     monkeypatch.setattr(deploy_form, "launch", launch)
+    monkeypatch.setenv("NOOPS_CONSOLE_INVENTORIES", "fleet.yml")  # a known source: operators may choose it
     response = login("operator").post("/api/v1/deploys", {"cluster_yml": _yml(), "inventory": "fleet.yml"},
                                       content_type="application/json")
     assert response.status_code == 201 and response.json() == {"task": 42}
@@ -207,3 +209,109 @@ def test_a_build_from_code_is_launched_by_admins_only_and_audited(login, code_re
     entry = AuditEntry.objects.get(action="task.launch")
     assert entry.username == "admin1" and "touch %s" % marker in entry.detail and repo in entry.detail
     assert not marker.exists()  # the console itself built nothing: the launched noops deploy builds
+
+
+# --- the inventory: reading one may run it (an executable inventory, an inventory plugin), on the console's host ---
+
+
+@pytest.fixture
+def known_inventory(monkeypatch, tmp_path):
+    """The configured inventory (ansible.cfg's) is tmp/fleet.yml; an executable one beside it is not known."""
+    (tmp_path / "fleet.yml").write_text("all: {}\n")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = fleet.yml\n")
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "ansible.cfg"))
+    monkeypatch.delenv("ANSIBLE_INVENTORY", raising=False)
+    monkeypatch.delenv("NOOPS_CONSOLE_INVENTORIES", raising=False)
+    script = tmp_path / "run-me.sh"
+    script.write_text("#!/bin/sh\ntouch %s\necho '{}'\n" % (tmp_path / "ran"))
+    script.chmod(0o755)
+    read = []
+    hosts = [InventoryHost("h%d" % i, None, ("%s_status.service" % JOB,)) for i in (1, 2, 3)]
+    monkeypatch.setattr(deploy_form, "load_inventory", lambda sources: read.append(list(sources)) or hosts)
+    return {"configured": str(tmp_path / "fleet.yml"), "other": str(script), "read": read}
+
+
+@pytest.mark.parametrize("how", ["check", "deploy", "api"])
+def test_an_operator_may_choose_only_a_known_inventory(login, known_inventory, monkeypatch, how):
+    from noops_console.models import AuditEntry
+
+    monkeypatch.setattr(deploy_form, "launch", lambda *a, **k: pytest.fail("launched"))
+    client = login("operator")
+    if how == "api":
+        response = client.post("/api/v1/deploys", {"cluster_yml": _yml(), "inventory": known_inventory["other"]},
+                               content_type="application/json")
+        errors = response.json()["errors"]
+    else:
+        response = client.post("/deploy", dict(_good(), batch="0", inventory=known_inventory["other"], action=how))
+        page = response.content.decode()
+        block = re.search(r'<div class="field has-error" id="field-inventory">(.*?)</div>', page, re.S)
+        errors = [block.group(1)] if block else []
+        assert re.search(r'id="field-batch">.*?must be an integer', page, re.S)  # the other problems too
+    assert response.status_code == 403
+    assert any("needs the admin role" in e and known_inventory["configured"] in e for e in errors), errors
+    assert known_inventory["read"] == []  # never read (run)
+    assert not AuditEntry.objects.filter(action="inventory.use").exists()
+
+
+def test_the_configured_inventory_is_every_operators(login, known_inventory):
+    response = login("operator").post("/deploy", dict(_good(), inventory=known_inventory["configured"],
+                                                      action="check"))
+    assert response.status_code == 200 and 'id="dry-run"' in response.content.decode()
+    assert known_inventory["read"] == [[known_inventory["configured"]]]
+
+
+def test_an_admin_may_choose_another_inventory_audited(login, known_inventory):
+    from noops_console.models import AuditEntry
+
+    response = login("admin").post("/deploy", dict(_good(), inventory=known_inventory["other"], action="check"))
+    assert response.status_code == 200 and 'id="dry-run"' in response.content.decode()
+    entry = AuditEntry.objects.get(action="inventory.use")
+    assert entry.username == "admin1" and known_inventory["other"] in entry.detail
+
+
+@pytest.mark.parametrize("how", ["page", "api"])
+def test_force_rebuild_and_deploy(login, monkeypatch, how):
+    """Force rebuild and deploy: launched as noops deploy --force --rebuild, and audited as forced."""
+    from noops_console.models import AuditEntry
+
+    calls = []
+    monkeypatch.setattr(deploy_form, "launch", lambda text, sources, user, dsn, folder, force=False, **k:
+                        calls.append(force) or 5)
+    client = login("operator")
+    if how == "page":
+        page = client.get("/deploy").content.decode()
+        assert 'value="force"' in page and "Force rebuild and deploy" in page
+        assert client.post("/deploy", dict(_good(), action="force")).status_code == 302
+        assert client.post("/deploy", dict(_good(), action="deploy")).status_code == 302
+    else:
+        post = lambda body: client.post("/api/v1/deploys", body, content_type="application/json")  # noqa: E731
+        assert post({"cluster_yml": _yml(), "force": True}).status_code == 201
+        assert post({"cluster_yml": _yml()}).status_code == 201
+        bad = post({"cluster_yml": _yml(), "force": "yes"})
+        assert bad.status_code == 400 and bad.json()["errors"] == ['force: "yes": true or false']
+    assert calls == [True, False]
+    details = [e.detail for e in AuditEntry.objects.filter(action="task.launch").order_by("id")]
+    assert "forced" in details[0] and "forced" not in details[1]
+
+
+def test_launch_with_force_runs_noops_deploy_force_rebuild(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = {}
+
+    class Proc:
+        pid, returncode = 1, 2
+
+        def __init__(self, command, **kw):
+            seen["command"] = command
+
+        def poll(self):
+            return 2
+
+        def wait(self):
+            return 2
+    monkeypatch.setattr(subprocess, "Popen", Proc)
+    with pytest.raises(deploy_form.LaunchError):
+        deploy_form.launch("x: 1\n", [], "ann", str(tmp_path / "h.db"), str(tmp_path / "d"), wait=1, force=True)
+    command = seen["command"]
+    assert command[command.index("deploy"):][3:] == ["--plain", "--force", "--rebuild"], command

@@ -359,6 +359,37 @@ def test_security_log_lines_are_one_line():
                            "answers to: see --allowed-host)\n")
 
 
+# What the console's output gets for each client error, with its log configuration as uvicorn runs it: a refused
+# request (Host, CSRF, body too large) in one line; other 4xx nothing.
+_REQUESTS = [
+    ("host", "Client(HTTP_HOST='evil.example').get('/tasks')", 400,
+     "noops console: refused a request for host 'evil.example' (not a name this console answers to: see "
+     "--allowed-host)"),
+    ("csrf", "c.post('/login', {'username': 'a', 'password': 'b'})", 403,
+     "noops console: refused a request: POST /login: CSRF check failed (CSRF token missing.)"),
+    ("body", "c.post('/login', {'username': 'a' * 100000})", 400,
+     "noops console: refused a request: POST /login: body larger than 65536 bytes"),
+    ("api-401", "c.get('/api/v1/tasks')", 401, None),
+    ("api-401-post", "c.post('/api/v1/tasks/1/pause', '{}', content_type='application/json')", 401, None),
+    ("api-405", "c.delete('/api/v1/tasks')", 401, None),
+    ("404", "c.get('/nothing-here')", 404, None),
+    ("page-302", "c.get('/tasks')", 302, None),
+]
+
+
+@pytest.mark.parametrize("name, call, status, line", _REQUESTS, ids=[r[0] for r in _REQUESTS])
+def test_what_the_console_logs_of_a_client_error(name, call, status, line, tmp_path):
+    code = ("import os, django; os.environ['DJANGO_SETTINGS_MODULE']='noops_console.settings'; django.setup();"
+            "from django.test import Client; c = Client(enforce_csrf_checks=True, HTTP_HOST='127.0.0.1');"
+            "c.get('/login');"  # the login form: a CSRF cookie, as a browser has
+            "r = %s; print(r.status_code)" % call)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, NOOPS_CONSOLE_DB=str(tmp_path / "console.db")), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(status)
+    assert done.stderr == ("%s\n" % line if line else ""), done.stderr
+
+
 @pytest.mark.django_db
 def test_running_task_page_has_no_empty_time(login, make_task):
     task = make_task({"h1": "deploying"}, status="running")

@@ -85,3 +85,102 @@ def test_services_rows_link_to_the_deploy_form_for_operators(login, fleet):
     assert len(links) == 1 and "code_url=https%3A%2F%2Fgit.example.com%2Fzk.git" in links[0]  # web's URL hides a password
     assert "path=%2Fhome%2Fwork%2Fzk" in links[0] and "name=zk" in links[0]
     assert 'class="deploy-link"' not in login("viewer").get("/services").content.decode()
+
+
+# --- batch launch and adding a service ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def launches(monkeypatch, fleet):
+    """Two good cluster.yml files (web, web2), the inventory read as the deploy reads it (here: web1), and the
+    launch recorded instead of run: [(cluster.yml text, user), ...]."""
+    from noops_console import deploy_form
+    from ansible_collections.noops.platform.plugins.plugin_utils.odin.cluster import InventoryHost
+
+    (fleet / "clusters" / "web.yml").write_text(textwrap.dedent("""\
+        cluster: {name: web, version: "1.2", env: production, jobs: [%s]}
+        web: {path: /home/work/web, pkg_url: "https://pkgs.example.com/web.tgz"}
+        """ % JOB))
+    (fleet / "clusters" / "web2.yml").write_text(textwrap.dedent("""\
+        cluster: {name: web2, version: "2.0", env: production, jobs: [%s]}
+        web2: {path: /home/work/web2, pkg_url: "https://pkgs.example.com/web2.tgz"}
+        """ % JOB))
+    monkeypatch.setattr(deploy_form, "load_inventory", lambda sources: [InventoryHost("web1", None, (TAG,))])
+    calls = []
+
+    def launch(text, sources, user, dsn, folder, **kw):
+        calls.append((text, user))
+        return 100 + len(calls)
+    monkeypatch.setattr(deploy_form, "launch", launch)
+    return calls
+
+
+def test_the_services_page_offers_a_batch_launch_to_operators(login, launches, fleet):
+    page = login("operator").get("/services").content.decode()
+    assert 'form="batch-launch"' in page and 'value="%s"' % (fleet / "clusters" / "web2.yml") in page
+    assert 'id="batch-launch"' in page
+    viewer = login("viewer").get("/services").content.decode()
+    assert 'form="batch-launch"' not in viewer
+
+
+def test_batch_launch_starts_one_deploy_task_each_and_links_them(login, launches, fleet):
+    from noops_console.models import AuditEntry
+
+    files = [str(fleet / "clusters" / "web.yml"), str(fleet / "clusters" / "web2.yml")]
+    response = login("operator").post("/services/launch", {"cluster_file": files})
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert [user for text, user in launches] == ["operator1", "operator1"]
+    assert [text for text, user in launches] == [open(f).read() for f in files]
+    assert 'href="/tasks/101"' in page and 'href="/tasks/102"' in page
+    assert AuditEntry.objects.filter(action="task.launch").count() == 2
+
+
+def test_batch_launch_checks_every_file_first_and_starts_none_on_a_problem(login, launches, fleet):
+    (fleet / "clusters" / "bad.yml").write_text("cluster: {name: bad, env: production, jobs: [%s]}\n"
+                                                "bad: {path: rel, batch: 0, pkg_url: https://x/y.tgz}\n" % JOB)
+    files = [str(fleet / "clusters" / "web.yml"), str(fleet / "clusters" / "bad.yml"), "/etc/passwd"]
+    response = login("operator").post("/services/launch", {"cluster_file": files})
+    page = response.content.decode()
+    assert response.status_code == 400 and launches == []
+    assert "bad.path: &quot;rel&quot;: must be an absolute path" in page and "bad.batch: 0" in page
+    assert "/etc/passwd: not a cluster.yml of the clusters folders" in page
+    assert login("operator").post("/services/launch", {}).status_code == 400
+    assert login("viewer").post("/services/launch", {"cluster_file": files[:1]}).status_code == 403
+
+
+GOOD = {"service": JOB, "env": "production", "version": "1.0", "pkg_url": "https://pkgs.example.com/shop.tgz",
+        "path": "/home/work/shop", "name": "shop"}
+
+
+def test_add_service_is_for_admins(login, fleet):
+    assert login("operator").get("/services/add").status_code == 403
+    page = login("admin").get("/services/add").content.decode()
+    assert 'name="file"' in page and 'name="service"' in page
+    assert 'href="/services/add"' in login("admin").get("/services").content.decode()
+
+
+def test_add_service_writes_a_checked_cluster_yml(login, launches, fleet):
+    import yaml
+    from noops_console.models import AuditEntry
+
+    response = login("admin").post("/services/add", dict(GOOD, file="shop.yml"))
+    assert response.status_code == 302, response.content.decode()
+    written = fleet / "clusters" / "shop.yml"
+    doc = yaml.safe_load(written.read_text())
+    assert doc["cluster"]["name"] == "shop" and doc["shop"]["pkg_url"] == "https://pkgs.example.com/shop.tgz"
+    entry = AuditEntry.objects.get(action="service.add")
+    assert entry.username == "admin1" and str(written) in entry.detail
+    assert "shop.yml" in login("admin").get(response["Location"]).content.decode()
+
+
+def test_add_service_names_every_problem_and_never_overwrites(login, launches, fleet):
+    before = (fleet / "clusters" / "web.yml").read_text()
+    response = login("admin").post("/services/add", dict(GOOD, file="web.yml", batch="0", path="rel"))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "already exists" in page and "must be an integer &gt;= 1" in page and "must be an absolute path" in page
+    assert (fleet / "clusters" / "web.yml").read_text() == before
+    bad_name = login("admin").post("/services/add", dict(GOOD, file="../evil.yml"))
+    assert bad_name.status_code == 400 and "file: ../evil.yml:" in bad_name.content.decode()
+    assert not (fleet / "evil.yml").exists()

@@ -113,3 +113,26 @@ def test_the_inventory_is_read_as_the_deploy_reads_it(tmp_path):
     assert out["hosts"] == ["web2", "web0"] and out["problems"] == []
     bad = deploy_form.check(dict(GOOD, inventory=str(tmp_path / "missing.noops.yml")))
     assert list(bad["errors"]) == ["inventory"]
+
+
+# Every problem at once, each next to its field: a broken template-values YAML, a bad or missing name and an
+# over-long field hide none of the others.
+@pytest.mark.parametrize("field, value, says", [
+    ("values", "port: [18080\ndb_passwd: x", "YAML error"),
+    ("values", "port: 18080\n  bad indent: [", "YAML error"),
+    ("name", "bad name", 'cluster.name: "bad name": must match'),
+    ("name", "", "cluster.name"),
+    ("env", "x" * (deploy_form.MAX_FIELD + 1), "env: %d characters, at most" % (deploy_form.MAX_FIELD + 1)),
+    ("values", "port: 1\n" + "y" * deploy_form.MAX_FIELD, "values: "),
+    ("service", "job." + "a" * deploy_form.MAX_FIELD, "service: "),
+])
+def test_one_broken_field_hides_no_other_problem(inventory, field, value, says):
+    form = dict(GOOD, **{field: value}, batch="0", path="home/work/hello")
+    if field == "name" and not value:
+        form["service"] = "job.hello_service"  # no name from the tag either: malformed
+    out = deploy_form.check(form)
+    assert out["general"] == [], out["problems"]
+    assert any(says in line for line in out["errors"].get(field, [])), out["errors"]
+    assert any("must be an integer >= 1" in line for line in out["errors"].get("batch", [])), out["errors"]
+    assert any("must be an absolute path" in line for line in out["errors"].get("path", [])), out["errors"]
+    assert out["hosts"] == [] and out["plan"] == []

@@ -236,3 +236,23 @@ def test_mask_document_text_large_file():
     for leaked in ("Pw-1-xyz", "KEY-7-line2", "Fl-9,", "Env-11\n", "Url-13@"):
         assert leaked not in out
     assert out.count("  user: work\n") == i
+
+
+@pytest.mark.parametrize("text, secret, kept", [
+    ("dch:\n  port: 80\n  # db_passwd: hunter2\n", "hunter2", "  # db_passwd: %s\n" % MASK),
+    ("dch:\n  port: 80  # old password=hunter2, do not use\n", "hunter2", "  port: 80  # old password=%s, do not use\n"
+     % MASK),
+    ("# api_token: 'Tok-In-Comment'\ndch: {port: 80}\n", "Tok-In-Comment", "# api_token: '%s'\n" % MASK),
+    ("dch:\n  port: 80\n#db_password:hunter2\n", "hunter2", "#db_password:%s\n" % MASK),
+    # broken YAML: line by line, comments too
+    ("dch:\n  port: [80\n  # secret: hunter2\n", "hunter2", "  # secret: %s\n" % MASK),
+    # "#" inside a quoted value is no comment
+    ('dch:\n  motto: "we #1"  # token: Tok-After-Quote\n', "Tok-After-Quote", '  motto: "we #1"  # token: %s\n' % MASK),
+])
+def test_mask_document_text_masks_secrets_in_comments(text, secret, kept):
+    masker = Masker()
+    out = mask_document_text(text, masker)
+    assert secret not in out, out
+    assert kept in out, out
+    if "[80" not in text:  # learnt, to be scrubbed from the run's other text (broken YAML: masked line by line)
+        assert masker.scrub("x %s y" % secret) == "x %s y" % MASK

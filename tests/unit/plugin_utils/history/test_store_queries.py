@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
-    HistoryStore, host_counts, query_tasks,
+    HistoryStore, host_counts, query_tasks, task_services,
 )
 
 
@@ -77,3 +77,47 @@ def test_service_history(dsn):
     assert history[db]["last_task"]["status"] == "running" and history[db]["hosts"] == {}
     with HistoryStore(dsn) as store:
         assert service_history(store, []) == {}
+
+
+def _service_tasks(store):
+    ids = []
+    for i in range(12):
+        ids.append(store.create_task(playbook="deploy.yml", initiator="ann", status="success" if i % 3 else "failed",
+                                     service="job.s%d_service.s%d_cluster.prod_owt.o%d_cop.x" % (i % 4, i % 4, i % 2),
+                                     started_at=100.0 + i))
+    return ids
+
+
+@pytest.mark.parametrize("kwargs, picked, total", [
+    ({"services": ["job.s1_service.s1_cluster.prod_owt.o1_cop.x"]}, [9, 5, 1], 3),
+    ({"services": ["job.s1_service.s1_cluster.prod_owt.o1_cop.x", "job.s2_service.s2_cluster.prod_owt.o0_cop.x"],
+      "limit": 2, "offset": 1}, [9, 6], 6),
+    ({"services": ["job.s0_service.s0_cluster.prod_owt.o0_cop.x"], "status": "failed"}, [0], 1),
+    ({"services": []}, [], 0),
+])
+def test_query_tasks_of_services(dsn, kwargs, picked, total):
+    with HistoryStore(dsn) as store:
+        ids = _service_tasks(store)
+        rows, count = query_tasks(store, **kwargs)
+    assert [r["id"] for r in rows] == [ids[i] for i in picked] and count == total
+
+
+def test_task_services(dsn):
+    with HistoryStore(dsn) as store:
+        _service_tasks(store)
+        store.create_task(playbook="deploy.yml", initiator="bob", status="running", service=None, started_at=1.0)
+        assert task_services(store) == sorted("job.s%d_service.s%d_cluster.prod_owt.o%d_cop.x" % (i, i, i % 2)
+                                              for i in range(4))
+        assert task_services(store, initiator="bob") == []
+
+
+def test_the_task_list_filters_use_indexes(tmp_path):
+    """The console's task list at 10,000 tasks: the filters on service, status and initiator and the newest-first
+    order are served by indexes of the store's own schema, not by a scan of every task."""
+    with HistoryStore(str(tmp_path / "h.db")) as store:
+        for column in ("service", "status", "initiator"):
+            plan = " ".join(str(tuple(r)) for r in store._execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM noops_tasks WHERE %s = ? ORDER BY id DESC LIMIT 25" % column,
+                ("x",)).fetchall())
+            assert "USING INDEX noops_tasks_%s" % column in plan or "USING COVERING INDEX noops_tasks_%s" % column \
+                in plan, plan

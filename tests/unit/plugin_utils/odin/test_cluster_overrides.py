@@ -31,6 +31,11 @@ GIT = {
     (GIT, {"pkg_url": "https://pkgs.example.com/dch-2.tar.gz", "version": "2"},
      {"pkg_url": "https://pkgs.example.com/dch-2.tar.gz", "code_url": None, "branch": None}),
     (GIT, {"branch": "release-2"}, {"branch": "release-2", "code_url": "https://git.example.com/dch.git"}),
+    # Rebuild (or fetch again) even when the cache holds the package: for a build from git and a package URL.
+    (GIT, {"force_rebuild": True}, {"force_rebuild": True}),
+    (PKG, {"force_rebuild": "yes"}, {"force_rebuild": True}),
+    (dict(GIT, dch=dict(GIT["dch"], force_rebuild=True)), {"force_rebuild": False}, {"force_rebuild": False}),
+    (GIT, {"force_rebuild": None}, {"force_rebuild": False}),
     # Unset (None) and empty answers (an optional survey question left blank) leave the file's value.
     (PKG, {"env": "", "version": None, "pkg_url": "", "branch": "", "pkg_sha256": ""},
      {"env": "production", "version": "1.0.0.1", "pkg_sha256": SHA}),
@@ -55,6 +60,7 @@ def test_override(doc, overrides, expected):
     (GIT, {"branch": "main", "pkg_url": "https://pkgs.example.com/dch-2.tar.gz", "version": "2"},
      ['extra vars: branch: "main": give either pkg_url (a built package) or branch (to build from git), not both']),
     # Every problem at once, the rollout's too.
+    (PKG, {"force_rebuild": "maybe"}, ['extra vars: force_rebuild: "maybe": must be true or false']),
     (PKG, {"version": "-x", "batch": 0, "force": "maybe"},
      ['extra vars: version: "-x": must match [A-Za-z0-9][A-Za-z0-9_.+-]* (it names the release folder on every '
       'host)', "extra vars: batch: 0: must be an integer >= 1", 'extra vars: force: "maybe": must be true or false']),
@@ -66,7 +72,7 @@ def test_refused_override(doc, overrides, expected):
 def test_every_override_is_described():
     """What a form or survey may offer: every extra var parse_cluster takes over the file, with its type."""
     assert set(OVERRIDES) == {"env", "version", "pkg_url", "pkg_sha256", "branch", "batch", "sleep", "pause_step",
-                              "max_fail", "canary", "force"}
+                              "max_fail", "canary", "force", "force_rebuild"}
     for name, spec in OVERRIDES.items():
         assert spec.kind in ("text", "integer", "number", "boolean"), name
         assert callable(spec.check), name

@@ -147,6 +147,17 @@ def test_http_download_once_then_cache(package, server, tmp_path):
     assert [n for n in os.listdir(os.path.dirname(first.path)) if n.endswith(".part")] == []
 
 
+def test_http_refresh_downloads_again_over_the_cache(package, server, tmp_path):
+    """A forced rebuild (force_rebuild, noops deploy --rebuild) of a downloaded package fetches it again."""
+    path, sha = package
+    base, hits = server
+    url = base + "/hello-1.0.tar.gz"
+    first = fetch_package(url, "/", sha, str(tmp_path / "cache"))
+    again = fetch_package(url, "/", sha, str(tmp_path / "cache"), refresh=True)
+    assert (first.origin, again.origin, again.path, again.sha256) == ("download", "download", first.path, sha)
+    assert hits == {"/hello-1.0.tar.gz": 2}
+
+
 def test_http_checksum_from_sha256_file_beside(package, server, tmp_path):
     path, sha = package
     base, hits = server
