@@ -11,6 +11,7 @@ import configparser
 import dataclasses
 import getpass
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,9 @@ from noops_cli.tracker import PROGRESS_ROLES, RolloutTracker, StoreReader, secre
 from noops_cli.views import LiveView, PlainView, pause_hint
 
 HISTORY_CALLBACK = "noops.platform.history"
+# callbacks_enabled when none is wanted: Ansible refuses an empty name, and skips a stdout callback in that list
+# (the run's own stdout callback is ansible-runner's).
+NO_CALLBACKS = "ansible.builtin.default"
 # Seconds between two reads of the run's records in the store.
 POLL_INTERVAL = 0.5
 
@@ -112,7 +116,7 @@ def callbacks_enabled(config_path: str, record: bool = True) -> str:
         value = _read_config(config_path).get("defaults", "callbacks_enabled", fallback="")
     names = [n.strip() for n in value.split(",") if n.strip()]
     if not record:
-        return ",".join(n for n in names if n not in (HISTORY_CALLBACK, "history"))
+        return ",".join(n for n in names if n not in (HISTORY_CALLBACK, "history")) or NO_CALLBACKS
     if HISTORY_CALLBACK not in names and "history" not in names:
         names.append(HISTORY_CALLBACK)
     return ",".join(names)
@@ -231,6 +235,9 @@ class CollectedRun:
     status: str
     results: list[HostResult]
     seconds: float
+    # The last lines ansible-playbook printed (at most 5, ANSI colours removed): why a run that gave no result
+    # ended.
+    output: list[str] = dataclasses.field(default_factory=list)
 
     def of(self, action: str) -> list[HostResult]:
         """The results of the tasks running module ``action`` (short or FQCN name)."""
@@ -288,9 +295,16 @@ def collect_run(spec: RunSpec, timeout: float | None = None) -> CollectedRun:
         kwargs["forks"] = spec.forks
     if spec.check:
         kwargs["cmdline"] = "--check"
+    output: list[str] = []
     try:
         runner = ansible_runner.run(**kwargs)
+        try:
+            text = runner.stdout.read()[-4000:] if runner.stdout else ""
+        except (OSError, ValueError):
+            text = ""
+        output = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()][-5:]
     finally:
         shutil.rmtree(private, ignore_errors=True)
     rc = runner.rc if runner.rc is not None else 1
-    return CollectedRun(rc=rc, status=str(runner.status), results=results, seconds=time.monotonic() - started)
+    return CollectedRun(rc=rc, status=str(runner.status), results=results, seconds=time.monotonic() - started,
+                        output=output)

@@ -169,8 +169,8 @@ def run_control(host: str, action: str, name: str | None = None, log_lines: int 
         error = "%s on %s: no answer within %d s" % (action, host,
                                                        READ_TIMEOUT if action == "status" else ACTION_TIMEOUT)
     elif not mine or run.rc != 0:
-        error = "%s on %s: the run ended %s (rc %d) without the process task's result" % (action, host, run.status,
-                                                                                          run.rc)
+        error = mask_text("%s on %s: the run ended %s (rc %d) without the process task's result%s" % (
+            action, host, run.status, run.rc, (": " + " / ".join(run.output)) if run.output else ""))
     return Reading(host, started, run.seconds, processes, actions, error)
 
 

@@ -85,7 +85,7 @@ def test_the_history_callback_is_always_on_for_noops_runs(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("env, cfg, want", [
-    (None, "[defaults]\ncallbacks_enabled = noops.platform.history\n", ""),
+    (None, "[defaults]\ncallbacks_enabled = noops.platform.history\n", "ansible.builtin.default"),
     (None, "[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks, history\n", "ansible.posix.profile_tasks"),
     ("timer,noops.platform.history", "", "timer"),
 ], ids=["configured", "short-name", "env"])
