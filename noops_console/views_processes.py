@@ -159,7 +159,8 @@ def process_action(request: HttpRequest, host: str, proc: str, action: str) -> H
                        result={"ok": reading.error is None, "text": _result_line(proc, action, reading),
                                "at": history.iso(reading.read_at), "seconds": round(reading.seconds, 1)})
     status = 200 if reading.error is None or request.htmx else 502
-    return render(request, "console/_host_processes.html" if request.htmx else "console/host.html", context,
+    # htmx: the result out of band, above the table, which then reads the host again (and the result stays).
+    return render(request, "console/_process_action.html" if request.htmx else "console/host.html", context,
                   status=status)
 
 

@@ -197,13 +197,14 @@ def test_restart_on_the_process_page_and_the_live_log_tail(page, deployed_consol
     assert "running" in row.inner_text() and "1.0.0" in row.inner_text()
     assert "Read from %s at" % host in page.inner_text("#read-at")
     row.locator('button:has-text("Restart")').click()
-    page.locator("#process-result").wait_for(timeout=180_000)
+    page.locator("#process-result:not([hidden])").wait_for(timeout=180_000)
     result = page.inner_text("#process-result")
     m = re.search(r"restart hello: running, pid (\d+)", result)
     assert m and int(m.group(1)) != old_pid, result
     row.wait_for(timeout=120_000)  # the table reads the host again
     new_pid = int(page.locator('table.processes tr[data-process="hello"] td.pid').inner_text())
     assert new_pid == int(m.group(1)) != old_pid
+    assert page.inner_text("#process-result") == result  # the result stays above the table read again
     assert "process.restart" in page.inner_text("ul.audit") and "admin" in page.inner_text("ul.audit")
     _shot(page, tmp_path, "console-processes.png")
     status, data = _api(ctx, "GET", "/api/v1/hosts/%s/processes" % host)
