@@ -11,6 +11,7 @@ import configparser
 import dataclasses
 import getpass
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,9 @@ from noops_cli.tracker import PROGRESS_ROLES, RolloutTracker, StoreReader, secre
 from noops_cli.views import LiveView, PlainView, pause_hint
 
 HISTORY_CALLBACK = "noops.platform.history"
+# callbacks_enabled when none is wanted: Ansible refuses an empty name, and skips a stdout callback in that list
+# (the run's own stdout callback is ansible-runner's).
+NO_CALLBACKS = "ansible.builtin.default"
 # Seconds between two reads of the run's records in the store.
 POLL_INTERVAL = 0.5
 
@@ -43,6 +47,9 @@ class RunSpec:
     progress_roles: t.Collection[str] = PROGRESS_ROLES
     # The hosts may be reached over SSH: its control sockets must fit (a short folder, or refused before the run).
     ssh: bool = True
+    # Recorded in the deploy history (a task). Off only for reads that change nothing (``collect_run`` of a
+    # status): a page reading a host's processes must not add a task each time it is shown.
+    record: bool = True
 
 
 @dataclasses.dataclass
@@ -100,13 +107,16 @@ def ssh_env(config_path: str) -> dict[str, str]:
         raise CliError("%s (%s)" % (e, config_path) if "[ssh_connection]" in str(e) else str(e)) from e
 
 
-def callbacks_enabled(config_path: str) -> str:
+def callbacks_enabled(config_path: str, record: bool = True) -> str:
     """The run's ``callbacks_enabled`` ($ANSIBLE_CALLBACKS_ENABLED, else ansible.cfg's) with the history callback
-    added: the progress shown is read from the history, so noops' own runs always record it."""
+    added: the progress shown is read from the history, so noops' own runs always record it. With ``record``
+    False (a read that changes nothing) the history callback is taken out instead."""
     value = os.environ.get("ANSIBLE_CALLBACKS_ENABLED")
     if value is None:
         value = _read_config(config_path).get("defaults", "callbacks_enabled", fallback="")
     names = [n.strip() for n in value.split(",") if n.strip()]
+    if not record:
+        return ",".join(n for n in names if n not in (HISTORY_CALLBACK, "history")) or NO_CALLBACKS
     if HISTORY_CALLBACK not in names and "history" not in names:
         names.append(HISTORY_CALLBACK)
     return ",".join(names)
@@ -125,7 +135,7 @@ def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
         "NOOPS_USER": os.environ.get("NOOPS_USER") or getpass.getuser(),
         "ANSIBLE_FORCE_COLOR": "0",
     }
-    env["ANSIBLE_CALLBACKS_ENABLED"] = callbacks_enabled(env["ANSIBLE_CONFIG"])
+    env["ANSIBLE_CALLBACKS_ENABLED"] = callbacks_enabled(env["ANSIBLE_CONFIG"], spec.record)
     if spec.ssh:
         env.update(ssh_env(env["ANSIBLE_CONFIG"]))
     env.update(spec.env)
@@ -206,3 +216,95 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
         shutil.rmtree(private, ignore_errors=True)
     rc = runner.rc if runner.rc is not None else 1
     return RunOutcome(rc=rc, status=str(runner.status), tracker=tracker, interrupted=interrupts > 0)
+
+
+@dataclasses.dataclass
+class HostResult:
+    """One task's result on one host, as the run's events told it."""
+
+    host: str
+    task: str
+    action: str
+    status: str  # ok, failed, unreachable, skipped
+    res: dict[str, t.Any]
+
+
+@dataclasses.dataclass
+class CollectedRun:
+    rc: int
+    status: str
+    results: list[HostResult]
+    seconds: float
+    # The last lines ansible-playbook printed (at most 5, ANSI colours removed): why a run that gave no result
+    # ended.
+    output: list[str] = dataclasses.field(default_factory=list)
+
+    def of(self, action: str) -> list[HostResult]:
+        """The results of the tasks running module ``action`` (short or FQCN name)."""
+        return [r for r in self.results if r.action == action or r.action.endswith("." + action)]
+
+    def failures(self) -> list[str]:
+        """Every failed or unreachable result as ``host: task: message`` (masked), in order."""
+        from noops_cli.tracker import one_line
+
+        return ["%s: %s: %s" % (r.host, r.task, one_line(r.res.get("msg") or r.res.get("stderr") or "failed"))
+                for r in self.results if r.status in ("failed", "unreachable")]
+
+
+_EVENT_STATUS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+                 "runner_on_skipped": "skipped"}
+
+
+def collect_run(spec: RunSpec, timeout: float | None = None) -> CollectedRun:
+    """Run ``spec.playbook`` through ansible-runner as ``run_playbook`` does (same environment, same collection,
+    the history recording it unless ``spec.record`` is False) but without a view or an operator: for a caller
+    that wants the tasks' results (the console's process pages). Ignored results (``ignore_errors``) count as ok.
+
+    ``timeout``: seconds after which the run is cancelled (its status is then ``canceled``). Raises CliError for
+    an environment that cannot run (an SSH control folder that cannot fit, an unreadable ansible.cfg).
+    """
+    import ansible_runner
+
+    started = time.monotonic()
+    envvars = runner_env(spec, history_dsn())
+    results: list[HostResult] = []
+
+    def handle(event: t.Mapping[str, t.Any]) -> bool:
+        status = _EVENT_STATUS.get(str(event.get("event")))
+        data = event.get("event_data") or {}
+        if status:
+            if status == "failed" and data.get("ignore_errors"):
+                status = "ok"
+            res = data.get("res")
+            results.append(HostResult(host=str(data.get("host") or ""), task=str(data.get("task") or ""),
+                                      action=str(data.get("task_action") or ""), status=status,
+                                      res=dict(res) if isinstance(res, dict) else {}))
+        return False  # nothing kept on disk: the private folder is removed below
+
+    private = tempfile.mkdtemp(prefix="noops-run-")
+    kwargs: dict[str, t.Any] = dict(
+        private_data_dir=private, project_dir=COLLECTION_ROOT, playbook=spec.playbook, extravars=spec.extravars,
+        envvars=envvars, quiet=True, event_handler=handle,
+        cancel_callback=lambda: timeout is not None and time.monotonic() - started > timeout,
+        settings={"suppress_ansible_output": True, "pexpect_timeout": 1})
+    if spec.inventory:
+        kwargs["inventory"] = spec.inventory
+    if spec.limit:
+        kwargs["limit"] = spec.limit
+    if spec.forks:
+        kwargs["forks"] = spec.forks
+    if spec.check:
+        kwargs["cmdline"] = "--check"
+    output: list[str] = []
+    try:
+        runner = ansible_runner.run(**kwargs)
+        try:
+            text = runner.stdout.read()[-4000:] if runner.stdout else ""
+        except (OSError, ValueError):
+            text = ""
+        output = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()][-5:]
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    rc = runner.rc if runner.rc is not None else 1
+    return CollectedRun(rc=rc, status=str(runner.status), results=results, seconds=time.monotonic() - started,
+                        output=output)

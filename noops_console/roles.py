@@ -1,9 +1,10 @@
 """The console's roles as Django groups: viewer (reads tasks and services), operator (also pauses, continues and
 cancels tasks, and launches deploys of a package URL: ``launch_tasks``), admin (as operator, and also launches a
-deploy built from code, whose build command runs on the console's host: see ``views_deploy.BUILD_ROLE``). The groups also hold permissions
-reserved for later pages (``process_actions``, ``manage_users``) that no page checks yet; ``manage_services`` (admin)
-lets a user add a service (a new cluster.yml) on the Services page. A user has one role; the
-highest group wins if several were given by hand."""
+deploy built from code, whose build command runs on the console's host: see ``views_deploy.BUILD_ROLE``). Operators
+and admins also start, stop, restart and nuke processes on hosts (``process_actions``: the process pages);
+``manage_services`` (admin) lets a user add a service (a new cluster.yml) on the Services page. The groups also hold
+a permission reserved for a later page (``manage_users``) that no page checks yet. A user has one role; the highest
+group wins if several were given by hand."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from noops_console import api, history, views, views_deploy, views_live, views_services
+from noops_console import api, history, views, views_deploy, views_live, views_processes, views_services
 
 
 class TaskId:
@@ -43,6 +43,14 @@ urlpatterns = [
     path("deploy", views_deploy.deploy_page),
     path("api/v1/deploys", views_deploy.deploys_api),
     path("api/v1/services", views_services.services_api),
+    path("instances", views_processes.instances_page),
+    path("hosts/<str:host>", views_processes.host_page),
+    path("hosts/<str:host>/processes/<str:proc>/log", views_processes.log_page),
+    path("hosts/<str:host>/processes/<str:proc>/log/stream", views_processes.log_stream),
+    path("hosts/<str:host>/processes/<str:proc>/<str:action>", views_processes.process_action),
+    path("api/v1/hosts/<str:host>/processes", views_processes.processes_api),
+    path("api/v1/hosts/<str:host>/processes/<str:proc>/log", views_processes.log_api),
+    path("api/v1/hosts/<str:host>/processes/<str:proc>/<str:action>", views_processes.process_action_api),
     path("static/<path:path>", views.static),
 ]
 

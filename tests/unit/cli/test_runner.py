@@ -84,6 +84,33 @@ def test_the_history_callback_is_always_on_for_noops_runs(tmp_path, monkeypatch,
     assert runner.runner_env(runner.RunSpec("p.yml", "t", {}, ssh=False), "/h.db")["ANSIBLE_CALLBACKS_ENABLED"] == want
 
 
+@pytest.mark.parametrize("env, cfg, want", [
+    (None, "[defaults]\ncallbacks_enabled = noops.platform.history\n", "ansible.builtin.default"),
+    (None, "[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks, history\n", "ansible.posix.profile_tasks"),
+    ("timer,noops.platform.history", "", "timer"),
+], ids=["configured", "short-name", "env"])
+def test_a_read_that_changes_nothing_is_not_recorded(tmp_path, monkeypatch, env, cfg, want):
+    """``record=False`` (the console reading a host's processes): no history task for each read."""
+    path = tmp_path / "ansible.cfg"
+    path.write_text(cfg)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(path))
+    if env is None:
+        monkeypatch.delenv("ANSIBLE_CALLBACKS_ENABLED", raising=False)
+    else:
+        monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", env)
+    spec = runner.RunSpec("p.yml", "t", {}, ssh=False, record=False)
+    assert runner.runner_env(spec, "/h.db")["ANSIBLE_CALLBACKS_ENABLED"] == want
+
+
+def test_collected_results_and_failures():
+    run = runner.CollectedRun(rc=2, status="failed", seconds=1.0, results=[
+        runner.HostResult("h1", "Apply", "noops.platform.process", "failed", {"msg": "login password=hunter2x9 no"}),
+        runner.HostResult("h1", "Check", "ansible.builtin.fail", "skipped", {}),
+        runner.HostResult("h2", "Apply", "process", "unreachable", {"msg": "ssh: timed out"})])
+    assert [r.host for r in run.of("process")] == ["h1", "h2"]
+    assert run.failures() == ["h1: Apply: login password=******** no", "h2: Apply: ssh: timed out"]
+
+
 def test_one_history_dsn_for_runs_tasks_and_the_console(tmp_path, monkeypatch):
     """``noops tasks`` reads the store ``noops deploy`` writes: the ansible.cfg the runs use, not another one found
     in the current folder."""
