@@ -142,6 +142,29 @@ def runner_env(spec: RunSpec, dsn: str) -> dict[str, str]:
     return env
 
 
+def runner_kwargs(spec: RunSpec, private: str, envvars: t.Mapping[str, str],
+                  **callbacks: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    """The arguments of ``ansible_runner.run``/``run_async`` for ``spec``: the collection as the project, the
+    playbook, extra vars, inventory, limit, forks, check mode and verbosity, and ``callbacks`` (``event_handler``,
+    ``cancel_callback``). Events are what noops reads; ansible-runner's own output and job_events are not needed."""
+    cmdline = ["--check"] if spec.check else []
+    if spec.verbosity:
+        cmdline.append("-" + "v" * spec.verbosity)
+    kwargs: dict[str, t.Any] = dict(
+        private_data_dir=private, project_dir=COLLECTION_ROOT, playbook=spec.playbook, extravars=spec.extravars,
+        envvars=dict(envvars), quiet=True, settings={"suppress_ansible_output": True, "pexpect_timeout": 1},
+        **callbacks)
+    if spec.inventory:
+        kwargs["inventory"] = spec.inventory
+    if spec.limit:
+        kwargs["limit"] = spec.limit
+    if spec.forks:
+        kwargs["forks"] = spec.forks
+    if cmdline:
+        kwargs["cmdline"] = " ".join(cmdline)
+    return kwargs
+
+
 def run_playbook(spec: RunSpec, plain: bool | None = None,
                  on_pause: t.Callable[[Operator, int | None], None] | None = None) -> RunOutcome:
     """Run ``spec.playbook`` through ansible-runner, showing per-host progress (read from the history store)
@@ -165,24 +188,8 @@ def run_playbook(spec: RunSpec, plain: bool | None = None,
     cancel = {"kill": False}
     interrupts = 0
     stop_keys = threading.Event()
-    cmdline = ["--check"] if spec.check else []
-    if spec.verbosity:
-        cmdline.append("-" + "v" * spec.verbosity)
-    kwargs: dict[str, t.Any] = dict(
-        private_data_dir=private, project_dir=COLLECTION_ROOT, playbook=spec.playbook,
-        extravars=spec.extravars, envvars=envvars, quiet=True,
-        event_handler=lambda e: (tracker.handle(e), True)[1], cancel_callback=lambda: cancel["kill"],
-        # Events are what we show; the job_events files in the private folder are not needed.
-        settings={"suppress_ansible_output": True, "pexpect_timeout": 1},
-    )
-    if spec.inventory:
-        kwargs["inventory"] = spec.inventory
-    if spec.limit:
-        kwargs["limit"] = spec.limit
-    if spec.forks:
-        kwargs["forks"] = spec.forks
-    if cmdline:
-        kwargs["cmdline"] = " ".join(cmdline)
+    kwargs = runner_kwargs(spec, private, envvars, event_handler=lambda e: (tracker.handle(e), True)[1],
+                           cancel_callback=lambda: cancel["kill"])
     try:
         with view:
             thread, runner = ansible_runner.run_async(**kwargs)
@@ -282,19 +289,8 @@ def collect_run(spec: RunSpec, timeout: float | None = None) -> CollectedRun:
         return False  # nothing kept on disk: the private folder is removed below
 
     private = tempfile.mkdtemp(prefix="noops-run-")
-    kwargs: dict[str, t.Any] = dict(
-        private_data_dir=private, project_dir=COLLECTION_ROOT, playbook=spec.playbook, extravars=spec.extravars,
-        envvars=envvars, quiet=True, event_handler=handle,
-        cancel_callback=lambda: timeout is not None and time.monotonic() - started > timeout,
-        settings={"suppress_ansible_output": True, "pexpect_timeout": 1})
-    if spec.inventory:
-        kwargs["inventory"] = spec.inventory
-    if spec.limit:
-        kwargs["limit"] = spec.limit
-    if spec.forks:
-        kwargs["forks"] = spec.forks
-    if spec.check:
-        kwargs["cmdline"] = "--check"
+    kwargs = runner_kwargs(spec, private, envvars, event_handler=handle,
+                           cancel_callback=lambda: timeout is not None and time.monotonic() - started > timeout)
     output: list[str] = []
     try:
         runner = ansible_runner.run(**kwargs)

@@ -219,17 +219,24 @@ def _log_args(request: HttpRequest, host: str, proc: str) -> int:
     return processes.check_lines(request.GET.get("lines"))
 
 
+def _page_log_args(request: HttpRequest, host: str, proc: str) -> int | HttpResponse:
+    """``_log_args`` for a page: the line count, or the page that says why not (503, 400; Http404 raised)."""
+    try:
+        return _log_args(request, host, proc)
+    except _Unavailable as e:
+        return _unavailable(request, str(e))
+    except processes.BadRequest as e:
+        return render(request, "console/error.html", {"title": "Bad request", "message": str(e)}, status=400)
+
+
 @methods("GET")
 @page_view("view_tasks")
 def log_page(request: HttpRequest, host: str, proc: str) -> HttpResponse:
     """``/hosts/NAME/processes/PROC/log``: the live tail page (server-sent events from ``…/log/stream``); an htmx
     request (the polling fallback) gets the last ``lines`` lines, read now."""
-    try:
-        lines = _log_args(request, host, proc)
-    except _Unavailable as e:
-        return _unavailable(request, str(e))
-    except processes.BadRequest as e:
-        return render(request, "console/error.html", {"title": "Bad request", "message": str(e)}, status=400)
+    lines = _page_log_args(request, host, proc)
+    if isinstance(lines, HttpResponse):
+        return lines
     context: dict[str, t.Any] = {"host": host, "proc": proc, "lines": lines, "max_lines": processes.MAX_LOG_LINES}
     if request.htmx:
         got, reading = _log_reading(host, proc, lines)
@@ -298,10 +305,7 @@ async def log_events(request: HttpRequest, host: str, proc: str, lines: int,
 def log_stream(request: HttpRequest, host: str, proc: str) -> HttpResponse:
     """``/hosts/NAME/processes/PROC/log/stream``: server-sent events of the live tail (``log_events``), for a
     logged-in session."""
-    try:
-        lines = _log_args(request, host, proc)
-    except _Unavailable as e:
-        return _unavailable(request, str(e))
-    except processes.BadRequest as e:
-        return render(request, "console/error.html", {"title": "Bad request", "message": str(e)}, status=400)
+    lines = _page_log_args(request, host, proc)
+    if isinstance(lines, HttpResponse):
+        return lines
     return sse.response(log_events(request, host, proc, lines))

@@ -7,6 +7,7 @@ Importable from every test folder: pytest puts ``tests/`` on ``sys.path`` for ``
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,18 @@ def build_hello(ctx: t.Mapping[str, t.Any], version: str, src: str = HELLO) -> s
     package = os.path.join(ctx["base"], "hello-%s.tar.gz" % version)
     build_package(src, package, version=version)
     return package
+
+
+def broken_hello(ctx: t.Mapping[str, t.Any], said: t.Sequence[str] = ("cannot start: broken build",)) -> str:
+    """A copy of the hello package folder (``<base>/broken``) whose program writes ``said`` to stderr and exits 3
+    at once: a release that cannot start. Returns the folder, for :func:`build_hello`."""
+    broken = os.path.join(ctx["base"], "broken")
+    shutil.copytree(HELLO, broken)
+    run_sh = os.path.join(broken, "release", "target", "bin", "run.sh")
+    with open(run_sh, "w") as f:
+        f.write("#!/bin/sh\n" + "".join("echo %s >&2\n" % shlex.quote(line) for line in said) + "exit 3\n")
+    os.chmod(run_sh, 0o755)
+    return broken
 
 
 def hello_cluster(ctx: t.Mapping[str, t.Any], version: str, jobs: t.Sequence[str] | None = None,

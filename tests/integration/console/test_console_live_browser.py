@@ -10,38 +10,16 @@ Set NOOPS_CONSOLE_SCREENSHOTS=DIR to keep the screenshots (docs/images/ holds th
 import hashlib
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, os.path.join(ROOT, "collections"))
+from localfleet import HELLO, NEEDS_SUPERVISOR, broken_hello, build_hello, make_fleet, remove_fleet
+from servers import running_console
+from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
 
-from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
-HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 PHONE = {"width": 390, "height": 844}
 DEPLOY = 600_000  # ms a deploy of the fleet may take on a loaded machine
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _shot(page, name):
@@ -56,62 +34,21 @@ def fleet_console(chromium):
     """A 2-host local fleet, its packages (1.0.0, 2.0.0, and 3.0.0 whose program cannot start), and a running
     ``noops console`` whose launches deploy to it."""
     pytest.importorskip("django", reason="noops console needs the console extra")
-    base = tempfile.mkdtemp(prefix="nlv-", dir="/tmp")
-    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
-    with open(os.path.join(base, fleetlib.TREE_FILE), "w") as f:
-        yaml.safe_dump(fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix), f)
-    with open(os.path.join(base, fleetlib.INVENTORY_FILE), "w") as f:
-        f.write(fleetlib.inventory_source())
-    broken = os.path.join(base, "broken")
-    shutil.copytree(HELLO, broken)
-    with open(os.path.join(broken, "release", "target", "bin", "run.sh"), "w") as f:
-        f.write("#!/bin/sh\necho 'cannot start: broken build' >&2\nexit 3\n")
-    os.chmod(os.path.join(broken, "release", "target", "bin", "run.sh"), 0o755)
-    packages = {}
-    for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken)):
-        packages[version] = os.path.join(base, "hello-%s.tar.gz" % version)
-        build_package(src, packages[version], version=version)
-    env = dict(os.environ, XDG_DATA_HOME=os.path.join(base, "data"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"),
-               NOOPS_TREE=os.path.join(base, fleetlib.TREE_FILE))
-    for name in ("ANSIBLE_CONFIG", "NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
+    ctx = make_fleet("nlv-")
+    broken = broken_hello(ctx)
+    packages = {version: build_hello(ctx, version, src)
+                for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken))}
+    env = dict(ctx["env"], XDG_DATA_HOME=os.path.join(ctx["base"], "data"), NOOPS_TREE=ctx["tree"])
+    for name in ("NOOPS_CONSOLE_DB", "NOOPS_HISTORY_DSN", "NOOPS_USER"):
         env.pop(name, None)
-    dsn = os.path.join(base, "history.db")
-    port = _free_port()
-    proc = subprocess.Popen([os.path.join(BIN, "noops"), "console", "--bind", "127.0.0.1:%d" % port, "--dsn", dsn],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=base)
+    dsn = os.path.join(ctx["base"], "history.db")
     try:
-        lines, password = [], None
-        deadline = time.monotonic() + 60
-        while password is None:
-            line = proc.stdout.readline()
-            assert line and time.monotonic() < deadline, "no admin created:\n" + "".join(lines)
-            lines.append(line)
-            found = re.search(r"created user admin with password (\S+) ", line)
-            password = found.group(1) if found else None
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "not listening"
-                time.sleep(0.1)
-        yield {"url": "http://127.0.0.1:%d" % port, "password": password, "hosts": hosts, "base": base,
-               "packages": packages, "inventory": os.path.join(base, fleetlib.INVENTORY_FILE), "dsn": dsn,
-               "jobs": fleetlib.jobs_of(hosts, "hello")}
+        with running_console(["--dsn", dsn], env, cwd=ctx["base"]) as run:
+            yield {"url": run["url"], "password": run["password"], "hosts": ctx["hosts"], "base": ctx["base"],
+                   "packages": packages, "inventory": ctx["inventory"], "dsn": dsn,
+                   "jobs": fleetlib.jobs_of(ctx["hosts"], "hello")}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for host in hosts:
-            layout = instance_layout(host.root, "supervisord")
-            if os.path.exists(layout["pidfile"]):
-                subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"],
-                                "shutdown"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        remove_fleet(ctx)
 
 
 def _log_in(page, ctx):

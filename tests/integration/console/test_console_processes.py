@@ -7,45 +7,24 @@ viewer's action is refused (403).
 Set NOOPS_CONSOLE_SCREENSHOTS=DIR to keep the screenshots (docs/images/ holds the ones docs/console.md shows).
 """
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, os.path.join(ROOT, "collections"))
+from localfleet import BIN, NEEDS_SUPERVISOR, build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml
+from servers import running_console
 
-from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib  # noqa: E402
-from ansible_collections.noops.platform.plugins.plugin_utils.package import build_package  # noqa: E402
-from ansible_collections.noops.platform.plugins.module_utils.supervisor import instance_layout  # noqa: E402
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.access(os.path.join(sys.prefix, "bin", "supervisord"), os.X_OK),
-                       reason="supervisor is not installed in this venv (pip install -e '.[test]')"),
-]
-HELLO = os.path.join(ROOT, "examples", "packages", "hello")
+pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 VIEWER_PASSWORD = "Viewer-Horse-Battery-7"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _shot(page, tmp_path, name):
@@ -63,77 +42,30 @@ def deployed_console():
     (with the cluster.yml in clusters/ beside it) and history. Yields url, password (admin), tokens (admin,
     viewer), hosts, dsn, cluster_file."""
     pytest.importorskip("django", reason="noops console needs the console extra")
-    base = tempfile.mkdtemp(prefix="ncp-", dir="/tmp")
-    hosts = fleetlib.plan_fleet(os.path.join(base, "h"), 2, "hello")
-    tree = os.path.join(base, fleetlib.TREE_FILE)
-    with open(tree, "w") as f:
-        yaml.safe_dump(fleetlib.fleet_tree(hosts, supervisor_venv=sys.prefix), f)
-    inventory = os.path.join(base, fleetlib.INVENTORY_FILE)
-    with open(inventory, "w") as f:
-        f.write(fleetlib.inventory_source())
-    package = os.path.join(base, "hello-1.0.0.tar.gz")
-    build_package(HELLO, package, version="1.0.0")
-    with open(package, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    ctx = make_fleet("ncp-")
+    base = ctx["base"]
+    build_hello(ctx, "1.0.0")
     os.mkdir(os.path.join(base, "clusters"))
-    cluster_file = os.path.join(base, "clusters", "hello.yml")
-    with open(cluster_file, "w") as f:
-        yaml.safe_dump({"cluster": {"name": "hello", "version": "1.0.0", "env": "production",
-                                    "jobs": fleetlib.jobs_of(hosts, "hello")},
-                        "hello": {"path": "/home/work/hello", "pkg_url": "file://" + package, "pkg_sha256": digest,
-                                  "port": 8080, "batch": 2, "db_passwd": "processes-test-secret"}}, f)
-    dsn = os.path.join(base, "history.db")
-    env = dict(os.environ, XDG_DATA_HOME=os.path.join(base, "data"), XDG_CACHE_HOME=os.path.join(base, "c"),
-               NOOPS_STAGING=os.path.join(base, "staging"), NOOPS_LOCK_DIR=os.path.join(base, "locks"),
-               NOOPS_TREE=tree, NOOPS_HISTORY_DSN=dsn)
-    for name in ("ANSIBLE_CONFIG", "NOOPS_CONSOLE_DB", "NOOPS_USER", "NOOPS_CLUSTERS"):
+    cluster_file = write_yaml(os.path.join(base, "clusters", "hello.yml"),
+                              hello_cluster(ctx, "1.0.0", secret="processes-test-secret", batch=2))
+    dsn = ctx["env"]["NOOPS_HISTORY_DSN"]
+    env = dict(ctx["env"], XDG_DATA_HOME=os.path.join(base, "data"), NOOPS_TREE=ctx["tree"])
+    for name in ("NOOPS_CONSOLE_DB", "NOOPS_USER", "NOOPS_CLUSTERS"):
         env.pop(name, None)
-    proc = None
     try:
-        deploy = subprocess.run([os.path.join(BIN, "noops"), "deploy", "-i", inventory, "-f", cluster_file, "--plain"],
-                                env=env, cwd=base, capture_output=True, text=True, timeout=1800)
+        deploy = subprocess.run([os.path.join(BIN, "noops"), "deploy", "-i", ctx["inventory"], "-f", cluster_file,
+                                 "--plain"], env=env, cwd=base, capture_output=True, text=True, timeout=1800)
         assert deploy.returncode == 0, deploy.stdout[-4000:] + deploy.stderr[-2000:]
-        port = _free_port()
-        proc = subprocess.Popen([os.path.join(BIN, "noops"), "console", "--bind", "127.0.0.1:%d" % port, "--dsn",
-                                 dsn], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=base)
-        lines = []
-        password = None
-        deadline = time.monotonic() + 60
-        while password is None:
-            line = proc.stdout.readline()
-            assert line and time.monotonic() < deadline, "no admin created:\n" + "".join(lines)
-            lines.append(line)
-            m = re.search(r"created user admin with password (\S+) ", line)
-            password = m.group(1) if m else None
-        noops = [os.path.join(BIN, "noops"), "console"]
-        subprocess.run(noops + ["user", "add", "vera", "--role", "viewer", "--password-stdin"], env=env, check=True,
-                       input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
-        tokens = {who: subprocess.run(noops + ["token", "add", who], env=env, capture_output=True, text=True,
-                                      check=True).stdout.strip().split()[-1] for who in ("admin", "vera")}
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "not listening"
-                time.sleep(0.1)
-        yield {"url": "http://127.0.0.1:%d" % port, "password": password, "tokens": tokens, "hosts": hosts,
-               "dsn": dsn, "cluster_file": cluster_file}
+        with running_console(["--dsn", dsn], env, cwd=base) as run:
+            noops = [os.path.join(BIN, "noops"), "console"]
+            subprocess.run(noops + ["user", "add", "vera", "--role", "viewer", "--password-stdin"], env=env,
+                           check=True, input=VIEWER_PASSWORD + "\n", capture_output=True, text=True)
+            tokens = {who: subprocess.run(noops + ["token", "add", who], env=env, capture_output=True, text=True,
+                                          check=True).stdout.strip().split()[-1] for who in ("admin", "vera")}
+            yield {"url": run["url"], "password": run["password"], "tokens": tokens, "hosts": ctx["hosts"],
+                   "dsn": dsn, "cluster_file": cluster_file}
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for host in hosts:
-            layout = instance_layout(host.root, "supervisord")
-            if os.path.exists(layout["pidfile"]):
-                subprocess.run([os.path.join(sys.prefix, "bin", "supervisorctl"), "-c", layout["main_conf"],
-                                "shutdown"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        remove_fleet(ctx)
 
 
 def _api(ctx, method, path, who="admin"):

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from localfleet import (
-    BIN, HELLO, NEEDS_SUPERVISOR, ROOT, build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml,
+    BIN, HELLO, NEEDS_SUPERVISOR, ROOT, broken_hello, build_hello, hello_cluster, make_fleet, remove_fleet, write_yaml,
 )
 from ansible_collections.noops.platform.plugins.plugin_utils import fleet as fleetlib
 from ansible_collections.noops.platform.plugins.plugin_utils.tree.tags import Tag
@@ -28,13 +28,8 @@ pytestmark = [pytest.mark.slow, NEEDS_SUPERVISOR]
 @pytest.fixture(scope="module")
 def local_fleet():
     ctx = make_fleet("ndc-")
-    broken = os.path.join(ctx["base"], "broken")
-    shutil.copytree(HELLO, broken)
-    with open(os.path.join(broken, "release", "target", "bin", "run.sh"), "w") as f:
-        # The program says why it cannot start, and leaks the database password doing so.
-        f.write("#!/bin/sh\necho 'cannot start: broken build' >&2\necho 'login cli-test-secret refused' >&2\n"
-                "exit 3\n")
-    os.chmod(os.path.join(broken, "release", "target", "bin", "run.sh"), 0o755)
+    # The program says why it cannot start, and leaks the database password doing so.
+    broken = broken_hello(ctx, ("cannot start: broken build", "login cli-test-secret refused"))
     for version, src in (("1.0.0", HELLO), ("2.0.0", HELLO), ("3.0.0", broken)):
         build_hello(ctx, version, src)
     yield ctx
