@@ -139,3 +139,15 @@ def test_tests_mirror_the_source_tree(test):
     stem = name[len("test_"):-len(".py")]
     assert any(stem == m or stem.startswith(m + "_") for m in modules), \
         "%s names no module of %s" % (test, os.path.relpath(source, ROOT))
+
+
+def test_test_files_have_distinct_names():
+    """pytest imports test files by their base name (folders without __init__.py): two of one name stop the run at
+    collection ("import file mismatch")."""
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    seen: dict[str, list[str]] = {}
+    for folder, _, files in os.walk(tests):
+        for name in files:
+            if name.startswith("test_") and name.endswith(".py"):
+                seen.setdefault(name, []).append(os.path.relpath(os.path.join(folder, name), tests))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
