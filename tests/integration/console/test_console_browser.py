@@ -5,6 +5,7 @@ inline errors and a dry run, and a phone-width task page without sideways scroll
 Set NOOPS_CONSOLE_SCREENSHOTS=DIR to keep the screenshots (docs/images/ holds the ones docs/console.md shows).
 """
 
+import json
 import os
 import re
 import shutil
@@ -156,3 +157,40 @@ def test_phone_width_task_page_has_no_sideways_scroll(browser, live_console, tmp
         _shot(page, tmp_path, "console-task-phone.png")
     finally:
         context.close()
+
+
+def test_a_viewer_cannot_launch_and_a_post_needs_its_csrf_token(page, live_console, tmp_path):
+    """A viewer's launch is refused (403) and starts nothing; a logged-in POST without the CSRF token is refused
+    (403) and changes nothing."""
+    import subprocess
+
+    from servers import noops_bin
+
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
+    env.pop("NOOPS_CONSOLE_DB", None)
+    subprocess.run([noops_bin(), "console", "user", "add", "vera", "--role", "viewer", "--password-stdin"], env=env,
+                   input="Viewer-Horse-Battery-7\n", capture_output=True, text=True, check=True, timeout=120)
+    before = [t["id"] for t in _tasks(live_console["dsn"])]
+    page.goto(live_console["url"] + "/login")
+    page.fill('input[name="username"]', "vera")
+    page.fill('input[name="password"]', "Viewer-Horse-Battery-7")
+    page.click('form.login button[type="submit"]')
+    page.wait_for_url(re.compile(r"/tasks$"))
+    csrf = json.loads(page.get_attribute("body", "hx-headers"))["X-CSRFToken"]  # what the page's own requests send
+    cluster_yml = "cluster: {name: hello, version: 1.0.0, env: production, jobs: [%s]}\n" % JOB
+    launch = page.request.post(live_console["url"] + "/api/v1/deploys", headers={"X-CSRFToken": csrf},
+                               data={"cluster_yml": cluster_yml})
+    assert launch.status == 403, launch.text()
+    form = page.request.post(live_console["url"] + "/deploy", headers={"X-CSRFToken": csrf},
+                             form={"action": "deploy", "service": JOB, "env": "production", "version": "1.0.0"})
+    assert form.status == 403, form.text()
+    # The admin, logged in, without the token: refused, the paused task stays paused.
+    page.context.clear_cookies()
+    _log_in(page, live_console)
+    paused = live_console["tasks"]["paused"]
+    resume = page.request.post(live_console["url"] + "/tasks/%d/resume" % paused, form={"reason": "no token"})
+    assert resume.status == 403, resume.text()
+    resume = page.request.post(live_console["url"] + "/api/v1/tasks/%d/resume" % paused, data={})
+    assert resume.status == 403, resume.text()
+    assert [t["id"] for t in _tasks(live_console["dsn"])] == before
+    assert {t["id"]: t["status"] for t in _tasks(live_console["dsn"])}[paused] == "paused"
