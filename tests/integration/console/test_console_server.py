@@ -66,7 +66,7 @@ def test_console_login_and_pages_over_http(console):
     session = [c for c in jar if c.name == "noops_session"][0]
     assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
     body = json.loads(opener.open(url + "/api/v1/tasks/%d" % console["task"], timeout=10).read())
-    assert body["progress"] == {"done": 1, "total": 2} and [h["host"] for h in body["hosts"]] == ["web1", "web2"]
+    assert body["progress"] == {"done": 1, "total": 2, "percent": 50} and [h["host"] for h in body["hosts"]] == ["web1", "web2"]
     assert opener.open(url + "/static/django_htmx/htmx-2.min.js", timeout=10).status == 200
     # A token made on the command line works against the running console; pause reaches the store.
     made = subprocess.run([noops_bin(), "console", "--dsn", console["dsn"], "token", "add", "admin"],
