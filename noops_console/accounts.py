@@ -199,13 +199,16 @@ def user_for_token(token: str) -> t.Any | None:
 
 
 def audit(who: t.Any, action: str, target: str = "", detail: str = "", address: str = "") -> AuditEntry:
-    """Record an action; ``who`` is a user or a name (the command line, a failed login's typed name)."""
+    """Record an action; ``who`` is a user or a name (the command line, a failed login's typed name). The detail is
+    stored after the project's text rule for secrets (``redact.mask_text``: ``password=X``, URL passwords, ...)."""
+    from ansible_collections.noops.platform.plugins.module_utils.redact import mask_text
+
     user = who if hasattr(who, "username") else None
     name = user.get_username() if user is not None else str(who or "")
     if user is not None and not user.pk:
         user = None
     return AuditEntry.objects.create(user=user, username=name[:150], action=action, target=target[:255],
-                                     detail=detail, address=address[:64])
+                                     detail=mask_text(detail or ""), address=address[:64])
 
 
 def client_address(request: t.Any) -> str:

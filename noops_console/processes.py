@@ -22,7 +22,7 @@ import tempfile
 import time
 import typing as t
 
-from ansible_collections.noops.platform.plugins.module_utils.redact import mask_text
+from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
 
 ACTIONS = ("start", "stop", "restart", "nuke")  # control.yml's action names (nuke: the module's state killed)
 # Seconds a read or an action may take before its run is cancelled (an action waits for the process: the
@@ -104,12 +104,32 @@ def check_lines(raw: str | None) -> int:
     return int(raw)
 
 
-def _process(entry: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+def known_secrets() -> Masker:
+    """A Masker that knows the secret values of the cluster.yml files in the clusters folders (as the Services page
+    finds them): a program that prints a template value bare (no ``password=`` before it) has it masked too."""
+    from noops_cli.services import cluster_dirs, find_cluster_files
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
+
+    masker = Masker()
+    try:
+        files = find_cluster_files(cluster_dirs(None, tree_source()))
+    except (OSError, ValueError):
+        files = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                mask_document_text(f.read(1 << 20), masker)
+        except OSError:
+            continue
+    return masker
+
+
+def _process(entry: t.Mapping[str, t.Any], masker: Masker) -> dict[str, t.Any]:
     out = {"name": entry.get("name"), "pid": entry.get("pid"), "state": entry.get("state"),
            "start_time": entry.get("start_time") or None, "release": entry.get("version") or None,
            "log": entry.get("log") or None}
     if "log_lines" in entry:
-        out["log_lines"] = [mask_text(str(line))[:MAX_LINE] for line in (entry.get("log_lines") or [])]
+        out["log_lines"] = [(masker.scrub(str(line)) or "")[:MAX_LINE] for line in (entry.get("log_lines") or [])]
     return out
 
 
@@ -156,20 +176,21 @@ def run_control(host: str, action: str, name: str | None = None, log_lines: int 
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     mine = [r for r in run.of("process") if r.host == host]
+    masker = known_secrets()
     processes: list[dict[str, t.Any]] = []
     actions: list[str] = []
     for result in mine:
-        processes = [_process(p) for p in result.res.get("processes") or []]
+        processes = [_process(p, masker) for p in result.res.get("processes") or []]
         actions = [str(a) for a in result.res.get("actions") or []]
     failures = run.failures()
     error = None
     if failures:
-        error = mask_text("; ".join(failures))
+        error = masker.scrub("; ".join(failures))
     elif run.status == "canceled":
         error = "%s on %s: no answer within %d s" % (action, host,
                                                        READ_TIMEOUT if action == "status" else ACTION_TIMEOUT)
     elif not mine or run.rc != 0:
-        error = mask_text("%s on %s: the run ended %s (rc %d) without the process task's result%s" % (
+        error = masker.scrub("%s on %s: the run ended %s (rc %d) without the process task's result%s" % (
             action, host, run.status, run.rc, (": " + " / ".join(run.output)) if run.output else ""))
     return Reading(host, started, run.seconds, processes, actions, error)
 

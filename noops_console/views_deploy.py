@@ -116,7 +116,12 @@ def start(request: HttpRequest, text: str, sources: list[str], checked: dict[str
     folder = os.path.join(os.path.dirname(settings.CONSOLE_DB), "deploys")
     user = request.user.get_username()
     task_id = deploy_form.launch(text, sources, user, history.history_dsn(), folder, force=force)
-    accounts.audit(request.user, "task.launch", "task:%d" % task_id, _launch_detail(checked, force),
+    from ansible_collections.noops.platform.plugins.module_utils.redact import Masker
+    from ansible_collections.noops.platform.plugins.plugin_utils.history.mask import mask_document_text
+
+    masker = Masker()
+    mask_document_text(text, masker)  # learns the cluster.yml's secret values: a build command may repeat one
+    accounts.audit(request.user, "task.launch", "task:%d" % task_id, masker.scrub(_launch_detail(checked, force)) or "",
                    accounts.client_address(request))
     return task_id
 

@@ -4,6 +4,7 @@ the batch plan, the cluster.yml to copy (masked) or download (as typed)."""
 import re
 
 import pytest
+import yaml
 from django.test import Client
 
 from noops_console import deploy_form
@@ -315,3 +316,23 @@ def test_launch_with_force_runs_noops_deploy_force_rebuild(tmp_path, monkeypatch
         deploy_form.launch("x: 1\n", [], "ann", str(tmp_path / "h.db"), str(tmp_path / "d"), wait=1, force=True)
     command = seen["command"]
     assert command[command.index("deploy"):][3:] == ["--plain", "--force", "--rebuild"], command
+
+
+def test_the_launch_audit_entry_masks_the_secrets_of_the_build_command(login, code_repo, monkeypatch):
+    """The audit entry names the build command; its passwords, tokens, URL passwords and the cluster.yml's own
+    secret values are masked there (and wherever the entry is shown)."""
+    from noops_console.models import AuditEntry
+
+    repo, marker = code_repo
+    monkeypatch.setattr(deploy_form, "launch", lambda text, sources, user, dsn, folder, **k: 9)
+    doc = yaml.safe_load(_code_yml(repo, marker))
+    doc["hello"]["db_passwd"] = "Tmpl-S3cret-55"
+    doc["hello"]["build_command"] = ("make PASSWORD=Build-Pw-99 && curl https://u:Url-Pw-77@x.example/y "
+                                     "&& echo token=Tok-55x && echo Tmpl-S3cret-55")
+    accepted = login("admin").post("/api/v1/deploys", {"cluster_yml": yaml.safe_dump(doc)},
+                                   content_type="application/json")
+    assert accepted.status_code == 201, accepted.content
+    detail = AuditEntry.objects.get(action="task.launch").detail
+    for secret in ("Build-Pw-99", "Url-Pw-77", "Tok-55x", "Tmpl-S3cret-55"):
+        assert secret not in detail, detail
+    assert "make PASSWORD=********" in detail and repo in detail

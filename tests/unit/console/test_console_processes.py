@@ -282,3 +282,17 @@ def test_sse_event_encoding():
     assert sse.event("a\nb", name="line") == b"event: line\ndata: a\ndata: b\n\n"
     assert sse.event("x", retry=3000) == b"retry: 3000\ndata: x\n\n"
     assert sse.comment("keep\nalive") == b": keep alive\n\n"
+
+
+def test_a_secret_of_the_services_cluster_yml_is_masked_in_the_log_tail(login, fleet, host):
+    """The program prints a template value bare (no ``password=`` before it): the console knows it from the
+    clusters folder's cluster.yml (a secret-named key) and masks it in every line it shows."""
+    (fleet / "clusters" / "web.yml").write_text(textwrap.dedent("""\
+        cluster: {name: web, version: "1.2", env: production, jobs: [%s]}
+        web: {path: /home/work/web, pkg_url: "https://pkgs.example.com/web.tgz", db_passwd: Bare-S3cret-77}
+        """ % JOB))
+    host.log = ["connecting with Bare-S3cret-77 now"]
+    data = login("viewer").get("/api/v1/hosts/web1/processes/web/log?lines=5").json()
+    assert data["lines"] == ["connecting with ******** now"], data
+    page = login("viewer").get("/hosts/web1/processes/web/log?lines=5", HTTP_HX_REQUEST="true")
+    assert b"Bare-S3cret-77" not in page.content and b"********" in page.content
