@@ -203,6 +203,7 @@ def task_detail(store: HistoryStore, task_id: int) -> dict[str, t.Any] | None:
     out.update(live_facts(task, hosts))
     out["seq"] = int(task.get("seq") or 0)  # the store's change number of the task's last change
     out["retries"] = [int(r["id"]) for r in store.retries_of(task_id)]
+    out["retry_refused"] = retry_refusal(store, task) if out["failed_hosts"] else None
     from noops_console.tasklogs import log_kinds
 
     out["logs"] = log_kinds(store, task)
@@ -259,6 +260,26 @@ def control_task(store: HistoryStore, task_id: int, action: str, by: str,
     return task_detail(store, task_id) or {}
 
 
+def retry_refusal(store: HistoryStore, task: t.Mapping[str, t.Any]) -> str | None:
+    """Why a retry of the ended deploy ``task`` would be wrong now, or None: it was retried already (retry that
+    task instead), or its service was deployed (or rolled back) since — the retry would put the older release
+    back. Raises StoreError."""
+    task_id = int(task["id"])
+    retries = store.retries_of(task_id)
+    if retries:
+        last = retries[-1]
+        return "task %d was retried already by task %d (%s): retry that task's failed hosts instead" % (
+            task_id, int(last["id"]), last["status"])
+    if task.get("service"):
+        newer = [t_ for t_ in query_tasks(store, services=[str(task["service"])], limit=20)[0]
+                 if int(t_["id"]) > task_id and t_.get("playbook") in ("deploy.yml", "rollback.yml")
+                 and t_.get("cluster") == task.get("cluster")]
+        if newer:
+            return "its service was deployed since (task %d, %s): a retry would deploy task %d's older cluster.yml " \
+                   "again; deploy anew instead" % (int(newer[0]["id"]), newer[0]["status"], task_id)
+    return None
+
+
 def retry_plan(store: HistoryStore, task_id: int) -> dict[str, t.Any]:
     """What a retry of a deploy task launches: ``{"cluster_file", "cluster_yml" (the file's text, secrets
     included), "hosts" (the failed and unreachable hosts: the ``--limit``), "sources" (the inventory sources the
@@ -277,6 +298,9 @@ def retry_plan(store: HistoryStore, task_id: int) -> dict[str, t.Any]:
     hosts = [h["host"] for h in store.task_hosts(task_id) if h["status"] in RETRY_HOST_STATUSES]
     if not hosts:
         raise ControlError("task %d has no failed or unreachable host: nothing to retry" % task_id)
+    refused = retry_refusal(store, task)
+    if refused:
+        raise ControlError(refused)
     path = task.get("cluster_file") or ""
     try:
         with open(path, encoding="utf-8") as f:

@@ -4,6 +4,7 @@ the work is in ``history``, ``tasklogs``, ``events`` and ``deploy_form``."""
 from __future__ import annotations
 
 import json
+import threading
 import typing as t
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -176,7 +177,17 @@ def retry(request: HttpRequest, task_id: int) -> tuple[int, list[str]]:
     """Launch a deploy of the task's cluster.yml limited to its failed and unreachable hosts, as the request's
     user, linked to the task (``retry_of``) and audited (``task.retry``); returns the new task's id and the hosts.
 
-    Raises KeyError, history.ControlError (refused: 409), deploy_form.LaunchError, history.StoreError."""
+    Raises KeyError, history.ControlError (refused: 409), deploy_form.LaunchError, history.StoreError.
+    One retry at a time in this console (the console is one process): a second request for the same task finds
+    the first one's task and is refused."""
+    with _RETRY_LOCK:
+        return _retry(request, task_id)
+
+
+_RETRY_LOCK = threading.Lock()
+
+
+def _retry(request: HttpRequest, task_id: int) -> tuple[int, list[str]]:
     with history.open_store() as store:
         plan = history.retry_plan(store, task_id)
     checked = deploy_form.check_text(plan["cluster_yml"], plan["sources"])

@@ -130,11 +130,16 @@ _BUILD_LOGS = re.compile(r"\(logs: ([^,()]*build\.log), ([^,()]*build-error\.log
 def build_texts(result: t.Mapping[str, t.Any], masker: Masker, limit: int = 4 * 1024 * 1024) -> dict[str, str]:
     """The build logs a result names, read and masked: ``{"build": build.log, "build-error": build-error.log}``.
 
-    ``odin_prepare`` returns their paths under ``build`` (``log``, ``error_log``) when it built from code; a failed
+    ``odin_prepare`` returns their paths under ``build`` (``log``, ``error_log``) when it built from code (the
+    playbook's fact ``odin_build`` repeats it where callbacks can see it); a failed
     build names them in its message (``(logs: …/build.log, …/build-error.log)``). A file that cannot be read is left
     out; of a long one the last ``limit`` characters are kept."""
     paths: dict[str, str] = {}
     build = result.get("build")
+    if not isinstance(build, t.Mapping):
+        # A successful odin_prepare hides its whole result (it holds the template values): deploy.yml records its
+        # ``build`` (paths and commit only) as the fact ``odin_build``.
+        build = (result.get("ansible_facts") or {}).get("odin_build")
     if isinstance(build, t.Mapping):
         for name, key in (("build", "log"), ("build-error", "error_log")):
             if isinstance(build.get(key), str) and build[key]:

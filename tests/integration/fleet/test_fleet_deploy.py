@@ -16,11 +16,16 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
 from fleetctl import HELLO
+from localfleet import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore  # noqa: E402
 
 pytestmark = pytest.mark.slow
 FLEET_STEPS = True    # a failed step skips the rest (conftest.py)
@@ -202,6 +207,10 @@ def test_6_build_from_git_reuses_the_build_and_rebuilds_on_request(controller):
     log = os.path.join(built[0], "build.log")
     package = os.path.join(built[0], "hello-%s.tar.gz" % commit[:12])
     assert "building " + commit in open(log).read().splitlines()
+    # The history keeps the build's logs with the task (the console's build log and build error log).
+    with HistoryStore(str(controller.tmp / "history.db")) as store:
+        texts = store.task_texts(store.list_tasks(limit=1)[0]["id"])
+    assert "building " + commit in texts.get("build", "").splitlines(), texts
     first = (os.stat(log).st_mtime_ns, open(package, "rb").read())
 
     proc = controller.run(cluster, limit="h1")

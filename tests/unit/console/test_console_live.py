@@ -235,6 +235,9 @@ def test_retry_launches_the_failed_hosts_again_linked_and_audited(login, make_ta
         calls.append((text, sources, user, limit))
         return store.create_task(playbook="deploy.yml", initiator=user, cluster_file=cluster_file)
     monkeypatch.setattr(deploy_form, "launch", launch)
+    page = login("operator").get("/tasks/%d" % task).content.decode()
+    assert "Retry 2 failed hosts" in page
+    assert login("viewer").get("/tasks/%d" % task).content.decode().count("Retry 2 failed") == 0
     response = login("operator").post("/api/v1/tasks/%d/retry" % task)
     assert response.status_code == 201, response.content
     new = response.json()["task"]
@@ -246,11 +249,12 @@ def test_retry_launches_the_failed_hosts_again_linked_and_audited(login, make_ta
     assert login("viewer").get("/api/v1/tasks/%d" % task).json()["retries"] == [new]
     page = login("viewer").get("/tasks/%d" % new).content.decode()
     assert 'href="/tasks/%d"' % task in page and "Retry of" in page
-    # from the page: the button, then the new task's page
+    # retried: the page offers no second retry, and says why
     page = login("operator").get("/tasks/%d" % task).content.decode()
-    assert "Retry 2 failed hosts" in page
-    assert login("viewer").get("/tasks/%d" % task).content.decode().count("Retry 2 failed") == 0
-    response = login("operator").post("/tasks/%d/retry" % task)
+    assert "Retry 2 failed hosts" not in page and "was retried already by task %d" % new in page
+    # from the page: the button, then the new task's page
+    other = make_task({"h1": "failed"}, status="failed", cluster_file=cluster_file, service="job.other_service.x")
+    response = login("operator").post("/tasks/%d/retry" % other)
     assert response.status_code == 302 and response["Location"].startswith("/tasks/")
 
 
@@ -320,3 +324,25 @@ def test_a_stream_ends_after_its_lifetime_and_closes_what_it_polled(monkeypatch)
     assert b": keepalive" in body and b"event: end" not in body  # the lifetime ended it, not the task
     assert calls[0] == 3 and set(calls[1:]) == {7} and closed == [1]
     assert events.parse(body) == [{"id": "7", "event": "x", "data": "a\nb"}]
+
+
+def test_retry_is_refused_once_retried_or_when_the_service_deployed_since(login, make_task, store, cluster_file,
+                                                                         monkeypatch):
+    """A retry deploys the task's cluster.yml again: not a second time (retry the retry instead), and not after a
+    later deploy of the same service (it would put the older release back)."""
+    def launch(text, sources, user, dsn, folder, limit=None, **kwargs):
+        return store.create_task(playbook="deploy.yml", initiator=user, cluster_file=cluster_file,
+                                 service="job.web_service.shop_cluster.prod", status="failed")
+    monkeypatch.setattr(deploy_form, "launch", launch)
+    task = make_task({"h1": "success", "h2": "failed"}, status="failed", cluster_file=cluster_file)
+    first = login("operator").post("/api/v1/tasks/%d/retry" % task)
+    assert first.status_code == 201, first.content
+    again = login("operator").post("/api/v1/tasks/%d/retry" % task)
+    assert again.status_code == 409 and "retried already by task %d" % first.json()["task"] \
+        in again.json()["errors"][0], again.content
+    older = make_task({"h2": "failed"}, status="failed", cluster_file=cluster_file)
+    make_task({"h1": "success", "h2": "success"}, status="success", version="v2")
+    refused = login("operator").post("/api/v1/tasks/%d/retry" % older)
+    assert refused.status_code == 409 and "deployed since" in refused.json()["errors"][0], refused.content
+    page = login("operator").get("/tasks/%d" % older).content.decode()
+    assert "Retry 1 failed host" not in page

@@ -21,6 +21,10 @@ def logs(tmp_path):
                        % (log, err)}, ["build", "build-error"]),
     (lambda log, err: {"failed": True, "msg": "cluster.yml: build_command: did not finish in 60 s (logs: %s)" % err},
      ["build-error"]),
+    # A successful odin_prepare hides its whole result from callbacks: the playbook records the build as a fact.
+    (lambda log, err: {"ansible_facts": {"odin_build": {"log": log, "error_log": err, "commit": "ab12"}}},
+     ["build", "build-error"]),
+    (lambda log, err: {"ansible_facts": {"odin_build": {}}}, []),
     (lambda log, err: {"msg": "fetched"}, []),
     (lambda log, err: {"build": {"log": log + ".gone", "error_log": err}}, ["build-error"]),
 ])
