@@ -74,6 +74,15 @@ def register(subparsers: t.Any) -> None:
     revoke.add_argument("token_id", metavar="ID", type=int)
     revoke.set_defaults(handler=run_token_revoke)
 
+    audit = sub.add_parser("audit", parents=[common],
+                           help="the audit log, newest first: who did what to what, when, from where")
+    audit.add_argument("--user", metavar="NAME", help="only this user's entries")
+    audit.add_argument("--action", metavar="ACTION", help="only actions starting with this (task., login, user.add)")
+    audit.add_argument("--target", metavar="TARGET", help="only this target (task:12, user:ann, host:web1/hello)")
+    audit.add_argument("--limit", metavar="N", type=int, default=100, help="at most N entries (default 100)")
+    audit.add_argument("--json", action="store_true", help="print JSON (times in ISO 8601, UTC)")
+    audit.set_defaults(handler=run_audit)
+
 
 def _server() -> t.Any:
     try:
@@ -225,6 +234,25 @@ def run_token_revoke(args: argparse.Namespace) -> int:
 
     _account_call(lambda: accounts.revoke_token(args.token_id, by="noops console token revoke"))
     print("token %d revoked" % args.token_id)
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    _setup(args)
+    import json
+
+    from noops_console import accounts
+
+    if args.limit < 1:
+        raise CliError("--limit: %d: a whole number from 1" % args.limit)
+    entries = accounts.audit_entries(args.user, args.action, args.target, args.limit)
+    if args.json:
+        print(json.dumps([dict(e, at=e["at"].strftime("%Y-%m-%dT%H:%M:%SZ")) for e in entries], indent=1))
+        return 0
+    rows = [("AT (UTC)", "USER", "ACTION", "TARGET", "ADDRESS", "DETAIL")]
+    rows += [(_when(e["at"]), e["user"] or "-", e["action"], e["target"] or "-", e["address"] or "-",
+              " ".join((e["detail"] or "-").split())) for e in entries]
+    _print_table(rows)
     return 0
 
 

@@ -211,6 +211,21 @@ def audit(who: t.Any, action: str, target: str = "", detail: str = "", address: 
                                      detail=mask_text(detail or ""), address=address[:64])
 
 
+def audit_entries(user: str | None = None, action: str | None = None, target: str | None = None,
+                  limit: int = 100) -> list[dict[str, t.Any]]:
+    """The newest ``limit`` audit entries, newest first: ``{"at" (datetime, UTC), "user", "action", "target",
+    "detail", "address"}``. ``user`` and ``target`` match exactly, ``action`` as a prefix (``task.``)."""
+    entries = AuditEntry.objects.all()
+    if user:
+        entries = entries.filter(username=user)
+    if action:
+        entries = entries.filter(action__startswith=action)
+    if target:
+        entries = entries.filter(target=target)
+    return [{"at": e.at, "user": e.username, "action": e.action, "target": e.target, "detail": e.detail,
+             "address": e.address} for e in entries.order_by("-at", "-id")[:max(1, int(limit))]]
+
+
 def client_address(request: t.Any) -> str:
     """The client address of a request (the direct peer: the console does not trust proxy headers)."""
     return str(request.META.get("REMOTE_ADDR") or "")

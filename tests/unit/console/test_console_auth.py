@@ -204,3 +204,26 @@ def test_cookies_are_secure_under_tls(tmp_path):
                          env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "True", "True"]
     assert oct((tmp_path / "c.db.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_cli_audit_lists_the_audit_log(db, tmp_path, monkeypatch, capsys):
+    """``noops console audit``: the newest entries first, filtered by user, action (prefix) and target, as a table
+    or JSON; the detail as stored (masked)."""
+    import json
+
+    monkeypatch.setenv("NOOPS_CONSOLE_DB", os.environ["NOOPS_CONSOLE_DB"])
+    accounts.audit("ann", "login", "", "", "10.0.0.1")
+    accounts.audit("ann", "task.pause", "task:7", "before batch 2")
+    accounts.audit("bob", "task.launch", "task:8", "built with: make PASSWORD=Pw-Pw-99")
+    dsn = str(tmp_path / "h.db")
+    assert main(["console", "--dsn", dsn, "audit", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["user"], r["action"], r["target"]) for r in rows] == [
+        ("bob", "task.launch", "task:8"), ("ann", "task.pause", "task:7"), ("ann", "login", "")]
+    assert rows[0]["detail"] == "built with: make PASSWORD=********" and rows[2]["address"] == "10.0.0.1"
+    assert main(["console", "--dsn", dsn, "audit", "--action", "task.", "--user", "ann"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["AT", "(UTC)", "USER", "ACTION", "TARGET", "ADDRESS", "DETAIL"]
+    assert len(out) == 2 and "task.pause" in out[1] and "before batch 2" in out[1]
+    assert main(["console", "--dsn", dsn, "audit", "--target", "task:8", "--limit", "1", "--json"]) == 0
+    assert [r["target"] for r in json.loads(capsys.readouterr().out)] == ["task:8"]
