@@ -336,3 +336,12 @@ def test_the_launch_audit_entry_masks_the_secrets_of_the_build_command(login, co
     for secret in ("Build-Pw-99", "Url-Pw-77", "Tok-55x", "Tmpl-S3cret-55"):
         assert secret not in detail, detail
     assert "make PASSWORD=********" in detail and repo in detail
+
+
+def test_a_dry_run_without_a_version_or_a_pause_says_so_in_words(login, code_repo):
+    repo, marker = code_repo
+    form = dict(_code(repo, marker), version="", pause_step="0", action="check")
+    page = login("operator").post("/deploy", form).content.decode()
+    heading = re.search(r"<h2>Dry run: (.*?)</h2>", page).group(1)
+    assert "None" not in heading and "(the version the build gives)" in heading, heading
+    assert "no pause" in page and "pause every 0" not in page
