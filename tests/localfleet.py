@@ -9,9 +9,11 @@ import hashlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
 
 import pytest
@@ -97,10 +99,51 @@ def write_yaml(path: str, doc: t.Any) -> str:
 
 
 def remove_fleet(ctx: t.Mapping[str, t.Any]) -> None:
-    """Shut every host's supervisord down (it stops the services it runs) and remove the fleet's folder."""
+    """Shut every host's supervisord down (it stops the services it runs), end what still runs on the fleet's
+    files (a deploy a test launched and left paused, in a session of its own), and remove the fleet's folder."""
     for host in ctx["hosts"]:
         layout = instance_layout(host.root, "supervisord")
         if os.path.exists(layout["pidfile"]):
             subprocess.run([os.path.join(BIN, "supervisorctl"), "-c", layout["main_conf"], "shutdown"],
                            capture_output=True, timeout=60)
+    end_processes_of(ctx["base"])
     shutil.rmtree(ctx["base"], ignore_errors=True)
+
+
+def end_processes_of(folder: str, wait: float = 10.0) -> list[int]:
+    """SIGTERM (then, after ``wait`` seconds, SIGKILL) every process of this user whose command line names a path
+    below ``folder``, and their process groups; returns their pids."""
+    mark = (folder.rstrip("/") + "/").encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if mark in f.read() and os.stat("/proc/%s" % pid).st_uid == os.getuid():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in found if _alive(pid)]
+        for pid in alive:
+            try:
+                pgid = os.getpgid(pid)
+                if pgid != os.getpgid(0):
+                    os.killpg(pgid, sig)
+                else:
+                    os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while any(_alive(pid) for pid in alive) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
