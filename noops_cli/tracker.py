@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import threading
 import time
 import typing as t
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     HOST_STATUSES, decide, host_transition,
 )
@@ -317,7 +317,7 @@ class StoreReader:
 
     def __init__(self, dsn: str, controller: str | None = None) -> None:
         self.dsn = dsn
-        self.controller = controller or socket.gethostname()
+        self.controller = controller or controller_name()
         self.error: str | None = None
         self._store: t.Any = None
 

@@ -9,12 +9,12 @@ else in a file on the controller (plugin_utils/odin/lock.py); its holder is the 
 
 from __future__ import annotations
 
-import socket
 import time
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     HistoryStore, StoreError, history_dsn, redact_dsn, task_of_run,
 )
@@ -64,7 +64,7 @@ class ActionModule(ActionBase):
         result.update(name=key, path=lock_file(key, directory), pid=pid, changed=False)
         if args["state"] == "held":
             holder = read(key, directory)
-            if holder is None or holder.get("pid") != pid or holder.get("host") != socket.gethostname():
+            if holder is None or holder.get("pid") != pid or holder.get("host") != controller_name():
                 result.update(failed=True, holder=_shown(holder), msg=(
                     "the deploy lock of %s is no longer this run's (%s); the rollout stops before its next batch"
                     % (key, describe(key, holder) if holder else "released or removed")))

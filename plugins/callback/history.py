@@ -137,12 +137,12 @@ import functools
 import getpass
 import os
 import signal
-import socket
 import time
 import typing as t
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     HEARTBEAT_INTERVAL, final_status,
 )
@@ -451,7 +451,7 @@ class CallbackModule(CallbackBase):
             "initiator": self._masker.scrub(self._initiator(extra_vars)),
             "status": "running",
             "started_at": time.time(),
-            "controller": socket.gethostname(),
+            "controller": controller_name(),
             "pid": os.getpid(),
             # Readers tell a live run from a killed one by these (noops tasks shows a dead one as interrupted).
             "pid_start": process_start(os.getpid()),

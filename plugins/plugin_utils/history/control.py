@@ -17,10 +17,10 @@ continued with ``noops tasks resume`` from any terminal, or under AWX where no t
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import typing as t
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import pid_alive
 
 TASK_STATUSES = ("running", "paused", "success", "failed", "cancelled", "interrupted")
@@ -104,7 +104,7 @@ def controller_gone(task: t.Mapping[str, t.Any], hostname: str | None = None, no
     host only the heartbeat tells: older than ``stale_after`` seconds is gone; a record without one (written by
     an older noops) cannot be judged.
     """
-    hostname = socket.gethostname() if hostname is None else hostname
+    hostname = controller_name() if hostname is None else hostname
     controller, pid = task.get("controller"), task.get("pid")
     if controller and controller == hostname and isinstance(pid, int) and pid > 0:
         if alive(pid, task.get("pid_start") or None):

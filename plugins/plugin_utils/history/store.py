@@ -23,6 +23,7 @@ import sqlite3
 import time
 import typing as t
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.control import (
     ACTIVE_STATUSES, ControlError, control_request, controller_gone, TASK_STATUSES,
 )
@@ -99,7 +100,6 @@ def task_of_run(pid: int, dsn: str | None = None, controller: str | None = None,
     """The id of the task the history callback records for the ansible-playbook process ``pid`` on
     ``controller`` (default this host), or None: history off, not recorded yet, or a store that cannot be read.
     A SQLite store that does not exist is not created."""
-    import socket
 
     dsn = history_dsn(dsn)
     try:
@@ -107,7 +107,7 @@ def task_of_run(pid: int, dsn: str | None = None, controller: str | None = None,
         if engine == "sqlite" and not os.path.exists(target):
             return None
         with HistoryStore(dsn, lock_timeout=lock_timeout, migrate=False) as store:
-            task = store.find_run(controller or socket.gethostname(), pid, pid_start)
+            task = store.find_run(controller or controller_name(), pid, pid_start)
     except StoreError:
         return None
     return int(task["id"]) if task else None

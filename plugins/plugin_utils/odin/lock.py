@@ -27,10 +27,11 @@ import json
 import os
 import select
 import signal
-import socket
 import tempfile
 import time
 import typing as t
+
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 
 
 class LockHeld(Exception):
@@ -141,7 +142,7 @@ def read(key: str, directory: str | None = None) -> dict[str, t.Any] | None:
 
 def is_stale(holder: t.Mapping[str, t.Any]) -> bool:
     """A lock taken on this host by a process that has ended. A lock from another host is never judged stale."""
-    if holder.get("host") != socket.gethostname():
+    if holder.get("host") != controller_name():
         return False
     pid = holder.get("pid")
     return not pid_alive(pid, holder.get("pid_start")) if isinstance(pid, int) else False
@@ -153,7 +154,7 @@ def new_holder(key: str, pid: int, playbook: str | None = None,
         user = os.environ.get("NOOPS_USER") or getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return dict(key=key, user=user, pid=pid, pid_start=process_start(pid), host=socket.gethostname(),
+    return dict(key=key, user=user, pid=pid, pid_start=process_start(pid), host=controller_name(),
                 since=datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds"),
                 task_id=task_id, playbook=playbook)
 
@@ -255,7 +256,7 @@ def release(key: str, pid: int, directory: str | None = None) -> tuple[bool, dic
     current = read(key, directory)
     if current is None:
         return False, None
-    if current.get("pid") != pid or current.get("host") != socket.gethostname():
+    if current.get("pid") != pid or current.get("host") != controller_name():
         return False, current
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -28,10 +28,10 @@ import contextlib
 import getpass
 import math
 import os
-import socket
 import time
 import typing as t
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import (
     HistoryStore, StoreError, parse_dsn,
 )
@@ -104,7 +104,7 @@ def new_holder(name: str, pid: int, task_id: int | None = None, playbook: str | 
         user = os.environ.get("NOOPS_USER") or getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return dict(name=name, controller=socket.gethostname(), pid=int(pid), pid_start=process_start(pid),
+    return dict(name=name, controller=controller_name(), pid=int(pid), pid_start=process_start(pid),
                 task_id=task_id, user_name=user, playbook=playbook, expiry=float(expiry))
 
 
@@ -128,7 +128,7 @@ def dead_reason(row: t.Mapping[str, t.Any], now: float, hostname: str | None = N
                 alive: t.Callable[[int, str | None], bool] = pid_alive) -> str | None:
     """Why the holder ``row`` is dead at server time ``now``, or None while it lives: no heartbeat for longer than its
     ``expiry``, or (seen from its own controller ``hostname``) its process has ended."""
-    hostname = socket.gethostname() if hostname is None else hostname
+    hostname = controller_name() if hostname is None else hostname
     if row.get("controller") == hostname and not alive(int(row.get("pid") or 0), row.get("pid_start") or None):
         return "its run has ended (pid %s on %s)" % (row.get("pid"), row.get("controller"))
     age = now - float(row.get("heartbeat_at") or 0.0)

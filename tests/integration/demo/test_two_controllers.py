@@ -181,13 +181,13 @@ def test_second_deploy_refused_and_a_pause_from_the_other_controller(controllers
     proc = a.deploy(new, "--batch", "1", "--sleep", "8", background=True)
     try:
         task_id, row = first_host_done(dsn, proc, hosts)
-        assert (row["controller"], row["user_name"]) == ("ctl-a", "ctl-a")
+        assert (row["controller"].split("/")[0], row["user_name"]) == ("ctl-a", "ctl-a")  # + "/pidns:N": its own pids
         refused = b.deploy(new, "--batch", "1")
         out = refused.stdout + refused.stderr
         assert refused.returncode == 2, out[-4000:]
         errors = [line for line in out.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, out[-4000:]
-        assert re.match(r"error: deploy of \S+ is locked by controller ctl-a \(pid \d+, task %d, user ctl-a\) since "
+        assert re.match(r"error: deploy of \S+ is locked by controller ctl-a(?:/pidns:\d+)? \(pid \d+, task %d, user ctl-a\) since "
                         r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d" % task_id, errors[0]), errors
         # A pause given on the other controller holds the rollout at its next batch.
         paused = b.noops("tasks", "pause", str(task_id))
@@ -217,7 +217,7 @@ def test_first_controller_killed_the_second_takes_over_after_the_heartbeat_expir
     finally:
         a.kill(proc)
     killed_at = time.monotonic()
-    assert lock_row(dsn)["controller"] == "ctl-a"      # its lock stays until its heartbeat expires
+    assert lock_row(dsn)["controller"].split("/")[0] == "ctl-a"      # its lock stays until its heartbeat expires
     # The second controller is refused while the dead holder's heartbeat is younger than the expiry, then takes over.
     refusals = 0
     while True:
@@ -225,7 +225,7 @@ def test_first_controller_killed_the_second_takes_over_after_the_heartbeat_expir
         out = done.stdout + done.stderr
         if done.returncode != 2:
             break
-        assert re.search(r"error: deploy of \S+ is locked by controller ctl-a \(pid %d, task %d, user ctl-a\)"
+        assert re.search(r"error: deploy of \S+ is locked by controller ctl-a(?:/pidns:\d+)? \(pid %d, task %d, user ctl-a\)"
                          % (row["pid"], task_a), out), out[-4000:]
         refusals += 1
         assert time.monotonic() - killed_at < 300, "never taken over"
@@ -236,10 +236,10 @@ def test_first_controller_killed_the_second_takes_over_after_the_heartbeat_expir
     task_b = int(re.search(r"task (\d+) \(noops tasks show", out).group(1))
     shown = b.noops("tasks", "show", str(task_b))
     text = " ".join(shown.stdout.split())
-    assert re.search(r"took the deploy lock of \S+ over from controller ctl-a pid %d \(task %d, user ctl-a\) at \S+ "
+    assert re.search(r"took the deploy lock of \S+ over from controller ctl-a(?:/pidns:\d+)? pid %d \(task %d, user ctl-a\) at \S+ "
                      r"\S+: no heartbeat for \d+ s \(expiry %d s\)" % (row["pid"], task_a, EXPIRY), text), text
     shown = b.noops("tasks", "show", str(task_a))
-    assert "its deploy lock of" in shown.stdout and "taken over by controller ctl-b" in " ".join(shown.stdout.split())
+    assert "its deploy lock of" in shown.stdout and re.search(r"taken over by controller ctl-b(/pidns:\d+)? ", " ".join(shown.stdout.split()))
     assert lock_row(dsn) is None
 
 
@@ -343,7 +343,7 @@ def test_a_rollout_whose_lock_was_taken_over_stops_before_its_next_batch(control
     assert proc.returncode == 1, out[-6000:]
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, out[-6000:]
-    assert re.match(r"error: the deploy lock of \S+ was taken over by controller ctl-b \(pid \d+, task \d+, user "
+    assert re.match(r"error: the deploy lock of \S+ was taken over by controller ctl-b(?:/pidns:\d+)? \(pid \d+, task \d+, user "
                     r"ctl-b\) at .*: no heartbeat for \d+ s \(expiry %d s\); the rollout stops before its next batch"
                     % EXPIRY, errors[0]), errors
     states = task_hosts(dsn, task_a)

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 from noops_cli.main import main
 
@@ -132,7 +133,7 @@ def test_a_run_whose_controller_is_gone_is_interrupted_and_refuses_control(store
     with HistoryStore(store_dsn) as store:
         # This process's pid with another start time: the run that had it has ended (the pid was reused).
         tid = store.create_task(playbook="deploy.yml", initiator="ann", status="paused" if action == "resume"
-                                else "running", started_at=2000.0, controller=socket.gethostname(), pid=os.getpid(),
+                                else "running", started_at=2000.0, controller=controller_name(), pid=os.getpid(),
                                 pid_start=str(int(process_start(os.getpid()) or 0) + 1))
     listed = {t["id"]: t["status"] for t in _json(capsys, ["tasks", "list", "--json"])}
     assert listed[tid] == "interrupted"
@@ -143,7 +144,7 @@ def test_a_run_whose_controller_is_gone_is_interrupted_and_refuses_control(store
     assert main(["tasks", action, str(tid)]) == 1
     err = capsys.readouterr().err
     assert "task %d is interrupted: its controller (pid %d on %s) has ended" % (tid, os.getpid(),
-                                                                                 socket.gethostname()) in err
+                                                                                 controller_name()) in err
     with HistoryStore(store_dsn) as store:
         assert store.get_task(tid)["control"] == "run"
 
@@ -155,7 +156,7 @@ def test_a_live_run_still_takes_control(store_dsn, capsys):
     from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import process_start
     with HistoryStore(store_dsn) as store:
         tid = store.create_task(playbook="deploy.yml", initiator="ann", status="running", started_at=2000.0,
-                                controller=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()))
+                                controller=controller_name(), pid=os.getpid(), pid_start=process_start(os.getpid()))
     assert {t["id"]: t["status"] for t in _json(capsys, ["tasks", "list", "--json"])}[tid] == "running"
     assert main(["tasks", "pause", str(tid)]) == 0
 

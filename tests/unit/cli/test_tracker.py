@@ -3,12 +3,12 @@ process, its pause / cancel, and per host the recorded status moved by the one h
 only the pid, the task a host is on and, in check mode, the steps that would change it."""
 
 import os
-import socket
 
 import pytest
 
 from noops_cli.tracker import RolloutTracker, StoreReader, one_line
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore
 
 
@@ -185,7 +185,7 @@ def test_store_reader_finds_the_run_by_its_ansible_playbook_process(tmp_path):
         other = store.create_task(playbook="deploy.yml", initiator="x", status="running", started_at=1.0,
                                   controller="elsewhere", pid=os.getpid())
         mine = store.create_task(playbook="deploy.yml", initiator="x", status="running", started_at=2.0,
-                                 controller=socket.gethostname(), pid=os.getpid(), version="2.0.0")
+                                 controller=controller_name(), pid=os.getpid(), version="2.0.0")
         store.write_batch(mine, {}, [host("a", "deploying", "1.0.0", started=2.0)], [
             {"host": None, "at": 3.0, "task_name": "Take the lock", "action": "noops.platform.deploy_lock",
              "status": "failed", "message": "deploy of x is locked by ann"}])
@@ -225,7 +225,7 @@ def test_store_reader_does_not_take_an_older_run_of_a_reused_pid(tmp_path):
     assert start is not None, "this test needs /proc"
     with HistoryStore(dsn) as store:
         old = store.create_task(playbook="control.yml", initiator="x", status="cancelled", started_at=1.0,
-                                controller=socket.gethostname(), pid=pid, pid_start=str(int(start) - 100))
+                                controller=controller_name(), pid=pid, pid_start=str(int(start) - 100))
         store.write_batch(old, {}, [host(h, "success" if h.startswith("lg") else "pending")
                                     for h in ("lg-1", "lg-2", "sd-1", "sd-2")], [])
     tracker = RolloutTracker(progress_roles=())
@@ -235,7 +235,7 @@ def test_store_reader_does_not_take_an_older_run_of_a_reused_pid(tmp_path):
     assert (tracker.task_id, tracker.rows) == (None, {})
     with HistoryStore(dsn) as store:
         mine = store.create_task(playbook="control.yml", initiator="x", status="running", started_at=2.0,
-                                 controller=socket.gethostname(), pid=pid, pid_start=start)
+                                 controller=controller_name(), pid=pid, pid_start=start)
         store.write_batch(mine, {}, [host("lg-1", "success"), host("lg-2", "success")], [])
     reader.read(tracker, final=True)
     reader.close()

@@ -3,12 +3,12 @@
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.odin import lock
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import (
     LockHeld, acquire, lock_dir, lock_file, playbook_pid, read, release,
@@ -51,7 +51,7 @@ def test_acquire_writes_the_holder(locks, monkeypatch):
         on_disk = json.load(f)
     assert on_disk == holder
     assert {k: on_disk[k] for k in ("key", "user", "pid", "host", "task_id", "playbook")} == dict(
-        key=KEY, user="alice", pid=os.getpid(), host=socket.gethostname(), task_id=42, playbook="/srv/playbooks")
+        key=KEY, user="alice", pid=os.getpid(), host=controller_name(), task_id=42, playbook="/srv/playbooks")
     assert on_disk["pid_start"] == lock.process_start(os.getpid())
     assert on_disk["since"][:2] == "20"
 
@@ -68,7 +68,7 @@ def test_held_by_a_live_run_fails_naming_it(locks):
         with pytest.raises(LockHeld) as err:
             acquire(KEY, os.getpid(), break_stale=break_stale, directory=locks)
         assert str(err.value) == "deploy of %s is locked by alice since %s (pid %d on %s)" % (
-            KEY, holder["since"], parent, socket.gethostname())
+            KEY, holder["since"], parent, controller_name())
         assert err.value.stale is False
     assert read(KEY, locks)["pid"] == parent
 

@@ -7,13 +7,13 @@ PostgreSQL server (tests/conftest.py)."""
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from ansible_collections.noops.platform.plugins.plugin_utils.controller import controller_name
 from ansible_collections.noops.platform.plugins.plugin_utils.history.store import HistoryStore, StoreError
 from ansible_collections.noops.platform.plugins.plugin_utils.odin import store_lock
 from ansible_collections.noops.platform.plugins.plugin_utils.odin.lock import LockHeld
@@ -99,7 +99,7 @@ def test_a_renewed_heartbeat_keeps_the_lock(store):
 def test_a_holder_whose_process_ended_on_this_controller_is_dead_at_once(store):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    here = socket.gethostname()
+    here = controller_name()
     store_lock.acquire(store, holder(controller=here, pid=proc.pid, pid_start=None, expiry=3600))
     row, changed, took = store_lock.acquire(store, holder(controller=here, pid=os.getpid(), pid_start=None))
     assert changed and took["reason"] == "its run has ended (pid %d on %s)" % (proc.pid, here)
