@@ -367,7 +367,7 @@ def _settings(head: dict, block: dict, name: str, source: str,
     """Rollout settings by precedence: extra vars > module block > cluster block (each remembers its origin)."""
     found: dict[str, tuple[t.Any, str]] = {}
     for key in ROLLOUT_DEFAULTS:
-        if overrides.get(key) is not None:
+        if overrides.get(key) not in (None, ""):  # "": an optional question left blank
             found[key] = (overrides[key], "extra vars: %s" % key)
         elif block.get(key) is not None:
             found[key] = (block[key], "%s: %s.%s" % (source, name, key))

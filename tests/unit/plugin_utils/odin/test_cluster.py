@@ -466,3 +466,13 @@ def test_a_refused_cluster_yml_is_not_built(tmp_path, monkeypatch):
     assert any("dch.batch: 0" in p for p in problems), problems
     assert any(p.startswith('%s: dch.code_url: "https://git.example.com/dch.git": not built' % path) for p in problems), \
         problems
+
+
+@pytest.mark.parametrize("key", ["batch", "sleep", "pause_step", "max_fail", "canary", "force"])
+def test_a_blank_extra_var_keeps_the_files_rollout_setting(key):
+    """An optional survey question left blank reaches the playbook as "": it keeps what cluster.yml says."""
+    value = {"batch": 3, "sleep": 2, "pause_step": 2, "max_fail": 1, "canary": 1, "force": True}[key]
+    doc = variant({"dch.%s" % key: value})
+    cluster, problems = parse_cluster(doc, "cluster.yml", "/srv", {key: ""})[:2]
+    assert problems == []
+    assert resolve_rollout(cluster.settings, 4)[0][key] == value
