@@ -129,3 +129,19 @@ def test_control_questions_are_the_playbooks(name, q):
         _bounds_and_check(q, OVERRIDES[var])
     else:
         assert q["type"] == "text"
+
+
+@pytest.mark.parametrize("machine, dsn, expected", [
+    ([], "", []),
+    (["fleet ssh"], "", ["fleet ssh"]),
+    (["fleet ssh", "fleet become"], "postgresql://db/noops", ["fleet ssh", "fleet become", "noops history"]),
+])
+def test_job_templates_get_the_machine_credentials_and_the_history(machine, dsn, expected):
+    """The job templates' credentials are set as a whole: the fleet's Machine credentials must be in the list, or
+    a run of configure.yml removes the SSH key the jobs need."""
+    import jinja2
+
+    [task] = [t for t in CONFIGURE[0]["tasks"] if "awx.awx.job_template" in t]
+    variables = dict(CONFIGURE[0]["vars"], noops_awx_machine_credentials=machine, noops_awx_history_dsn=dsn)
+    rendered = jinja2.Environment().from_string(task["awx.awx.job_template"]["credentials"]).render(**variables)
+    assert yaml.safe_load(rendered) == expected
