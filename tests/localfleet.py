@@ -105,7 +105,7 @@ def remove_fleet(ctx: t.Mapping[str, t.Any]) -> None:
         layout = instance_layout(host.root, "supervisord")
         if os.path.exists(layout["pidfile"]):
             subprocess.run([os.path.join(BIN, "supervisorctl"), "-c", layout["main_conf"], "shutdown"],
-                           capture_output=True, timeout=60)
+                           capture_output=True, timeout=60, check=False)
     end_processes_of(ctx["base"])
     shutil.rmtree(ctx["base"], ignore_errors=True)
 

@@ -10,7 +10,8 @@ short_description: Check rollout settings given as extra vars as a cluster.yml's
 version_added: 0.1.0
 author: noops maintainers (!UNKNOWN)
 description:
-  - Takes a mapping of rollout settings given as extra vars (C(batch), C(sleep), C(pause_step), C(max_fail),
+  - >-
+    Takes a mapping of rollout settings given as extra vars (C(batch), C(sleep), C(pause_step), C(max_fail),
     C(canary), C(force)) and returns one line per value that Odin would refuse in a cluster.yml, in the words of
     C(noops.platform.odin_prepare), e.g. C(extra vars: batch: "0": must be an integer >= 1).
   - A value of null or C("") (an optional AWX survey question left blank) is not given and not checked.
