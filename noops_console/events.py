@@ -1,4 +1,6 @@
-"""Server-sent events (``text/event-stream``) for pages and the API: a generic stream over a poll function.
+"""Server-sent events (``text/event-stream``) for pages and the API, served by uvicorn through Django's ASGI
+handler and received by htmx's SSE extension: ``event``/``comment``/``response`` for any stream (a process's log
+tail), and ``stream``, a generic stream over a poll function (a task's changes).
 
 A stream asks its ``poll(since)`` for what changed after the number ``since`` (the store's change sequence), sends
 each change as one event whose ``id:`` is that number, and ends when ``poll`` says nothing more will come and all
@@ -40,11 +42,38 @@ def last_event_id(request: HttpRequest) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 19 else 0
 
 
-def encode(event: Event) -> bytes:
-    """One event as the event-stream format writes it."""
-    lines = ["id: %d" % event.id, "event: %s" % event.name]
-    lines += ["data: %s" % line for line in (event.data.splitlines() or [""])]
+def event(data: str, name: str | None = None, retry: int | None = None, event_id: int | None = None) -> bytes:
+    """One event as the event-stream format writes it: ``event_id`` (the ``id:`` a reconnect sends back), ``name``
+    (the client's ``sse-swap`` name; None: ``message``), ``retry`` (milliseconds the client waits before it
+    reconnects), ``data`` (every line a ``data:`` line; CR, LF and CRLF end a line, as the format reads them)."""
+    lines = []
+    if event_id is not None:
+        lines.append("id: %d" % int(event_id))
+    if name:
+        lines.append("event: " + "".join(name.split()))
+    if retry is not None:
+        lines.append("retry: %d" % int(retry))
+    lines += ["data: " + line for line in (data.replace("\r\n", "\n").replace("\r", "\n").split("\n"))]
     return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def encode(ev: Event) -> bytes:
+    """A change's event: its number as the ``id:``."""
+    return event(ev.data, ev.name, event_id=ev.id)
+
+
+def comment(text: str = "") -> bytes:
+    """A comment line: keeps the connection open through proxies, shown to no one."""
+    return (": " + " ".join(text.split()) + "\n\n").encode("utf-8")
+
+
+def response(chunks: t.AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A streaming ``text/event-stream`` answer of ``chunks`` (``event``/``comment`` bytes) that no proxy or
+    browser caches or buffers."""
+    answer = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    answer["Cache-Control"] = "no-store"
+    answer["X-Accel-Buffering"] = "no"  # a reverse proxy passes each event on at once
+    return answer
 
 
 async def _stream(poll: Poll, since: int, first: tuple[list[Event], bool] | None, interval: float,
@@ -75,7 +104,7 @@ async def _events(poll: Poll, since: int, first: tuple[list[Event], bool] | None
         if now - started >= lifetime:
             return  # the client reconnects with Last-Event-ID
         if now - last_sent >= keepalive:
-            yield b": keepalive\n\n"
+            yield comment("keepalive")
             last_sent = now
         await asyncio.sleep(interval)
 
@@ -90,11 +119,7 @@ def stream(poll: Poll, since: int, first: tuple[list[Event], bool] | None = None
     interval = POLL_INTERVAL if interval is None else interval
     keepalive = KEEPALIVE if keepalive is None else keepalive
     lifetime = LIFETIME if lifetime is None else lifetime
-    response = StreamingHttpResponse(_stream(poll, since, first, interval, keepalive, lifetime, close),
-                                     content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return response(_stream(poll, since, first, interval, keepalive, lifetime, close))
 
 
 def parse(body: bytes | str) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import escape
 
-from noops_console import accounts, history, processes, roles, sse
+from noops_console import accounts, events, history, processes, roles
 from noops_console.auth import api_error, api_view, methods, page_view
 from noops_console.models import AuditEntry
 
@@ -281,23 +281,23 @@ async def log_events(request: HttpRequest, host: str, proc: str, lines: int,
     store = request.session.__class__ if session_key else None
     before: list[str] | None = None
     ends = time.monotonic() + seconds
-    yield sse.event("connected", name="read", retry=RETRY_MS)
+    yield events.event("connected", name="read", retry=RETRY_MS)
     while time.monotonic() < ends:
         if store is not None and not await sync_to_async(lambda: store(session_key).load().get("_auth_user_id"))():
-            yield sse.event("session ended: reload the page to log in", name="read")
+            yield events.event("session ended: reload the page to log in", name="read")
             return
         got, reading = await asyncio.to_thread(read, host, proc, lines)
         if reading.error:
-            yield sse.event(escape("%s: %s" % (history.iso(reading.read_at), reading.error)), name="read")
+            yield events.event(escape("%s: %s" % (history.iso(reading.read_at), reading.error)), name="read")
         else:
             fresh = processes.new_lines(before, got)
             before = got
             if fresh:
-                yield sse.event(_lines_html(fresh), name="line")
-            yield sse.event("read %s UTC (%.1f s)" % (history.iso(reading.read_at).replace("T", " ").rstrip("Z"),
+                yield events.event(_lines_html(fresh), name="line")
+            yield events.event("read %s UTC (%.1f s)" % (history.iso(reading.read_at).replace("T", " ").rstrip("Z"),
                                                        reading.seconds), name="read")
         await asyncio.sleep(interval)
-    yield sse.comment("stream ends: the page reconnects")
+    yield events.comment("stream ends: the page reconnects")
 
 
 @methods("GET")
@@ -308,4 +308,4 @@ def log_stream(request: HttpRequest, host: str, proc: str) -> HttpResponse:
     lines = _page_log_args(request, host, proc)
     if isinstance(lines, HttpResponse):
         return lines
-    return sse.response(log_events(request, host, proc, lines))
+    return events.response(log_events(request, host, proc, lines))

@@ -277,7 +277,7 @@ def test_log_stream_is_an_event_stream_for_a_session(client, login, fleet, host)
 
 
 def test_sse_event_encoding():
-    from noops_console import sse
+    from noops_console import events as sse
 
     assert sse.event("a\nb", name="line") == b"event: line\ndata: a\ndata: b\n\n"
     assert sse.event("x", retry=3000) == b"retry: 3000\ndata: x\n\n"
